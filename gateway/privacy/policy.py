@@ -1,0 +1,41 @@
+"""What one partner may receive, as plain data the privacy filter can evaluate.
+
+Built from the partner's configuration by ``gateway.delivery.policies``; this
+module has no Django import so the filter stays a set of pure functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class PartnerPolicy:
+    partner_slug: str
+    gvl_vendor_id: int | None
+    required_tcf_purposes: frozenset[int]
+    require_vendor_consent: bool
+    honour_us_privacy_opt_out: bool
+    honour_gpc: bool
+    honour_coppa: bool
+    honour_lmt: bool
+    # Dotted field paths the feed may carry; everything else is removed.
+    field_allowlist: frozenset[str] = field(default_factory=frozenset)
+    # Per-partner HMAC-SHA256 key for user_id, device.ifa and household_id.
+    pseudonym_key: bytes = b""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether an exposure may go to a partner, and if not, the reason code."""
+
+    eligible: bool
+    reason: str | None = None
+
+    @classmethod
+    def allow(cls) -> Decision:
+        return cls(eligible=True)
+
+    @classmethod
+    def drop(cls, reason: str) -> Decision:
+        return cls(eligible=False, reason=reason)

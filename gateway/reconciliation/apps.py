@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ReconciliationConfig(AppConfig):
+    name = "gateway.reconciliation"
+    label = "reconciliation"
+    verbose_name = "Reconciliation"

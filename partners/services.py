@@ -1,0 +1,89 @@
+"""Write operations on partner configuration. Views, admin and commands call these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from partners.models import ApiKey, ConsentRule, Partner, PseudonymKey, SigningSecret
+from partners.secrets import decrypt, encrypt, new_hmac_key, new_whsec, token_issue
+
+API_KEY_KIND = "mgk"
+
+# Default consent: store/access on a device (1) and measure ad performance (7).
+DEFAULT_REQUIRED_TCF_PURPOSES = [1, 7]
+
+
+@transaction.atomic
+def partner_provision(*, partner: Partner) -> str:
+    """Give a newly saved partner its consent rule, pseudonym key and signing secret.
+
+    Returns the plaintext signing secret so the caller can show it once.
+    Safe to call again: it only creates what is missing.
+    """
+    ConsentRule.objects.get_or_create(
+        partner=partner, defaults={"required_tcf_purposes": DEFAULT_REQUIRED_TCF_PURPOSES}
+    )
+    if not partner.pseudonym_keys.filter(revoked_at__isnull=True).exists():
+        PseudonymKey.objects.create(partner=partner, key_encrypted=encrypt(new_hmac_key()))
+    if partner.signing_secrets.filter(revoked_at__isnull=True).exists():
+        return ""
+    return signing_secret_rotate(partner=partner)
+
+
+@transaction.atomic
+def partner_create(*, slug: str, name: str, **fields: Any) -> tuple[Partner, str]:
+    partner = Partner(slug=slug, name=name, **fields)
+    partner.full_clean()
+    partner.save()
+    return partner, partner_provision(partner=partner)
+
+
+@transaction.atomic
+def signing_secret_rotate(*, partner: Partner, now: datetime | None = None) -> str:
+    """Create a new active signing secret and revoke the old ones; returns the plaintext."""
+    now = now or timezone.now()
+    partner.signing_secrets.filter(revoked_at__isnull=True).update(revoked_at=now)
+    plaintext = new_whsec()
+    SigningSecret.objects.create(partner=partner, secret_encrypted=encrypt(plaintext))
+    return plaintext
+
+
+def signing_secret_current(*, partner_id: int) -> str:
+    secret = (
+        SigningSecret.objects.filter(partner_id=partner_id, revoked_at__isnull=True)
+        .order_by("-created_at")
+        .first()
+    )
+    if secret is None:
+        raise SigningSecret.DoesNotExist(f"partner {partner_id} has no active signing secret")
+    return decrypt(secret.secret_encrypted)
+
+
+def pseudonym_key_current(*, partner_id: int) -> bytes:
+    key = (
+        PseudonymKey.objects.filter(partner_id=partner_id, revoked_at__isnull=True)
+        .order_by("-created_at")
+        .first()
+    )
+    if key is None:
+        raise PseudonymKey.DoesNotExist(f"partner {partner_id} has no active pseudonym key")
+    return decrypt(key.key_encrypted).encode()
+
+
+@transaction.atomic
+def api_key_create(*, partner: Partner, name: str) -> tuple[ApiKey, str]:
+    """Issue a partner API key; the plaintext is returned once and never stored."""
+    issued = token_issue(API_KEY_KIND)
+    api_key = ApiKey.objects.create(
+        partner=partner, name=name, prefix=issued.prefix, key_hash=issued.digest
+    )
+    return api_key, issued.plaintext
+
+
+def api_key_revoke(*, api_key: ApiKey) -> None:
+    api_key.revoked_at = timezone.now()
+    api_key.save(update_fields=["revoked_at"])

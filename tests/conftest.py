@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In CI, refuse to run unless the real PostgreSQL and Redis are configured and up."""
+    import os
+
+    from config.env import env_bool
+
+    if not env_bool("GATEWAY_TEST_REQUIRE_SERVICES", False):
+        return
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine:
+        pytest.exit(f"GATEWAY_TEST_REQUIRE_SERVICES: database is {engine}, not PostgreSQL", 1)
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not redis_url.startswith("redis://"):
+        pytest.exit("GATEWAY_TEST_REQUIRE_SERVICES: REDIS_URL is not a redis:// URL", 1)
+    import redis
+
+    try:
+        redis.Redis.from_url(redis_url, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        pytest.exit(f"GATEWAY_TEST_REQUIRE_SERVICES: Redis unreachable: {exc}", 1)

@@ -1,0 +1,89 @@
+"""Small builders for test data. Keyword arguments override any default."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from partners.models import CampaignAssignment, Feed, Partner
+from partners.services import api_key_create, partner_create
+
+_counter = itertools.count(1)
+
+
+def exposure_payload(**overrides: Any) -> dict[str, Any]:
+    """A valid ingest record, as an ad server would send it."""
+    n = next(_counter)
+    record: dict[str, Any] = {
+        "event_id": f"evt-{n:08d}",
+        "occurred_at": "2026-11-24T10:15:00+01:00",
+        "event_type": "impression",
+        "media_type": "audio",
+        "content_type": "podcast",
+        "advertiser_id": "adv-1",
+        "campaign_id": "cmp-1",
+        "line_item_id": "li-1",
+        "creative_id": "cr-1",
+        "placement_id": "pl-1",
+        "content_id": "ep-42",
+        "device": {
+            "type": "mobile",
+            "os": "ios",
+            "ifa": "6D92078A-8246-4BA4-AE5B-76104861E7DC",
+            "lmt": False,
+        },
+        "ip": "203.0.113.77",
+        "user_agent": "Podcasts/1580.2 CFNetwork/1410.0.3 Darwin/22.6.0",
+        "geo": {
+            "country": "US",
+            "region": "CA",
+            "city": "Oakland",
+            "postal_code": "94607",
+            "lat": 37.80437,
+            "lon": -122.27111,
+        },
+        "user_id": "user-123",
+        "household_id": "hh-9",
+        "consent": {"gdpr": 0, "us_privacy": "1YNN", "gpc": False, "coppa": False},
+    }
+    record.update(overrides)
+    return record
+
+
+def make_partner(
+    *, slug: str | None = None, campaigns: tuple[str, ...] = ("cmp-1",), **fields: Any
+) -> Partner:
+    n = next(_counter)
+    slug = slug or f"partner-{n}"
+    fields.setdefault("name", slug.title())
+    fields.setdefault("gvl_vendor_id", 793)
+    partner, _secret = partner_create(slug=slug, **fields)
+    for campaign_id in campaigns:
+        CampaignAssignment.objects.create(
+            partner=partner, campaign_id=campaign_id, starts_on=date(2026, 1, 1)
+        )
+    return partner
+
+
+def make_feed(*, partner: Partner, **fields: Any) -> Feed:
+    fields.setdefault("name", f"feed-{next(_counter)}")
+    fields.setdefault("mode", Feed.Mode.PUSH)
+    if fields["mode"] == Feed.Mode.PUSH:
+        fields.setdefault("endpoint_url", "http://127.0.0.1:9/ingest")
+    fields.setdefault("batch_window_seconds", 60)
+    fields.setdefault("grace_seconds", 0)
+    fields.setdefault("field_allowlist", ["event_id", "occurred_at", "event_type", "campaign_id"])
+    fields.setdefault("deliver_from", datetime(2026, 1, 1, tzinfo=UTC))
+    return Feed.objects.create(partner=partner, **fields)
+
+
+def make_api_key(*, partner: Partner) -> str:
+    _key, plaintext = api_key_create(partner=partner, name="test")
+    return plaintext
+
+
+def recently(seconds: int = 0) -> datetime:
+    return timezone.now() - timedelta(seconds=seconds)
