@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
 
 @pytest.fixture
-def api_client() -> APIClient:
+def api_client():
+    from rest_framework.test import APIClient
+
     return APIClient()
 
 

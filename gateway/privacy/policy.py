@@ -11,6 +11,11 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class PartnerPolicy:
+    """One partner's consent requirements and, for a feed, what it may receive.
+
+    Frozen and hashable so the filter can cache work per policy (compiled allowlists).
+    """
+
     partner_slug: str
     gvl_vendor_id: int | None
     required_tcf_purposes: frozenset[int]

@@ -1,0 +1,426 @@
+"""IAB TCF v2 (v2.2) TC strings: our own decoder and encoder for the core segment.
+
+A TC string is base64url (no padding) over a sequence of big-endian bit fields.
+Only the core segment (before the first ".") is read; the disclosed-vendors and
+publisher-TC segments are checked for alphabet only, so a later version can parse
+them without changing callers.
+
+Decoding is cached per distinct string: a million events share a few thousand.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import IntEnum, StrEnum
+
+from gateway.privacy.errors import MalformedConsent
+
+__all__ = [
+    "MalformedConsent",
+    "PublisherRestriction",
+    "RestrictionType",
+    "TCString",
+    "VendorEncoding",
+    "decode_tc_string",
+    "encode_tc_string",
+]
+
+# Anything longer is not a TC string but an attack or a bug; real strings with
+# thousands of vendors stay well under this.
+MAX_TC_STRING_LENGTH = 10_000
+TCF_VERSION = 2
+# TcfPolicyVersion 4 is TCF v2.2.
+DEFAULT_POLICY_VERSION = 4
+MAX_VENDOR_ID = (1 << 16) - 1
+NUM_PURPOSES = 24
+NUM_SPECIAL_FEATURES = 12
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DECISECOND = timedelta(milliseconds=100)
+
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_SIX_BITS = {char: format(index, "06b") for index, char in enumerate(_ALPHABET)}
+_SEGMENT_ALPHABET = frozenset(_ALPHABET)
+
+
+class VendorEncoding(StrEnum):
+    """How the encoder writes a vendor section; the decoder reads both."""
+
+    BITFIELD = "bitfield"
+    RANGE = "range"
+
+
+class RestrictionType(IntEnum):
+    """What a publisher restriction does to a purpose for the listed vendors."""
+
+    NOT_ALLOWED = 0
+    REQUIRE_CONSENT = 1
+    REQUIRE_LEGITIMATE_INTEREST = 2
+
+
+@dataclass(frozen=True)
+class PublisherRestriction:
+    """A publisher's restriction of one purpose for a set of vendors."""
+
+    purpose_id: int
+    restriction_type: RestrictionType
+    vendor_ids: frozenset[int]
+
+
+@dataclass(frozen=True)
+class TCString:
+    """The decoded core segment of a TC string."""
+
+    version: int
+    created: datetime
+    last_updated: datetime
+    cmp_id: int
+    cmp_version: int
+    consent_screen: int
+    consent_language: str
+    vendor_list_version: int
+    policy_version: int
+    is_service_specific: bool
+    use_non_standard_texts: bool
+    special_feature_opt_ins: frozenset[int]
+    purpose_consents: frozenset[int]
+    purpose_li: frozenset[int]
+    purpose_one_treatment: bool
+    publisher_cc: str
+    vendor_consents: frozenset[int]
+    vendor_li: frozenset[int]
+    publisher_restrictions: tuple[PublisherRestriction, ...] = ()
+
+    def restricts(self, *, purpose_id: int, vendor_id: int, restriction: RestrictionType) -> bool:
+        """Whether a publisher restriction of this type covers the purpose for the vendor."""
+        return any(
+            r.purpose_id == purpose_id
+            and r.restriction_type == restriction
+            and vendor_id in r.vendor_ids
+            for r in self.publisher_restrictions
+        )
+
+
+# --- Decoding -----------------------------------------------------------------------------
+
+
+def decode_tc_string(value: str) -> TCString:
+    """Decode the core segment of a TC string; raise MalformedConsent if it cannot be trusted."""
+    if not isinstance(value, str):
+        raise MalformedConsent("TC string is not a string")
+    # Checked before the cache so oversized input never occupies it.
+    if len(value) > MAX_TC_STRING_LENGTH:
+        raise MalformedConsent(f"TC string longer than {MAX_TC_STRING_LENGTH} characters")
+    result = _decode_or_problem(value)
+    if isinstance(result, str):
+        # A fresh exception each time: re-raising one cached instance would grow
+        # its traceback on every raise.
+        raise MalformedConsent(result)
+    return result
+
+
+@functools.lru_cache(maxsize=4096)
+def _decode_or_problem(value: str) -> TCString | str:
+    # Malformed strings are cached as their problem too, so a flood of one bad
+    # string costs one decode, not one per event.
+    try:
+        return _decode(value)
+    except MalformedConsent as exc:
+        return str(exc)
+
+
+def _decode(value: str) -> TCString:
+    segments = value.split(".")
+    for segment in segments:
+        if not segment:
+            raise MalformedConsent("TC string has an empty segment")
+        if not _SEGMENT_ALPHABET.issuperset(segment):
+            raise MalformedConsent("TC string has characters outside base64url")
+    reader = _BitReader("".join(_SIX_BITS[char] for char in segments[0]))
+    version = reader.read_int(6, field="Version")
+    if version != TCF_VERSION:
+        raise MalformedConsent(f"TC string version {version} is not {TCF_VERSION}")
+    return TCString(
+        version=version,
+        created=reader.read_time(field="Created"),
+        last_updated=reader.read_time(field="LastUpdated"),
+        cmp_id=reader.read_int(12, field="CmpId"),
+        cmp_version=reader.read_int(12, field="CmpVersion"),
+        consent_screen=reader.read_int(6, field="ConsentScreen"),
+        consent_language=reader.read_letters(field="ConsentLanguage"),
+        vendor_list_version=reader.read_int(12, field="VendorListVersion"),
+        policy_version=reader.read_int(6, field="TcfPolicyVersion"),
+        is_service_specific=reader.read_bool(field="IsServiceSpecific"),
+        use_non_standard_texts=reader.read_bool(field="UseNonStandardTexts"),
+        special_feature_opt_ins=reader.read_id_bitfield(
+            NUM_SPECIAL_FEATURES, field="SpecialFeatureOptIns"
+        ),
+        purpose_consents=reader.read_id_bitfield(NUM_PURPOSES, field="PurposesConsent"),
+        purpose_li=reader.read_id_bitfield(NUM_PURPOSES, field="PurposesLITransparency"),
+        purpose_one_treatment=reader.read_bool(field="PurposeOneTreatment"),
+        publisher_cc=reader.read_letters(field="PublisherCC"),
+        vendor_consents=_read_vendor_section(reader, section="vendor consent"),
+        vendor_li=_read_vendor_section(reader, section="vendor legitimate interest"),
+        publisher_restrictions=_read_publisher_restrictions(reader),
+    )
+
+
+class _BitReader:
+    """Reads big-endian unsigned fields, in order, from a string of '0' and '1'."""
+
+    def __init__(self, bits: str) -> None:
+        self._bits = bits
+        self._position = 0
+
+    def read_bits(self, width: int, *, field: str) -> str:
+        end = self._position + width
+        if end > len(self._bits):
+            raise MalformedConsent(f"TC string is truncated in {field}")
+        chunk = self._bits[self._position : end]
+        self._position = end
+        return chunk
+
+    def read_int(self, width: int, *, field: str) -> int:
+        return int(self.read_bits(width, field=field), 2)
+
+    def read_bool(self, *, field: str) -> bool:
+        return self.read_bits(1, field=field) == "1"
+
+    def read_time(self, *, field: str) -> datetime:
+        deciseconds = self.read_int(36, field=field)
+        return datetime.fromtimestamp(deciseconds / 10, tz=UTC)
+
+    def read_letters(self, *, field: str) -> str:
+        """Two letters of six bits each, 0 = 'A' ... 25 = 'Z'."""
+        letters = []
+        for _ in range(2):
+            code = self.read_int(6, field=field)
+            if code > 25:
+                raise MalformedConsent(f"TC string {field} is not two letters A-Z")
+            letters.append(chr(ord("A") + code))
+        return "".join(letters)
+
+    def read_id_bitfield(self, width: int, *, field: str) -> frozenset[int]:
+        """Ids 1..width whose bit is set; the first bit is id 1."""
+        bits = self.read_bits(width, field=field)
+        ids = []
+        index = bits.find("1")
+        while index != -1:
+            ids.append(index + 1)
+            index = bits.find("1", index + 1)
+        return frozenset(ids)
+
+    def read_id_ranges(self, *, max_id: int, field: str) -> frozenset[int]:
+        """NumEntries 12, then entries of IsARange 1, StartOrOnlyId 16, [EndId 16]."""
+        ranges = []
+        for _ in range(self.read_int(12, field=f"{field} NumEntries")):
+            is_range = self.read_bool(field=f"{field} IsARange")
+            start = self.read_int(16, field=f"{field} StartOrOnlyVendorId")
+            end = self.read_int(16, field=f"{field} EndVendorId") if is_range else start
+            if start == 0:
+                raise MalformedConsent(f"TC string {field} names vendor id 0")
+            if end < start:
+                raise MalformedConsent(f"TC string {field} has a range that ends before it starts")
+            if end > max_id:
+                raise MalformedConsent(f"TC string {field} names a vendor above its MaxVendorId")
+            ranges.append((start, end))
+        return _ids_in(ranges)
+
+
+def _ids_in(ranges: list[tuple[int, int]]) -> frozenset[int]:
+    # Merge first: up to ~1 800 overlapping full-width ranges fit in 10 000
+    # characters, and expanding each one separately would take seconds.
+    ids: set[int] = set()
+    covered_to = 0
+    for start, end in sorted(ranges):
+        start = max(start, covered_to + 1)
+        if start <= end:
+            ids.update(range(start, end + 1))
+            covered_to = end
+    return frozenset(ids)
+
+
+def _read_vendor_section(reader: _BitReader, *, section: str) -> frozenset[int]:
+    max_id = reader.read_int(16, field=f"{section} MaxVendorId")
+    if reader.read_bool(field=f"{section} IsRangeEncoding"):
+        return reader.read_id_ranges(max_id=max_id, field=section)
+    return reader.read_id_bitfield(max_id, field=f"{section} bitfield")
+
+
+def _read_publisher_restrictions(reader: _BitReader) -> tuple[PublisherRestriction, ...]:
+    restrictions = []
+    for _ in range(reader.read_int(12, field="NumPubRestrictions")):
+        purpose_id = reader.read_int(6, field="restriction PurposeId")
+        code = reader.read_int(2, field="restriction RestrictionType")
+        if purpose_id == 0 or purpose_id > NUM_PURPOSES:
+            raise MalformedConsent("TC string restricts a purpose that does not exist")
+        if code not in RestrictionType._value2member_map_:
+            raise MalformedConsent("TC string has a reserved publisher restriction type")
+        vendor_ids = reader.read_id_ranges(max_id=MAX_VENDOR_ID, field="restriction")
+        restrictions.append(
+            PublisherRestriction(
+                purpose_id=purpose_id,
+                restriction_type=RestrictionType(code),
+                vendor_ids=vendor_ids,
+            )
+        )
+    return tuple(restrictions)
+
+
+# --- Encoding -----------------------------------------------------------------------------
+
+
+def encode_tc_string(
+    *,
+    purpose_consents: Iterable[int] = (),
+    purpose_li: Iterable[int] = (),
+    vendor_consents: Iterable[int] = (),
+    vendor_li: Iterable[int] = (),
+    special_feature_opt_ins: Iterable[int] = (),
+    vendor_encoding: VendorEncoding | str = VendorEncoding.BITFIELD,
+    publisher_restrictions: Iterable[PublisherRestriction] = (),
+    created: datetime | None = None,
+    last_updated: datetime | None = None,
+    cmp_id: int = 1,
+    cmp_version: int = 1,
+    consent_screen: int = 1,
+    consent_language: str = "EN",
+    vendor_list_version: int = 1,
+    policy_version: int = DEFAULT_POLICY_VERSION,
+    is_service_specific: bool = True,
+    use_non_standard_texts: bool = False,
+    purpose_one_treatment: bool = False,
+    publisher_cc: str = "AA",
+) -> str:
+    """A core-segment TC string for demo data and tests; raises ValueError on bad arguments.
+
+    Also raises ValueError when the string would exceed ``MAX_TC_STRING_LENGTH``
+    (a bitfield reaching a vendor id near 65 535 does; range encoding fits).
+
+    ``vendor_encoding`` picks bitfield or range encoding for both vendor sections.
+    ``created`` defaults to now and ``last_updated`` to ``created``.
+    """
+    encoding = VendorEncoding(vendor_encoding)
+    created = created or datetime.now(tz=UTC)
+    writer = _BitWriter()
+    writer.write_int(TCF_VERSION, 6)
+    writer.write_time(created)
+    writer.write_time(last_updated or created)
+    writer.write_int(cmp_id, 12)
+    writer.write_int(cmp_version, 12)
+    writer.write_int(consent_screen, 6)
+    writer.write_letters(consent_language)
+    writer.write_int(vendor_list_version, 12)
+    writer.write_int(policy_version, 6)
+    writer.write_bool(is_service_specific)
+    writer.write_bool(use_non_standard_texts)
+    writer.write_id_bitfield(special_feature_opt_ins, width=NUM_SPECIAL_FEATURES)
+    writer.write_id_bitfield(purpose_consents, width=NUM_PURPOSES)
+    writer.write_id_bitfield(purpose_li, width=NUM_PURPOSES)
+    writer.write_bool(purpose_one_treatment)
+    writer.write_letters(publisher_cc)
+    _write_vendor_section(writer, vendor_consents, encoding=encoding)
+    _write_vendor_section(writer, vendor_li, encoding=encoding)
+    _write_publisher_restrictions(writer, tuple(publisher_restrictions))
+    encoded = writer.to_base64url()
+    if len(encoded) > MAX_TC_STRING_LENGTH:
+        # Never hand out a string our own decoder would refuse.
+        raise ValueError(f"TC string longer than {MAX_TC_STRING_LENGTH} characters")
+    return encoded
+
+
+class _BitWriter:
+    """Appends big-endian unsigned fields and renders them as unpadded base64url."""
+
+    def __init__(self) -> None:
+        self._chunks: list[str] = []
+
+    def write_int(self, value: int, width: int) -> None:
+        if isinstance(value, bool) or not 0 <= value < (1 << width):
+            raise ValueError(f"{value!r} does not fit in {width} bits")
+        self._chunks.append(format(value, f"0{width}b"))
+
+    def write_bool(self, value: bool) -> None:
+        self._chunks.append("1" if value else "0")
+
+    def write_time(self, value: datetime) -> None:
+        if value.tzinfo is None:
+            raise ValueError("TC string times must be timezone-aware")
+        # Integer arithmetic: timestamp() * 10 can round 0.1 s down through float error.
+        self.write_int((value - _EPOCH) // _DECISECOND, 36)
+
+    def write_letters(self, value: str) -> None:
+        if len(value) != 2 or not ("A" <= value[0] <= "Z" and "A" <= value[1] <= "Z"):
+            raise ValueError(f"{value!r} is not two upper-case letters")
+        for letter in value:
+            self.write_int(ord(letter) - ord("A"), 6)
+
+    def write_id_bitfield(self, ids: Iterable[int], *, width: int) -> None:
+        bits = ["0"] * width
+        for id_ in _valid_ids(ids, max_id=width):
+            bits[id_ - 1] = "1"
+        self._chunks.append("".join(bits))
+
+    def write_id_ranges(self, ids: Iterable[int]) -> None:
+        ranges = _ranges_of(sorted(_valid_ids(ids, max_id=MAX_VENDOR_ID)))
+        self.write_int(len(ranges), 12)
+        for start, end in ranges:
+            self.write_bool(start != end)
+            self.write_int(start, 16)
+            if start != end:
+                self.write_int(end, 16)
+
+    def to_base64url(self) -> str:
+        bits = "".join(self._chunks)
+        # TC strings are byte strings: pad with zero bits to a whole byte.
+        bits += "0" * (-len(bits) % 8)
+        raw = int(bits, 2).to_bytes(len(bits) // 8, "big") if bits else b""
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _valid_ids(ids: Iterable[int], *, max_id: int) -> set[int]:
+    valid = set()
+    for id_ in ids:
+        if isinstance(id_, bool) or not isinstance(id_, int) or not 1 <= id_ <= max_id:
+            raise ValueError(f"{id_!r} is not an id between 1 and {max_id}")
+        valid.add(id_)
+    return valid
+
+
+def _ranges_of(sorted_ids: list[int]) -> list[tuple[int, int]]:
+    """Consecutive runs of ids, as (start, end) pairs."""
+    ranges: list[tuple[int, int]] = []
+    for id_ in sorted_ids:
+        if ranges and ranges[-1][1] == id_ - 1:
+            ranges[-1] = (ranges[-1][0], id_)
+        else:
+            ranges.append((id_, id_))
+    return ranges
+
+
+def _write_vendor_section(
+    writer: _BitWriter, ids: Iterable[int], *, encoding: VendorEncoding
+) -> None:
+    valid = _valid_ids(ids, max_id=MAX_VENDOR_ID)
+    writer.write_int(max(valid, default=0), 16)
+    writer.write_bool(encoding is VendorEncoding.RANGE)
+    if encoding is VendorEncoding.RANGE:
+        writer.write_id_ranges(valid)
+    else:
+        writer.write_id_bitfield(valid, width=max(valid, default=0))
+
+
+def _write_publisher_restrictions(
+    writer: _BitWriter, restrictions: tuple[PublisherRestriction, ...]
+) -> None:
+    writer.write_int(len(restrictions), 12)
+    for restriction in restrictions:
+        if not 1 <= restriction.purpose_id <= NUM_PURPOSES:
+            raise ValueError(f"{restriction.purpose_id!r} is not a TCF purpose id")
+        writer.write_int(restriction.purpose_id, 6)
+        writer.write_int(RestrictionType(restriction.restriction_type).value, 2)
+        writer.write_id_ranges(restriction.vendor_ids)

@@ -1,0 +1,502 @@
+from __future__ import annotations
+
+import base64
+import random
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from gateway.privacy.tcf import (
+    MAX_TC_STRING_LENGTH,
+    MalformedConsent,
+    PublisherRestriction,
+    RestrictionType,
+    TCString,
+    VendorEncoding,
+    decode_tc_string,
+    encode_tc_string,
+)
+
+# Decoded by the IAB's reference Java library (iabtcf-java), as published with
+# the string: CMP 2, vendor list 128, purpose 1, vendors 1000-1004, LI 1003-1004.
+REAL_CMP_STRING = "CPhBZtcPhBZtcACABAENCACgAIAAAAAAAAAAH2QAYH0AfYB9kAGB9YH2AAAA.YAAAAAAAAAAA"
+
+
+# --- A bit-level builder, independent of the encoder under test -----------------------------
+
+
+def _bits(value: int, width: int) -> str:
+    assert 0 <= value < 1 << width
+    return format(value, f"0{width}b")
+
+
+def _ids(ids: set[int], width: int) -> str:
+    return "".join("1" if i in ids else "0" for i in range(1, width + 1))
+
+
+def _letters(text: str) -> str:
+    return "".join(_bits(ord(c) - ord("A"), 6) for c in text)
+
+
+def _to_tc_string(bits: str) -> str:
+    bits += "0" * (-len(bits) % 8)
+    raw = int(bits, 2).to_bytes(len(bits) // 8, "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _header(*, version: int = 2, language: str = "FR") -> str:
+    return "".join(
+        [
+            _bits(version, 6),
+            _bits(16_000_000_000, 36),  # Created, in deciseconds: 2020-09-13T12:26:40Z
+            _bits(16_000_000_005, 36),  # LastUpdated, half a second later
+            _bits(300, 12),  # CmpId
+            _bits(7, 12),  # CmpVersion
+            _bits(3, 6),  # ConsentScreen
+            _letters(language),
+            _bits(150, 12),  # VendorListVersion
+            _bits(4, 6),  # TcfPolicyVersion
+            "1",  # IsServiceSpecific
+            "0",  # UseNonStandardTexts
+            _ids({1, 12}, 12),  # SpecialFeatureOptIns
+            _ids({1, 2, 24}, 24),  # PurposesConsent
+            _ids({2, 7}, 24),  # PurposesLITransparency
+            "1",  # PurposeOneTreatment
+            _letters("DE"),  # PublisherCC
+        ]
+    )
+
+
+def _bitfield_section(ids: set[int], *, max_id: int | None = None) -> str:
+    max_id = max(ids, default=0) if max_id is None else max_id
+    return _bits(max_id, 16) + "0" + _ids(ids, max_id)
+
+
+def _range_section(entries: list[tuple[int, int]], *, max_id: int) -> str:
+    bits = _bits(max_id, 16) + "1" + _bits(len(entries), 12)
+    for start, end in entries:
+        if start == end:
+            bits += "0" + _bits(start, 16)
+        else:
+            bits += "1" + _bits(start, 16) + _bits(end, 16)
+    return bits
+
+
+NO_RESTRICTIONS = _bits(0, 12)
+
+
+def _core(*, consents: str = "", li: str = "", tail: str = NO_RESTRICTIONS, **header) -> str:
+    return _to_tc_string(
+        _header(**header)
+        + (consents or _bitfield_section(set()))
+        + (li or _bitfield_section(set()))
+        + tail
+    )
+
+
+# --- Decoding ------------------------------------------------------------------------------
+
+
+def test_it_decodes_a_string_written_by_a_real_cmp() -> None:
+    tc = decode_tc_string(REAL_CMP_STRING)
+
+    assert tc.version == 2
+    assert tc.created == datetime(2022, 10, 17, 13, 44, 54, tzinfo=UTC)
+    assert (tc.cmp_id, tc.cmp_version, tc.consent_screen) == (2, 1, 0)
+    assert tc.consent_language == "EN"
+    assert tc.vendor_list_version == 128
+    assert tc.policy_version == 2
+    assert tc.is_service_specific is True
+    assert tc.purpose_consents == frozenset({1})
+    assert tc.purpose_li == frozenset()
+    assert tc.publisher_cc == "AA"
+    assert tc.vendor_consents == frozenset({1000, 1001, 1002, 1003, 1004})
+    assert tc.vendor_li == frozenset({1003, 1004})
+    assert tc.publisher_restrictions == ()
+
+
+def test_it_decodes_every_core_field_in_order() -> None:
+    tc = decode_tc_string(_core())
+
+    assert tc.version == 2
+    assert tc.created == datetime(2020, 9, 13, 12, 26, 40, tzinfo=UTC)
+    assert tc.last_updated == datetime(2020, 9, 13, 12, 26, 40, 500_000, tzinfo=UTC)
+    assert tc.cmp_id == 300
+    assert tc.cmp_version == 7
+    assert tc.consent_screen == 3
+    assert tc.consent_language == "FR"
+    assert tc.vendor_list_version == 150
+    assert tc.policy_version == 4
+    assert tc.is_service_specific is True
+    assert tc.use_non_standard_texts is False
+    assert tc.special_feature_opt_ins == frozenset({1, 12})
+    assert tc.purpose_consents == frozenset({1, 2, 24})
+    assert tc.purpose_li == frozenset({2, 7})
+    assert tc.purpose_one_treatment is True
+    assert tc.publisher_cc == "DE"
+
+
+def test_it_reads_a_bitfield_vendor_section_with_the_first_bit_as_vendor_1() -> None:
+    tc = decode_tc_string(
+        _core(consents=_bitfield_section({1, 3, 5}), li=_bitfield_section({2}, max_id=9))
+    )
+
+    assert tc.vendor_consents == frozenset({1, 3, 5})
+    assert tc.vendor_li == frozenset({2})
+
+
+def test_it_reads_a_range_vendor_section_with_single_ids_and_ranges() -> None:
+    tc = decode_tc_string(
+        _core(
+            consents=_range_section([(3, 3), (10, 12)], max_id=20),
+            li=_range_section([(7, 8)], max_id=8),
+        )
+    )
+
+    assert tc.vendor_consents == frozenset({3, 10, 11, 12})
+    assert tc.vendor_li == frozenset({7, 8})
+
+
+def test_an_empty_vendor_section_means_no_vendor_has_consent() -> None:
+    tc = decode_tc_string(_core(consents=_bitfield_section(set())))
+
+    assert tc.vendor_consents == frozenset()
+
+
+def test_it_merges_overlapping_ranges() -> None:
+    tc = decode_tc_string(_core(consents=_range_section([(5, 9), (1, 6), (8, 8)], max_id=9)))
+
+    assert tc.vendor_consents == frozenset(range(1, 10))
+
+
+def test_it_decodes_publisher_restrictions() -> None:
+    restriction = _bits(1, 12) + _bits(7, 6) + _bits(0, 2) + _bits(1, 12) + "0" + _bits(793, 16)
+
+    tc = decode_tc_string(_core(tail=restriction))
+
+    assert tc.publisher_restrictions == (
+        PublisherRestriction(
+            purpose_id=7, restriction_type=RestrictionType.NOT_ALLOWED, vendor_ids=frozenset({793})
+        ),
+    )
+    assert tc.restricts(purpose_id=7, vendor_id=793, restriction=RestrictionType.NOT_ALLOWED)
+    assert not tc.restricts(purpose_id=1, vendor_id=793, restriction=RestrictionType.NOT_ALLOWED)
+
+
+def test_it_ignores_the_segments_after_the_core() -> None:
+    core = _core(consents=_bitfield_section({4}))
+
+    assert decode_tc_string(f"{core}.YAAAAAAAAAAA") == decode_tc_string(core)
+
+
+def test_it_decodes_each_distinct_string_once() -> None:
+    tc_string = _core(consents=_bitfield_section({42}))
+
+    assert decode_tc_string(tc_string) is decode_tc_string(tc_string)
+
+
+def test_huge_overlapping_ranges_decode_quickly() -> None:
+    # ~1 800 entries each covering every vendor id: the most a 10 000-character
+    # string can hold. Expanding each range separately would take seconds.
+    entries = [(1, 65_535)] * 1_800
+    tc_string = _core(consents=_range_section(entries, max_id=65_535))
+    assert len(tc_string) <= MAX_TC_STRING_LENGTH
+
+    started = time.perf_counter()
+    tc = decode_tc_string(tc_string)
+
+    assert time.perf_counter() - started < 1.0
+    assert len(tc.vendor_consents) == 65_535
+
+
+# --- Malformed strings ---------------------------------------------------------------------
+
+
+def _truncations() -> list[str]:
+    valid = _core(
+        consents=_range_section([(1, 2), (9, 9)], max_id=9),
+        li=_bitfield_section({2, 4}),
+        tail=_bits(1, 12) + _bits(2, 6) + _bits(1, 2) + _bits(1, 12) + "0" + _bits(9, 16),
+    )
+    decode_tc_string(valid)  # the untruncated string is fine
+    # Cutting a whole byte or more always loses a field; fewer characters may
+    # only drop the padding.
+    return [valid[:length] for length in range(0, len(valid) - 2)]
+
+
+@pytest.mark.parametrize("truncated", _truncations())
+def test_a_truncated_string_is_malformed(truncated: str) -> None:
+    with pytest.raises(MalformedConsent):
+        decode_tc_string(truncated)
+
+
+@pytest.mark.parametrize(
+    "tc_string",
+    [
+        REAL_CMP_STRING.replace("A", "+", 1),
+        REAL_CMP_STRING.replace("A", "/", 1),
+        REAL_CMP_STRING + "=",
+        " " + REAL_CMP_STRING,
+        REAL_CMP_STRING.replace("A", "é", 1),
+        REAL_CMP_STRING.replace("A", "\x00", 1),
+    ],
+    ids=["plus", "slash", "padding", "space", "non-ascii", "nul"],
+)
+def test_a_character_outside_base64url_is_malformed(tc_string: str) -> None:
+    with pytest.raises(MalformedConsent, match="base64url"):
+        decode_tc_string(tc_string)
+
+
+@pytest.mark.parametrize("version", [0, 1, 3, 63])
+def test_a_version_other_than_2_is_malformed(version: int) -> None:
+    with pytest.raises(MalformedConsent, match="version"):
+        decode_tc_string(_core(version=version))
+
+
+def test_a_tcf_v1_consent_string_is_malformed() -> None:
+    with pytest.raises(MalformedConsent, match="version 1"):
+        decode_tc_string("BOEFEAyOEFEAyAHABDENAI4AAAB9vABAASA")
+
+
+def test_a_string_longer_than_the_limit_is_malformed_even_if_valid() -> None:
+    padded = _core() + "." + "A" * MAX_TC_STRING_LENGTH
+
+    with pytest.raises(MalformedConsent, match="longer than"):
+        decode_tc_string(padded)
+
+
+@pytest.mark.parametrize("tc_string", ["", ".", "CPhBZtcPhBZtc..Y", REAL_CMP_STRING + "."])
+def test_an_empty_segment_is_malformed(tc_string: str) -> None:
+    with pytest.raises(MalformedConsent):
+        decode_tc_string(tc_string)
+
+
+def test_a_range_that_ends_before_it_starts_is_malformed() -> None:
+    with pytest.raises(MalformedConsent, match="ends before it starts"):
+        decode_tc_string(_core(consents=_range_section([(9, 4)], max_id=9)))
+
+
+@pytest.mark.parametrize("entry", [(0, 0), (0, 5)], ids=["single", "range"])
+def test_vendor_id_0_is_malformed(entry: tuple[int, int]) -> None:
+    with pytest.raises(MalformedConsent, match="vendor id 0"):
+        decode_tc_string(_core(li=_range_section([entry], max_id=5)))
+
+
+def test_a_vendor_above_max_vendor_id_is_malformed() -> None:
+    with pytest.raises(MalformedConsent, match="MaxVendorId"):
+        decode_tc_string(_core(consents=_range_section([(3, 12)], max_id=10)))
+
+
+def test_a_language_letter_beyond_z_is_malformed() -> None:
+    bits = _header().replace(_letters("FR"), _bits(26, 6) + _letters("R"), 1)
+
+    with pytest.raises(MalformedConsent, match="ConsentLanguage"):
+        decode_tc_string(_to_tc_string(bits + _bitfield_section(set()) * 2 + NO_RESTRICTIONS))
+
+
+def test_a_reserved_restriction_type_is_malformed() -> None:
+    restriction = _bits(1, 12) + _bits(7, 6) + _bits(3, 2) + _bits(0, 12)
+
+    with pytest.raises(MalformedConsent, match="reserved"):
+        decode_tc_string(_core(tail=restriction))
+
+
+@pytest.mark.parametrize("value", [None, 42, b"CPhBZtcPhBZtc", ["CP"]])
+def test_a_value_that_is_not_a_string_is_malformed(value: object) -> None:
+    with pytest.raises(MalformedConsent):
+        decode_tc_string(value)  # type: ignore[arg-type]
+
+
+def test_each_failure_raises_a_fresh_exception() -> None:
+    # The problem is cached, not the exception: one reused instance would grow
+    # its traceback on every raise.
+    errors = []
+    for _ in range(2):
+        with pytest.raises(MalformedConsent) as caught:
+            decode_tc_string("CPhBZ")
+        errors.append(caught.value)
+
+    assert errors[0] is not errors[1]
+    assert str(errors[0]) == str(errors[1])
+
+
+def test_malformed_consent_is_a_value_error() -> None:
+    assert issubclass(MalformedConsent, ValueError)
+
+
+def _fuzz_inputs(rng: random.Random) -> list[str]:
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    valid = encode_tc_string(purpose_consents={1}, vendor_consents={1, 5, 793}, created=_CREATED)
+    inputs = []
+    for _ in range(600):
+        length = rng.randrange(0, 300)
+        # Random base64url; starting with "C" (version 2) reaches the deeper fields.
+        inputs.append("".join(rng.choice(alphabet) for _ in range(length)))
+        inputs.append("C" + "".join(rng.choice(alphabet) for _ in range(length)))
+        inputs.append(bytes(rng.randrange(256) for _ in range(length)).decode("latin-1"))
+        inputs.append("".join(chr(rng.randrange(0x110000)) for _ in range(length % 40)))
+        mutated = list(valid)
+        for _ in range(rng.randrange(1, 4)):
+            mutated[rng.randrange(len(mutated))] = rng.choice(alphabet + ".=+/")
+        inputs.append("".join(mutated)[: rng.randrange(1, len(valid) + 1)])
+    return inputs
+
+
+_CREATED = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def test_random_input_only_ever_raises_malformed_consent() -> None:
+    rng = random.Random(20_261_124)
+    decoded = 0
+    for value in _fuzz_inputs(rng):
+        try:
+            result = decode_tc_string(value)
+        except MalformedConsent:
+            continue
+        assert isinstance(result, TCString)
+        assert result.version == 2
+        decoded += 1
+    # Some mutations keep the string valid: the loop exercises both outcomes.
+    assert decoded > 0
+
+
+# --- Encoding ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", list(VendorEncoding))
+def test_encode_then_decode_gives_back_every_field(encoding: VendorEncoding) -> None:
+    restriction = PublisherRestriction(
+        purpose_id=3,
+        restriction_type=RestrictionType.REQUIRE_CONSENT,
+        vendor_ids=frozenset({2, 3, 4, 600}),
+    )
+    tc_string = encode_tc_string(
+        purpose_consents={1, 7, 24},
+        purpose_li={2, 10},
+        vendor_consents={1, 2, 3, 793, 1000, 1001, 4_000},
+        vendor_li={5, 6, 7},
+        special_feature_opt_ins={2},
+        vendor_encoding=encoding,
+        publisher_restrictions=[restriction],
+        created=datetime(2025, 5, 6, 7, 8, 9, 100_000, tzinfo=UTC),
+        last_updated=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        cmp_id=4095,
+        cmp_version=12,
+        consent_screen=63,
+        consent_language="DE",
+        vendor_list_version=321,
+        policy_version=5,
+        is_service_specific=False,
+        use_non_standard_texts=True,
+        purpose_one_treatment=True,
+        publisher_cc="FR",
+    )
+
+    assert decode_tc_string(tc_string) == TCString(
+        version=2,
+        created=datetime(2025, 5, 6, 7, 8, 9, 100_000, tzinfo=UTC),
+        last_updated=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        cmp_id=4095,
+        cmp_version=12,
+        consent_screen=63,
+        consent_language="DE",
+        vendor_list_version=321,
+        policy_version=5,
+        is_service_specific=False,
+        use_non_standard_texts=True,
+        special_feature_opt_ins=frozenset({2}),
+        purpose_consents=frozenset({1, 7, 24}),
+        purpose_li=frozenset({2, 10}),
+        purpose_one_treatment=True,
+        publisher_cc="FR",
+        vendor_consents=frozenset({1, 2, 3, 793, 1000, 1001, 4_000}),
+        vendor_li=frozenset({5, 6, 7}),
+        publisher_restrictions=(restriction,),
+    )
+
+
+def test_range_encoding_is_compact_for_runs_of_vendors() -> None:
+    vendors = set(range(1, 3_001))
+
+    as_bitfield = encode_tc_string(vendor_consents=vendors, created=_CREATED)
+    as_ranges = encode_tc_string(
+        vendor_consents=vendors, vendor_encoding=VendorEncoding.RANGE, created=_CREATED
+    )
+
+    assert len(as_ranges) < 100 < 500 < len(as_bitfield)
+    assert (
+        decode_tc_string(as_ranges).vendor_consents == decode_tc_string(as_bitfield).vendor_consents
+    )
+
+
+def test_the_encoder_writes_what_an_independent_builder_writes() -> None:
+    encoded = encode_tc_string(
+        purpose_consents={1, 2, 24},
+        purpose_li={2, 7},
+        special_feature_opt_ins={1, 12},
+        vendor_consents={1, 3, 5},
+        created=datetime.fromtimestamp(1_600_000_000, tz=UTC),
+        last_updated=datetime.fromtimestamp(1_600_000_000.5, tz=UTC),
+        cmp_id=300,
+        cmp_version=7,
+        consent_screen=3,
+        consent_language="FR",
+        vendor_list_version=150,
+        policy_version=4,
+        is_service_specific=True,
+        purpose_one_treatment=True,
+        publisher_cc="DE",
+    )
+
+    assert encoded == _core(consents=_bitfield_section({1, 3, 5}))
+
+
+def test_the_encoder_defaults_to_tcf_v2_2_and_now() -> None:
+    before = datetime.now(tz=UTC).replace(microsecond=0)
+
+    tc = decode_tc_string(encode_tc_string())
+
+    assert tc.policy_version == 4
+    assert tc.created >= before
+    assert tc.last_updated == tc.created
+    assert tc.vendor_consents == frozenset()
+
+
+def test_the_encoder_refuses_a_string_the_decoder_would_reject() -> None:
+    with pytest.raises(ValueError, match="longer than"):
+        encode_tc_string(vendor_consents={65_535}, vendor_encoding=VendorEncoding.BITFIELD)
+
+
+def test_range_encoding_fits_the_highest_vendor_id() -> None:
+    tc_string = encode_tc_string(vendor_consents={65_535}, vendor_encoding=VendorEncoding.RANGE)
+
+    assert decode_tc_string(tc_string).vendor_consents == frozenset({65_535})
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"purpose_consents": {0}},
+        {"purpose_consents": {25}},
+        {"vendor_consents": {0}},
+        {"vendor_consents": {65_536}},
+        {"vendor_li": {True}},
+        {"special_feature_opt_ins": {13}},
+        {"consent_language": "en"},
+        {"publisher_cc": "DEU"},
+        {"cmp_id": 4096},
+        {"created": datetime(2026, 1, 1)},  # naive
+        {"vendor_encoding": "zip"},
+    ],
+)
+def test_the_encoder_rejects_arguments_it_cannot_encode(arguments: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        encode_tc_string(**arguments)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("tenths", range(10))
+def test_times_keep_their_tenths_of_a_second(tenths: int) -> None:
+    created = datetime(2025, 5, 6, 7, 8, 9, tenths * 100_000, tzinfo=UTC)
+
+    assert decode_tc_string(encode_tc_string(created=created)).created == created
