@@ -169,6 +169,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30 if CELERY_TASK_TIME_LIMIT > 60 else None
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Delivery work has its own queue so a backlog of sends never delays the
+# scheduler and reconciliation (and can get its own workers in production).
+CELERY_TASK_ROUTES = {
+    "delivery.build_batch": {"queue": "delivery"},
+    "delivery.send_batch": {"queue": "delivery"},
+    "delivery.*": {"queue": "default"},
+    "reconciliation.*": {"queue": "default"},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = "UTC"
 

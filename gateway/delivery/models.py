@@ -39,6 +39,15 @@ class Batch(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     attempt_count = models.PositiveIntegerField(default=0)
+    # attempt_count when the current round of attempts began: an admin retry
+    # starts a new round with the full DELIVERY_MAX_ATTEMPTS budget.
+    attempt_round_start = models.PositiveIntegerField(default=0)
+    # When a worker claimed the batch (building or sending); a claim older than
+    # the task time limit belongs to a dead worker and the sweeper takes it back.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    # When a build or send task was last queued for the batch; the sweeper
+    # re-queues only after a while, so a busy queue is not flooded with copies.
+    queued_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     # Counts of the build: candidates (exposures of the partner's campaigns in
     # the window), dropped by reason, delivered (rows in the body).

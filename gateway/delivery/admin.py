@@ -1,0 +1,233 @@
+"""Django admin for delivery: batches and their attempts, read-only except for actions.
+
+Every change goes through ``gateway.delivery.services``; the admin never edits a
+batch's fields. Batch bodies can be large, so every query here defers them.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from gateway.delivery.models import Batch, DeliveryAttempt
+from gateway.delivery.services import batch_rebuild, batch_retry
+
+# Status badge colours; failed is the one an operator must not miss.
+STATUS_COLOURS = {
+    Batch.Status.PENDING: "#6c757d",
+    Batch.Status.BUILDING: "#6c757d",
+    Batch.Status.EMPTY: "#adb5bd",
+    Batch.Status.READY: "#0d6efd",
+    Batch.Status.SENDING: "#0d6efd",
+    Batch.Status.RETRY_SCHEDULED: "#fd7e14",
+    Batch.Status.DELIVERED: "#198754",
+    Batch.Status.FAILED: "#dc3545",
+}
+OUTCOME_COLOURS = {
+    DeliveryAttempt.Outcome.IN_PROGRESS: "#0d6efd",
+    DeliveryAttempt.Outcome.SUCCEEDED: "#198754",
+    DeliveryAttempt.Outcome.TRANSIENT_FAILURE: "#fd7e14",
+    DeliveryAttempt.Outcome.PERMANENT_FAILURE: "#dc3545",
+}
+
+
+def _badge(label: str, colour: str, *, alarm: bool = False) -> SafeString:
+    return format_html(
+        '<span style="color:#fff;background:{};padding:1px 6px;border-radius:3px;'
+        'white-space:nowrap">{}{}</span>',
+        colour,
+        "⚠ " if alarm else "",
+        label,
+    )
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    """The attempts of one batch, oldest first, read-only."""
+
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    fields = [
+        "number",
+        "outcome",
+        "http_status",
+        "started_at",
+        "duration_ms",
+        "webhook_timestamp",
+        "error",
+        "response_excerpt",
+        "task_id",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Batch | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Batch | None = None) -> bool:
+        return False
+
+
+@admin.register(Batch)
+class BatchAdmin(admin.ModelAdmin):
+    """Batches per feed and window; failed ones stand out in red and have their own filter."""
+
+    list_display = [
+        "feed",
+        "sequence",
+        "window",
+        "status_badge",
+        "candidate_count",
+        "delivered_count",
+        "attempt_count",
+        "delivered_at",
+    ]
+    list_filter = ["status", "feed__partner", "feed__mode"]
+    list_select_related = ["feed__partner"]
+    search_fields = ["=id", "feed__name", "feed__partner__slug"]
+    date_hierarchy = "window_start"
+    actions = ["retry_now", "rebuild"]
+    inlines = [DeliveryAttemptInline]
+    fields = [
+        "id",
+        "feed",
+        "sequence",
+        "window_start",
+        "window_end",
+        "status_badge",
+        "last_error",
+        "created_at",
+        "built_at",
+        "delivered_at",
+        "next_attempt_at",
+        "attempt_count",
+        "claimed_at",
+        "queued_at",
+        "candidate_count",
+        "delivered_count",
+        "dropped",
+        "delivered_by_campaign_day",
+        "body_sha256",
+        "body_bytes",
+        "first_downloaded_at",
+    ]
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Batch]:
+        return super().get_queryset(request).defer("body_gzip")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Batch | None = None) -> bool:
+        # Fields only change through services; the actions check their own permission.
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Batch | None = None) -> bool:
+        # Batches are the audit trail of what each partner received.
+        return False
+
+    def has_operate_permission(self, request: HttpRequest) -> bool:
+        """Who may run the actions: users allowed to change batches."""
+        return request.user.has_perm("delivery.change_batch")
+
+    @admin.display(description="window", ordering="window_start")
+    def window(self, batch: Batch) -> str:
+        # Stored and shown in UTC; the end drops its date when it is the same day.
+        same_day = batch.window_end.date() == batch.window_start.date()
+        end = batch.window_end.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S")
+        return f"{batch.window_start:%Y-%m-%d %H:%M:%S} → {end} UTC"
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, batch: Batch) -> SafeString:
+        status = Batch.Status(batch.status)
+        return _badge(status.label, STATUS_COLOURS[status], alarm=status == Batch.Status.FAILED)
+
+    @admin.display(description="dropped by reason")
+    def dropped(self, batch: Batch) -> SafeString | str:
+        if not batch.dropped_by_reason:
+            return self.get_empty_value_display()
+        rows = sorted(batch.dropped_by_reason.items(), key=lambda item: (-item[1], item[0]))
+        return format_html(
+            "<ul style='margin:0;padding-left:1em'>{}</ul>",
+            format_html_join("", "<li>{}: {}</li>", rows),
+        )
+
+    @admin.action(
+        description="Retry now (failed or retry-scheduled push batches)",
+        permissions=["operate"],
+    )
+    def retry_now(self, request: HttpRequest, queryset: QuerySet[Batch]) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        done = sum(batch_retry(batch_id=batch_id) for batch_id in ids)
+        self._report(request, done=done, total=len(ids), verb="queued for sending")
+
+    @admin.action(
+        description="Rebuild (empty, failed, or ready and never downloaded)",
+        permissions=["operate"],
+    )
+    def rebuild(self, request: HttpRequest, queryset: QuerySet[Batch]) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        done = sum(batch_rebuild(batch_id=batch_id) for batch_id in ids)
+        self._report(request, done=done, total=len(ids), verb="queued for rebuilding")
+
+    def _report(self, request: HttpRequest, *, done: int, total: int, verb: str) -> None:
+        self.message_user(request, f"{done} of {total} batches {verb}.", messages.SUCCESS)
+        if done < total:
+            self.message_user(
+                request,
+                f"{total - done} batches were skipped: their status does not allow it.",
+                messages.WARNING,
+            )
+
+
+@admin.register(DeliveryAttempt)
+class DeliveryAttemptAdmin(admin.ModelAdmin):
+    """Every POST to a partner, newest first; read-only."""
+
+    list_display = [
+        "batch",
+        "number",
+        "outcome_badge",
+        "http_status",
+        "started_at",
+        "duration_ms",
+        "error",
+    ]
+    list_filter = ["outcome", "http_status", "batch__feed__partner"]
+    list_select_related = ["batch__feed__partner"]
+    search_fields = ["=batch__id", "task_id"]
+    ordering = ["-started_at"]
+    date_hierarchy = "started_at"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DeliveryAttempt]:
+        return super().get_queryset(request).defer("batch__body_gzip")
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: DeliveryAttempt | None = None
+    ) -> list[str]:
+        return [f.name for f in DeliveryAttempt._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: DeliveryAttempt | None = None
+    ) -> bool:
+        return False
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: DeliveryAttempt | None = None
+    ) -> bool:
+        return False
+
+    @admin.display(description="outcome", ordering="outcome")
+    def outcome_badge(self, attempt: DeliveryAttempt) -> SafeString:
+        outcome = DeliveryAttempt.Outcome(attempt.outcome)
+        return _badge(
+            outcome.label,
+            OUTCOME_COLOURS[outcome],
+            alarm=outcome == DeliveryAttempt.Outcome.PERMANENT_FAILURE,
+        )

@@ -1,0 +1,28 @@
+"""JSON shapes of partner API responses, kept apart from views so they stay small."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from rest_framework.request import Request
+
+from gateway.delivery.models import Batch
+
+
+def batch_data(*, batch: Batch, request: Request) -> dict[str, Any]:
+    """A batch's metadata as a partner sees it (no internal counts or errors)."""
+    download_path = reverse("partner_api:batch-download", kwargs={"batch_id": str(batch.pk)})
+    return {
+        "id": str(batch.pk),
+        "feed": batch.feed.name,
+        "sequence": batch.sequence,
+        "window_start": batch.window_start,
+        "window_end": batch.window_end,
+        "event_count": batch.delivered_count,
+        "body_sha256": batch.body_sha256,
+        "body_bytes": batch.body_bytes,
+        # What the download's Content-Encoding will be; "identity" means plain NDJSON.
+        "content_encoding": "gzip" if batch.feed.gzip else "identity",
+        "download_url": request.build_absolute_uri(download_path),
+    }

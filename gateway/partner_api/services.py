@@ -1,0 +1,150 @@
+"""Write operations of the partner API: downloading a batch, storing reported counts."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+
+from gateway.delivery.models import Batch
+from gateway.delivery.signing import webhook_headers
+from gateway.errors import GatewayError, ValidationFailed
+from gateway.partner_api.report_rows import ReportRow, report_rows_parse, row_error
+from gateway.partner_api.selectors import batch_for_partner
+from gateway.reconciliation.models import Metric, PartnerReport
+from partners.models import Partner, SigningSecret
+from partners.services import signing_secret_current
+
+logger = logging.getLogger(__name__)
+
+
+class BatchIntegrityError(GatewayError):
+    """A stored body no longer matches its recorded SHA-256: never send it."""
+
+    code = "batch_integrity_error"
+    title = "The batch body is damaged"
+
+
+@dataclass(frozen=True)
+class BatchDownload:
+    """What to send for one download: the bytes, their encoding and proof headers."""
+
+    batch: Batch
+    content: bytes
+    content_encoding: str | None
+    body_sha256: str
+    webhook_headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ReportUpsertResult:
+    """How many report rows were new and how many replaced an earlier value."""
+
+    created: int
+    updated: int
+
+
+@transaction.atomic
+def batch_download(*, partner: Partner, batch_id: uuid.UUID, now: datetime) -> BatchDownload:
+    """The body of ``partner``'s batch, signed now; records the first download."""
+    batch = batch_for_partner(partner=partner, batch_id=batch_id, with_body=True)
+    compressed = bytes(batch.body_gzip)
+    body = gzip.decompress(compressed)
+    body_sha256 = hashlib.sha256(body).hexdigest()
+    if batch.body_sha256 and body_sha256 != batch.body_sha256:
+        logger.error("batch %s body does not match its stored sha256", batch.pk)
+        raise BatchIntegrityError(f"Batch {batch.pk} cannot be served; we have been alerted.")
+    try:
+        secret = signing_secret_current(partner_id=partner.pk)
+    except SigningSecret.DoesNotExist as exc:
+        raise GatewayError(
+            "No signing secret is configured for your account.", code="signing_secret_missing"
+        ) from exc
+    # Conditional update: only the first download sets the time, however
+    # many requests race; later downloads leave it alone.
+    marked = Batch.objects.filter(pk=batch.pk, first_downloaded_at__isnull=True).update(
+        first_downloaded_at=now
+    )
+    if marked:
+        logger.info("batch %s first downloaded by %s", batch.pk, partner.slug)
+    return BatchDownload(
+        batch=batch,
+        content=compressed if batch.feed.gzip else body,
+        content_encoding="gzip" if batch.feed.gzip else None,
+        body_sha256=body_sha256,
+        webhook_headers=webhook_headers(
+            secret=secret, msg_id=str(batch.pk), timestamp=int(now.timestamp()), payload=body
+        ),
+    )
+
+
+@transaction.atomic
+def partner_reports_upsert(*, partner: Partner, body: object, now: datetime) -> ReportUpsertResult:
+    """Validate every row of ``body``, then store all of them or none.
+
+    A row whose (campaign, date, metric) was reported before replaces the
+    earlier value: partners restate counts as late data reaches them.
+    """
+    today = now.astimezone(ZoneInfo(partner.reporting_time_zone)).date()
+    rows = report_rows_parse(body, partner_slug=partner.slug, metrics=Metric.values, today=today)
+    _check_assignments(partner=partner, rows=rows)
+
+    existing = set(
+        PartnerReport.objects.filter(
+            partner=partner,
+            campaign_id__in={row.campaign_id for row in rows},
+            date__in={row.date for row in rows},
+        ).values_list("campaign_id", "date", "metric")
+    )
+    PartnerReport.objects.bulk_create(
+        [
+            PartnerReport(
+                partner=partner,
+                campaign_id=row.campaign_id,
+                date=row.date,
+                metric=row.metric,
+                value=row.value,
+            )
+            for row in rows
+        ],
+        update_conflicts=True,
+        unique_fields=["partner", "campaign_id", "date", "metric"],
+        update_fields=["value", "updated_at"],
+    )
+    created = sum(1 for row in rows if row.key not in existing)
+    return ReportUpsertResult(created=created, updated=len(rows) - created)
+
+
+def _check_assignments(*, partner: Partner, rows: list[ReportRow]) -> None:
+    """ValidationFailed unless every row's campaign is assigned to ``partner`` on its date."""
+    assignments = list(
+        partner.campaign_assignments.filter(campaign_id__in={row.campaign_id for row in rows})
+    )
+    errors = []
+    # ``rows`` holds every posted row in order (any invalid one has already
+    # failed the request), so its index is the index the partner sent.
+    for index, row in enumerate(rows):
+        if any(a.campaign_id == row.campaign_id and a.covers(row.date) for a in assignments):
+            continue
+        errors.append(
+            row_error(
+                index=index,
+                field="campaign_id",
+                code="campaign_not_assigned",
+                detail=f"Campaign {row.campaign_id!r} is not assigned to you on "
+                f"{row.date.isoformat()}.",
+            )
+        )
+    if errors:
+        raise ValidationFailed(
+            f"{len(errors)} of {len(rows)} rows are for campaigns not assigned to you; "
+            "nothing was stored.",
+            code="campaign_not_assigned",
+            errors=errors,
+        )

@@ -1,0 +1,50 @@
+"""Fixtures of the delivery tests: a partner with a push feed, and a stand-in for the broker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from gateway.delivery import tasks
+from partners.models import Feed, Partner
+from tests.factories import make_feed, make_partner
+
+
+@dataclass
+class QueuedTasks:
+    """Task messages the code under test queued, by task name, instead of reaching a broker."""
+
+    calls: list[tuple[str, list[Any], dict[str, Any]]] = field(default_factory=list)
+
+    def ids(self, name: str) -> list[str]:
+        return [args[0] for task, args, _ in self.calls if task == name]
+
+    def options(self, name: str) -> list[dict[str, Any]]:
+        return [options for task, _, options in self.calls if task == name]
+
+
+@pytest.fixture
+def queued(monkeypatch: pytest.MonkeyPatch) -> QueuedTasks:
+    """Record apply_async calls of the delivery tasks; nothing is sent to a broker."""
+    record = QueuedTasks()
+    for task in (tasks.build_batch, tasks.send_batch, tasks.dispatch_due_windows):
+
+        def fake_apply_async(
+            args: Any = None, kwargs: Any = None, _name: str = task.name, **options: Any
+        ) -> None:
+            record.calls.append((_name, list(args or []), options))
+
+        monkeypatch.setattr(task, "apply_async", fake_apply_async)
+    return record
+
+
+@pytest.fixture
+def partner(db: None) -> Partner:
+    return make_partner(slug="nielsen", campaigns=("cmp-1", "cmp-2"))
+
+
+@pytest.fixture
+def push_feed(partner: Partner) -> Feed:
+    return make_feed(partner=partner, name="exposures", mode=Feed.Mode.PUSH)

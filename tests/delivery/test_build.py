@@ -1,0 +1,270 @@
+"""batch_build: a window's in-scope exposures, filtered per partner, into a gzip NDJSON body."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from gateway.delivery.models import Batch
+from gateway.delivery.services import batch_build
+from gateway.privacy.filter import Reason
+from partners.models import CampaignAssignment, Feed, Partner
+from tests.delivery.builders import WINDOW_START, make_batch, make_exposure
+from tests.delivery.conftest import QueuedTasks
+from tests.factories import make_feed, make_partner
+
+pytestmark = pytest.mark.django_db
+
+IN_WINDOW = WINDOW_START + timedelta(seconds=30)
+
+
+def body_records(batch: Batch) -> list[dict]:
+    return [json.loads(line) for line in gzip.decompress(bytes(batch.body_gzip)).splitlines()]
+
+
+def fresh(batch: Batch) -> Batch:
+    return Batch.objects.get(pk=batch.pk)
+
+
+def test_it_delivers_the_window_exposures_of_the_partner_campaigns(
+    push_feed: Feed, queued: QueuedTasks
+):
+    inside = [make_exposure(received_at=IN_WINDOW, campaign_id=c) for c in ("cmp-1", "cmp-2")]
+    make_exposure(received_at=IN_WINDOW, campaign_id="cmp-not-assigned")
+    batch = make_batch(feed=push_feed)
+
+    batch_build(batch_id=batch.pk)
+
+    batch = fresh(batch)
+    assert batch.status == Batch.Status.READY
+    assert batch.candidate_count == 2
+    assert batch.delivered_count == 2
+    assert sorted(r["event_id"] for r in body_records(batch)) == sorted(e.event_id for e in inside)
+
+
+def test_the_window_includes_its_start_and_excludes_its_end(push_feed: Feed, queued: QueuedTasks):
+    at_start = make_exposure(received_at=WINDOW_START)
+    make_exposure(received_at=WINDOW_START - timedelta(microseconds=1))
+    make_exposure(received_at=WINDOW_START + timedelta(seconds=60))
+    batch = make_batch(feed=push_feed)
+
+    batch_build(batch_id=batch.pk)
+
+    assert [r["event_id"] for r in body_records(fresh(batch))] == [at_start.event_id]
+
+
+def test_exposures_outside_the_campaign_assignment_dates_are_not_candidates(queued: QueuedTasks):
+    partner = make_partner(campaigns=())
+    CampaignAssignment.objects.create(
+        partner=partner,
+        campaign_id="cmp-1",
+        starts_on=date(2026, 11, 1),
+        ends_on=date(2026, 11, 23),
+    )
+    feed = make_feed(partner=partner)
+    make_exposure(received_at=IN_WINDOW, occurred_at=datetime(2026, 11, 24, 0, 5, tzinfo=UTC))
+    batch = make_batch(feed=feed)
+
+    batch_build(batch_id=batch.pk)
+
+    batch = fresh(batch)
+    assert batch.candidate_count == 0
+    assert batch.status == Batch.Status.EMPTY
+
+
+def test_it_counts_dropped_exposures_by_reason(push_feed: Feed, queued: QueuedTasks):
+    make_exposure(received_at=IN_WINDOW)
+    for consent in (
+        {"gdpr": 0, "gpc": True},
+        {"gdpr": 0, "gpc": True},
+        {"gdpr": 0, "coppa": True},
+        {"gdpr": 0, "us_privacy": "1YYN"},
+    ):
+        make_exposure(received_at=IN_WINDOW, consent=consent)
+    batch = make_batch(feed=push_feed)
+
+    batch_build(batch_id=batch.pk)
+
+    batch = fresh(batch)
+    assert batch.candidate_count == 5
+    assert batch.delivered_count == 1
+    assert batch.dropped_by_reason == {
+        Reason.GPC: 2,
+        Reason.COPPA: 1,
+        Reason.US_PRIVACY_OPT_OUT: 1,
+    }
+
+
+def test_only_the_feed_allowlist_reaches_the_body(partner: Partner, queued: QueuedTasks):
+    feed = make_feed(partner=partner, field_allowlist=["event_id", "campaign_id"])
+    make_exposure(received_at=IN_WINDOW)
+    batch = make_batch(feed=feed)
+
+    batch_build(batch_id=batch.pk)
+
+    [record] = body_records(fresh(batch))
+    assert set(record) == {"event_id", "campaign_id"}
+
+
+def test_the_body_is_gzip_ndjson_whose_sha256_and_size_are_stored(
+    push_feed: Feed, queued: QueuedTasks
+):
+    for n in range(3):
+        make_exposure(received_at=IN_WINDOW + timedelta(seconds=n))
+    batch = make_batch(feed=push_feed)
+
+    batch_build(batch_id=batch.pk)
+
+    batch = fresh(batch)
+    plain = gzip.decompress(bytes(batch.body_gzip))
+    lines = plain.split(b"\n")
+    assert lines[-1] == b"" and len(lines) == 4
+    for line in lines[:-1]:
+        # Compact, sorted keys: the exact bytes json.dumps gives for that order.
+        record = json.loads(line)
+        assert line == json.dumps(record, separators=(",", ":"), sort_keys=True).encode()
+    assert batch.body_sha256 == hashlib.sha256(plain).hexdigest()
+    assert batch.body_bytes == len(plain)
+    assert batch.built_at is not None
+
+
+def test_records_come_in_arrival_order(push_feed: Feed, queued: QueuedTasks):
+    late = make_exposure(received_at=IN_WINDOW + timedelta(seconds=5))
+    early = make_exposure(received_at=IN_WINDOW)
+    batch = make_batch(feed=push_feed)
+
+    batch_build(batch_id=batch.pk)
+
+    assert [r["event_id"] for r in body_records(fresh(batch))] == [early.event_id, late.event_id]
+
+
+def test_delivered_counts_are_keyed_by_campaign_and_day_in_the_partner_time_zone(
+    queued: QueuedTasks,
+):
+    partner = make_partner(campaigns=("cmp-1", "cmp-2"), reporting_time_zone="America/New_York")
+    feed = make_feed(partner=partner)
+    # 03:00 UTC on the 24th is still the evening of the 23rd in New York.
+    make_exposure(received_at=IN_WINDOW, occurred_at=datetime(2026, 11, 24, 3, tzinfo=UTC))
+    make_exposure(received_at=IN_WINDOW, occurred_at=datetime(2026, 11, 24, 8, tzinfo=UTC))
+    make_exposure(
+        received_at=IN_WINDOW,
+        occurred_at=datetime(2026, 11, 24, 8, tzinfo=UTC),
+        campaign_id="cmp-2",
+    )
+    make_exposure(  # dropped, so not counted as delivered
+        received_at=IN_WINDOW,
+        occurred_at=datetime(2026, 11, 24, 8, tzinfo=UTC),
+        consent={"gdpr": 0, "gpc": True},
+    )
+    batch = make_batch(feed=feed)
+
+    batch_build(batch_id=batch.pk)
+
+    assert fresh(batch).delivered_by_campaign_day == {
+        "cmp-1|2026-11-23": 1,
+        "cmp-1|2026-11-24": 1,
+        "cmp-2|2026-11-24": 1,
+    }
+
+
+def test_campaign_day_counts_do_not_depend_on_the_allowlist(partner: Partner, queued: QueuedTasks):
+    feed = make_feed(partner=partner, field_allowlist=["event_id"])
+    make_exposure(received_at=IN_WINDOW, occurred_at=datetime(2026, 11, 24, 8, tzinfo=UTC))
+    batch = make_batch(feed=feed)
+
+    batch_build(batch_id=batch.pk)
+
+    assert fresh(batch).delivered_by_campaign_day == {"cmp-1|2026-11-24": 1}
+
+
+def test_a_window_with_nothing_to_deliver_ends_empty_without_a_body(
+    push_feed: Feed, queued: QueuedTasks, django_capture_on_commit_callbacks
+):
+    make_exposure(received_at=IN_WINDOW, consent={"gdpr": 0, "coppa": True})
+    batch = make_batch(feed=push_feed)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        batch_build(batch_id=batch.pk)
+
+    batch = fresh(batch)
+    assert batch.status == Batch.Status.EMPTY
+    assert batch.candidate_count == 1
+    assert batch.delivered_count == 0
+    assert batch.body_gzip is None
+    assert batch.body_sha256 == ""
+    assert queued.calls == []
+
+
+def test_a_ready_push_batch_is_queued_for_sending_after_commit(
+    push_feed: Feed, queued: QueuedTasks, django_capture_on_commit_callbacks
+):
+    make_exposure(received_at=IN_WINDOW)
+    batch = make_batch(feed=push_feed)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        batch_build(batch_id=batch.pk)
+
+    assert queued.ids("delivery.send_batch") == [str(batch.pk)]
+    assert queued.options("delivery.send_batch")[0]["queue"] == "delivery"
+
+
+def test_a_pull_feed_stops_at_ready(
+    partner: Partner, queued: QueuedTasks, django_capture_on_commit_callbacks
+):
+    feed = make_feed(partner=partner, mode=Feed.Mode.PULL)
+    make_exposure(received_at=IN_WINDOW)
+    batch = make_batch(feed=feed)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        batch_build(batch_id=batch.pk)
+
+    assert fresh(batch).status == Batch.Status.READY
+    assert queued.calls == []
+
+
+def test_building_twice_does_nothing_the_second_time(push_feed: Feed, queued: QueuedTasks):
+    make_exposure(received_at=IN_WINDOW)
+    batch = make_batch(feed=push_feed)
+    assert batch_build(batch_id=batch.pk) is not None
+    built = fresh(batch)
+
+    assert batch_build(batch_id=batch.pk) is None
+    assert fresh(batch).built_at == built.built_at
+
+
+@pytest.mark.parametrize(
+    "status", [Batch.Status.BUILDING, Batch.Status.READY, Batch.Status.DELIVERED]
+)
+def test_only_pending_batches_are_built(push_feed: Feed, queued: QueuedTasks, status: str):
+    batch = make_batch(feed=push_feed, status=status)
+
+    assert batch_build(batch_id=batch.pk) is None
+    assert fresh(batch).status == status
+
+
+def test_a_missing_batch_is_ignored(db: None):
+    assert batch_build(batch_id="00000000-0000-0000-0000-000000000000") is None
+
+
+def test_a_failing_build_hands_the_batch_back_as_pending_with_the_error(
+    push_feed: Feed, queued: QueuedTasks, monkeypatch: pytest.MonkeyPatch
+):
+    make_exposure(received_at=IN_WINDOW)
+    batch = make_batch(feed=push_feed)
+
+    def broken(event: object, policy: object) -> None:
+        raise RuntimeError("filter exploded")
+
+    monkeypatch.setattr("gateway.delivery.services.filter_event", broken)
+
+    with pytest.raises(RuntimeError, match="filter exploded"):
+        batch_build(batch_id=batch.pk)
+
+    batch = fresh(batch)
+    assert batch.status == Batch.Status.PENDING
+    assert batch.claimed_at is None
+    assert "filter exploded" in batch.last_error

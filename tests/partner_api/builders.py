@@ -1,0 +1,44 @@
+"""Test data of the partner API: batches with a real gzip NDJSON body."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gateway.delivery.models import Batch
+from partners.models import Feed
+
+WINDOW_START = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+def ndjson(records: Sequence[dict[str, Any]]) -> bytes:
+    return b"".join(json.dumps(record, sort_keys=True).encode() + b"\n" for record in records)
+
+
+def make_ready_batch(
+    *,
+    feed: Feed,
+    sequence: int = 1,
+    window_start: datetime = WINDOW_START,
+    records: Sequence[dict[str, Any]] = ({"event_id": "evt-1", "campaign_id": "cmp-1"},),
+    status: Batch.Status = Batch.Status.READY,
+    **fields: Any,
+) -> Batch:
+    """A built batch of ``feed`` whose body holds ``records``, stored as delivery stores it."""
+    body = ndjson(records)
+    fields.setdefault("body_gzip", gzip.compress(body))
+    fields.setdefault("body_sha256", hashlib.sha256(body).hexdigest())
+    fields.setdefault("body_bytes", len(body))
+    return Batch.objects.create(
+        feed=feed,
+        sequence=sequence,
+        window_start=window_start,
+        window_end=window_start + timedelta(seconds=feed.batch_window_seconds),
+        status=status,
+        delivered_count=len(records),
+        **fields,
+    )
