@@ -158,6 +158,8 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR),
         "data_folder_out": str(BROKER_DIR),
+        # Exchange bindings; kombu's default is a "control" folder in the cwd.
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
     # The filesystem transport has no fan-out exchange for remote control.

@@ -1,3 +1,7 @@
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from gateway.ingest.apis import ExposureIngestApi
+
+urlpatterns: list[URLPattern] = [
+    path("exposures", ExposureIngestApi.as_view(), name="exposures-ingest"),
+]

@@ -1,0 +1,123 @@
+"""Write operations of the ingest side: storing exposures, issuing ingest tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from gateway.ingest.models import Exposure, IngestToken
+from gateway.ingest.validation import Problem, exposure_validate
+from partners.secrets import token_issue
+
+INGEST_TOKEN_KIND = "mgi"
+
+_INSERT_BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """A rejected record: its position in the batch, its event id if valid, what is wrong."""
+
+    index: int
+    event_id: str | None
+    problems: list[Problem]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What became of a batch: every record is accepted, a duplicate, or rejected."""
+
+    accepted: int
+    duplicate: int
+    rejected: int
+    errors: list[RowError] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicate": self.duplicate,
+            "rejected": self.rejected,
+            "errors": [
+                {"index": e.index, "event_id": e.event_id, "problems": e.problems}
+                for e in self.errors
+            ],
+        }
+
+
+@transaction.atomic
+def exposures_ingest(*, records: Sequence[Any], now: datetime | None = None) -> IngestResult:
+    """Validate ``records`` and store the valid ones not seen before; ``now`` is received_at.
+
+    Valid records are kept even when others in the batch are rejected: one bad
+    row must not hold back an ad server's whole batch. The first record with a
+    given event_id wins; later ones, in this batch or a later one, count as
+    duplicates so that retries of a batch are safe.
+    """
+    now = now or timezone.now()
+    errors: list[RowError] = []
+    fresh: dict[str, Exposure] = {}
+    repeats = 0
+    for index, raw in enumerate(records):
+        checked = exposure_validate(record=raw, now=now)
+        if checked.record is None:
+            errors.append(RowError(index, checked.event_id, checked.problems))
+            continue
+        record = checked.record
+        if record["event_id"] in fresh:
+            repeats += 1
+            continue
+        fresh[record["event_id"]] = Exposure(
+            event_id=record["event_id"],
+            occurred_at=checked.occurred_at,
+            received_at=now,
+            event_type=record["event_type"],
+            media_type=record["media_type"],
+            content_type=record["content_type"],
+            advertiser_id=record["advertiser_id"],
+            campaign_id=record["campaign_id"],
+            line_item_id=record["line_item_id"],
+            creative_id=record["creative_id"],
+            payload=record,
+        )
+    stored = _event_ids_stored(list(fresh))
+    rows = [row for event_id, row in fresh.items() if event_id not in stored]
+    # A concurrent request may insert the same event_id between the query above
+    # and this insert; ignoring the conflict keeps the first copy and spares the
+    # client an error. Such a row is then counted as accepted here, which is true
+    # of the event: it is stored exactly once.
+    Exposure.objects.bulk_create(rows, batch_size=_INSERT_BATCH, ignore_conflicts=True)
+    return IngestResult(
+        accepted=len(rows),
+        duplicate=repeats + len(stored),
+        rejected=len(errors),
+        errors=errors,
+    )
+
+
+def _event_ids_stored(event_ids: list[str]) -> set[str]:
+    if not event_ids:
+        return set()
+    return set(Exposure.objects.filter(event_id__in=event_ids).values_list("event_id", flat=True))
+
+
+@transaction.atomic
+def ingest_token_create(*, name: str) -> tuple[IngestToken, str]:
+    """Issue a token for one of our ad servers; the plaintext is returned once, never stored."""
+    issued = token_issue(INGEST_TOKEN_KIND)
+    token = IngestToken(name=name, prefix=issued.prefix, token_hash=issued.digest)
+    token.full_clean()
+    token.save()
+    return token, issued.plaintext
+
+
+def ingest_tokens_revoke(*, token_ids: Sequence[int], now: datetime | None = None) -> int:
+    """Revoke the given tokens that are still active; returns how many were revoked."""
+    # Only active tokens: revoking again must not move the recorded revocation time.
+    return IngestToken.objects.filter(pk__in=token_ids, revoked_at__isnull=True).update(
+        revoked_at=now or timezone.now()
+    )
