@@ -1,0 +1,207 @@
+"""The demo seed: idempotent, secrets that work, and a private var/demo.json."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+from pytest_django.fixtures import Settings
+
+from gateway.demo.catalog import DEMO_PARTNERS, IAS_DEMO, NIELSEN_DEMO
+from gateway.demo.seed import (
+    DEMO_KEY_NAME,
+    DEMO_TOKEN_NAME,
+    DemoSecrets,
+    demo_file_path,
+    demo_secrets_read,
+    demo_seed,
+)
+from gateway.ingest.models import IngestToken
+from gateway.ingest.selectors import ingest_token_authenticate
+from partners.models import ApiKey, CampaignAssignment, ConsentRule, Feed, Partner, SigningSecret
+from partners.selectors import api_key_authenticate
+from partners.services import signing_secret_current
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> DemoSecrets:
+    return demo_seed(var_dir=tmp_path)
+
+
+def _row_counts() -> dict[str, int]:
+    return {
+        "partners": Partner.objects.count(),
+        "feeds": Feed.objects.count(),
+        "assignments": CampaignAssignment.objects.count(),
+        "rules": ConsentRule.objects.count(),
+        "secrets": SigningSecret.objects.count(),
+        "api_keys": ApiKey.objects.count(),
+        "tokens": IngestToken.objects.count(),
+        "users": get_user_model().objects.count(),
+    }
+
+
+def test_it_creates_both_partners_with_their_feeds_assignments_and_consent_rules(
+    seeded: DemoSecrets,
+) -> None:
+    nielsen = Partner.objects.get(slug=NIELSEN_DEMO.slug)
+    ias = Partner.objects.get(slug=IAS_DEMO.slug)
+
+    assert (nielsen.reporting_time_zone, ias.reporting_time_zone) == (
+        "America/New_York",
+        "Europe/London",
+    )
+    assert nielsen.gvl_vendor_id == NIELSEN_DEMO.gvl_vendor_id
+    push = nielsen.feeds.get()
+    assert (push.mode, push.gzip, push.endpoint_url) == (
+        "push",
+        True,
+        f"http://127.0.0.1:{NIELSEN_DEMO.simulator_port}/exposures",
+    )
+    assert push.batch_window_seconds == 20 and push.grace_seconds == 3
+    assert "device.ifa" in push.field_allowlist
+    pull = ias.feeds.get()
+    assert (pull.mode, pull.gzip, pull.endpoint_url) == ("pull", False, "")
+    assert sorted(nielsen.campaign_assignments.values_list("campaign_id", flat=True)) == sorted(
+        NIELSEN_DEMO.campaign_ids
+    )
+    assert nielsen.consent_rule.required_tcf_purposes == [1, 7]
+
+
+def test_the_secrets_in_demo_json_all_work_against_the_database(
+    seeded: DemoSecrets, tmp_path: Path
+) -> None:
+    saved = demo_secrets_read(demo_file_path(tmp_path))
+
+    assert saved is not None
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_superuser and admin.check_password(saved.admin_password)
+    ingest_token_authenticate(plaintext=saved.ingest_token)
+    for spec in DEMO_PARTNERS:
+        partner_secrets = saved.partners[spec.slug]
+        api_key = api_key_authenticate(plaintext=partner_secrets.api_key)
+        assert api_key is not None and api_key.partner.slug == spec.slug
+        partner = Partner.objects.get(slug=spec.slug)
+        assert signing_secret_current(partner_id=partner.pk) == partner_secrets.signing_secret
+        assert partner_secrets.signing_secret.startswith("whsec_")
+        assert partner_secrets.simulator_port == spec.simulator_port
+        assert partner_secrets.report_bias == spec.report_bias
+
+
+def test_demo_json_is_readable_by_its_owner_only(seeded: DemoSecrets, tmp_path: Path) -> None:
+    mode = stat.S_IMODE(demo_file_path(tmp_path).stat().st_mode)
+
+    assert mode == 0o600
+
+
+def test_demo_json_names_the_admin_url_and_gateway(seeded: DemoSecrets, tmp_path: Path) -> None:
+    data = json.loads(demo_file_path(tmp_path).read_text())
+
+    assert data["admin_url"] == "http://127.0.0.1:8000/admin/"
+    assert data["gateway_url"] == "http://127.0.0.1:8000"
+    assert set(data["partners"]) == {"nielsen-demo", "ias-demo"}
+
+
+def test_seeding_twice_changes_no_secret_and_adds_no_row(
+    seeded: DemoSecrets, tmp_path: Path
+) -> None:
+    before = _row_counts()
+
+    again = demo_seed(var_dir=tmp_path)
+
+    assert again == seeded
+    assert _row_counts() == before
+
+
+def test_a_lost_demo_json_rotates_every_secret_and_retires_the_old_ones(
+    seeded: DemoSecrets, tmp_path: Path
+) -> None:
+    demo_file_path(tmp_path).unlink()
+
+    fresh = demo_seed(var_dir=tmp_path)
+
+    assert fresh.admin_password != seeded.admin_password
+    assert fresh.ingest_token != seeded.ingest_token
+    for slug, old in seeded.partners.items():
+        assert fresh.partners[slug].api_key != old.api_key
+        assert fresh.partners[slug].signing_secret != old.signing_secret
+        assert api_key_authenticate(plaintext=old.api_key) is None
+        assert api_key_authenticate(plaintext=fresh.partners[slug].api_key) is not None
+    assert ApiKey.objects.filter(name=DEMO_KEY_NAME, revoked_at__isnull=True).count() == 2
+    assert IngestToken.objects.filter(name=DEMO_TOKEN_NAME, revoked_at__isnull=True).count() == 1
+    assert Partner.objects.count() == 2
+    assert get_user_model().objects.get(username="admin").check_password(fresh.admin_password)
+
+
+def test_a_corrupt_demo_json_is_treated_as_lost(seeded: DemoSecrets, tmp_path: Path) -> None:
+    demo_file_path(tmp_path).write_text("{not json")
+
+    fresh = demo_seed(var_dir=tmp_path)
+
+    assert fresh.ingest_token != seeded.ingest_token
+    ingest_token_authenticate(plaintext=fresh.ingest_token)
+
+
+def test_only_the_secret_that_no_longer_works_is_replaced(
+    seeded: DemoSecrets, tmp_path: Path
+) -> None:
+    ApiKey.objects.filter(partner__slug="ias-demo").delete()
+
+    fresh = demo_seed(var_dir=tmp_path)
+
+    assert fresh.partners["ias-demo"].api_key != seeded.partners["ias-demo"].api_key
+    assert fresh.partners["nielsen-demo"] == seeded.partners["nielsen-demo"]
+    assert fresh.admin_password == seeded.admin_password
+
+
+def test_new_ports_move_the_push_endpoint(seeded: DemoSecrets, tmp_path: Path) -> None:
+    demo = demo_seed(var_dir=tmp_path, web_port=8650, simulator_ports={"nielsen-demo": 8651})
+
+    feed = Feed.objects.get(partner__slug="nielsen-demo")
+    assert feed.endpoint_url == "http://127.0.0.1:8651/exposures"
+    assert demo.partners["nielsen-demo"].simulator_port == 8651
+    assert demo.admin_url == "http://127.0.0.1:8650/admin/"
+
+
+def test_an_existing_admin_user_gets_a_known_password_and_superuser_rights(
+    tmp_path: Path,
+) -> None:
+    get_user_model().objects.create_user("admin", password="forgotten-long-ago")
+
+    demo = demo_seed(var_dir=tmp_path)
+
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_superuser and admin.is_staff
+    assert admin.check_password(demo.admin_password)
+
+
+def test_without_private_endpoints_allowed_the_push_feed_is_refused(
+    tmp_path: Path, settings: Settings
+) -> None:
+    settings.ALLOW_PRIVATE_ENDPOINTS = False
+    settings.VAR_DIR = tmp_path
+
+    with pytest.raises(ValidationError):
+        demo_seed(var_dir=tmp_path)
+    with pytest.raises(CommandError, match="ALLOW_PRIVATE_ENDPOINTS"):
+        call_command("seed_demo")
+
+
+def test_the_seed_demo_command_reports_where_the_credentials_are(
+    tmp_path: Path, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings.VAR_DIR = tmp_path
+
+    call_command("seed_demo", "--nielsen-demo-port", "9101")
+
+    out = capsys.readouterr().out
+    assert str(tmp_path / "demo.json") in out
+    assert "nielsen-demo (push)" in out
+    assert Feed.objects.get(partner__slug="nielsen-demo").endpoint_url.endswith(":9101/exposures")
