@@ -108,7 +108,7 @@ class BatchAdmin(admin.ModelAdmin):
         "candidate_count",
         "delivered_count",
         "dropped",
-        "delivered_by_campaign_day",
+        "delivered_by_campaign_day_event",
         "body_sha256",
         "body_bytes",
         "first_downloaded_at",

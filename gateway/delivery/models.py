@@ -54,9 +54,10 @@ class Batch(models.Model):
     candidate_count = models.PositiveIntegerField(default=0)
     delivered_count = models.PositiveIntegerField(default=0)
     dropped_by_reason = models.JSONField(default=dict, blank=True)
-    # {"<campaign_id>|<YYYY-MM-DD>": n} with days in the partner's time zone at
-    # build time; reconciliation sums these for "delivered".
-    delivered_by_campaign_day = models.JSONField(default=dict, blank=True)
+    # {"<campaign_id>|<YYYY-MM-DD>|<event_type>": n} with days in the partner's
+    # time zone at build time; reconciliation sums the keys of the event type a
+    # metric counts (impressions: "impression") for "delivered".
+    delivered_by_campaign_day_event = models.JSONField(default=dict, blank=True)
     # The NDJSON body, always stored gzip-compressed; signatures cover the
     # uncompressed bytes, whose SHA-256 is kept for partners and audits.
     body_gzip = models.BinaryField(null=True, blank=True, editable=False)

@@ -73,7 +73,8 @@ class BuildTally:
     candidates: int = 0
     delivered: int = 0
     dropped_by_reason: Counter[str] = field(default_factory=Counter)
-    delivered_by_campaign_day: Counter[str] = field(default_factory=Counter)
+    # "<campaign_id>|<YYYY-MM-DD>|<event_type>" -> delivered exposures.
+    delivered_by_campaign_day_event: Counter[str] = field(default_factory=Counter)
 
 
 # --- Queueing -------------------------------------------------------------------
@@ -275,12 +276,12 @@ def _window_filter(*, batch: Batch) -> tuple[BuildTally, Body]:
         .filter(campaign_scope_q(partner=partner))
         # A fixed order makes a rebuild of the same window byte-identical.
         .order_by("received_at", "pk")
-        .values_list("payload", "campaign_id", "occurred_at")
+        .values_list("payload", "campaign_id", "occurred_at", "event_type")
         .iterator(chunk_size=EXPOSURE_CHUNK_SIZE)
     )
     tally = BuildTally()
     writer = BodyWriter()
-    for payload, campaign_id, occurred_at in rows:
+    for payload, campaign_id, occurred_at, event_type in rows:
         tally.candidates += 1
         decision, record = filter_event(payload, policy)
         if not decision.eligible or record is None:
@@ -288,9 +289,9 @@ def _window_filter(*, batch: Batch) -> tuple[BuildTally, Body]:
             continue
         writer.write(record)
         tally.delivered += 1
-        # From the columns, not the record: the allowlist may remove both fields.
+        # From the columns, not the record: the allowlist may remove these fields.
         day = occurred_at.astimezone(zone).date().isoformat()
-        tally.delivered_by_campaign_day[f"{campaign_id}|{day}"] += 1
+        tally.delivered_by_campaign_day_event[f"{campaign_id}|{day}|{event_type}"] += 1
     return tally, writer.finish()
 
 
@@ -307,7 +308,9 @@ def _build_finish(
         "candidate_count": tally.candidates,
         "delivered_count": tally.delivered,
         "dropped_by_reason": dict(sorted(tally.dropped_by_reason.items())),
-        "delivered_by_campaign_day": dict(sorted(tally.delivered_by_campaign_day.items())),
+        "delivered_by_campaign_day_event": dict(
+            sorted(tally.delivered_by_campaign_day_event.items())
+        ),
         "body_gzip": body.gzip_bytes if tally.delivered else None,
         "body_sha256": body.sha256 if tally.delivered else "",
         "body_bytes": body.uncompressed_bytes if tally.delivered else 0,
@@ -567,7 +570,7 @@ def batch_rebuild(*, batch_id: BatchId) -> bool:
             candidate_count=0,
             delivered_count=0,
             dropped_by_reason={},
-            delivered_by_campaign_day={},
+            delivered_by_campaign_day_event={},
             body_gzip=None,
             body_sha256="",
             body_bytes=0,

@@ -18,6 +18,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from gateway.reconciliation.metrics import metric_event_type
 from gateway.reconciliation.models import Discrepancy, PartnerReport
 
 STATUS_COLOURS = {
@@ -113,7 +114,8 @@ class DiscrepancyAdmin(ReadOnlyAdmin):
 
     @admin.display(description="exposures")
     def exposures_link(self, row: Discrepancy) -> SafeString | str:
-        # The campaign's exposures on the row's local day, as UTC instants.
+        # The campaign's exposures on the row's local day, as UTC instants, of
+        # the event type the row's metric counts: the ones in internal_total.
         tz = ZoneInfo(row.partner.reporting_time_zone)
         start = datetime.combine(row.date, time.min, tzinfo=tz)
         end = datetime.combine(row.date + timedelta(days=1), time.min, tzinfo=tz)
@@ -121,6 +123,7 @@ class DiscrepancyAdmin(ReadOnlyAdmin):
             "admin:ingest_exposure_changelist",
             {
                 "campaign_id": row.campaign_id,
+                "event_type": metric_event_type(row.metric),
                 "occurred_at__gte": start.isoformat(),
                 "occurred_at__lt": end.isoformat(),
             },

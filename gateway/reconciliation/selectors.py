@@ -1,7 +1,9 @@
 """Read queries of reconciliation: our counts and the partner's, per campaign and local day.
 
 Every count is keyed by ``(campaign_id, day)`` where ``day`` is a calendar day
-in the partner's reporting time zone, the unit partners report in.
+in the partner's reporting time zone, the unit partners report in. Each count
+is of one metric: the partner's reports of it, and our events of the one type
+that metric counts (``metrics.metric_event_type``), never every event type.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from gateway.delivery.models import Batch
 from gateway.ingest.models import Exposure
 from gateway.privacy.filter import decide
 from gateway.privacy.policy import PartnerPolicy
-from gateway.reconciliation.models import Metric, PartnerReport
+from gateway.reconciliation.metrics import metric_event_type
+from gateway.reconciliation.models import PartnerReport
 from partners.models import Feed, Partner
 from partners.selectors import campaign_scope_q
 
@@ -40,12 +43,19 @@ def day_bounds(*, days: Sequence[date], time_zone: str) -> tuple[datetime, datet
     return start, end
 
 
-def partner_exposures(*, partner: Partner, days: Sequence[date]) -> QuerySet[Exposure]:
-    """Exposures of ``partner``'s campaigns on ``days``, annotated with their ``local_day``."""
+def partner_exposures(*, partner: Partner, days: Sequence[date], metric: str) -> QuerySet[Exposure]:
+    """``partner``'s exposures on ``days`` that ``metric`` counts, annotated with ``local_day``.
+
+    Only the event type ``metric`` maps to (impressions: "impression"), not the
+    starts, quartiles, completes and clicks that follow it.
+    """
     start, end = day_bounds(days=days, time_zone=partner.reporting_time_zone)
     return (
         Exposure.objects.filter(
-            campaign_scope_q(partner=partner), occurred_at__gte=start, occurred_at__lt=end
+            campaign_scope_q(partner=partner),
+            event_type=metric_event_type(metric),
+            occurred_at__gte=start,
+            occurred_at__lt=end,
         )
         # The database does the time zone arithmetic (DST included) for the buckets.
         .annotate(local_day=TruncDate("occurred_at", tzinfo=ZoneInfo(partner.reporting_time_zone)))
@@ -53,10 +63,12 @@ def partner_exposures(*, partner: Partner, days: Sequence[date]) -> QuerySet[Exp
     )
 
 
-def internal_totals(*, partner: Partner, days: Sequence[date]) -> dict[CampaignDay, int]:
-    """How many exposures we received per campaign and day, in one aggregate query."""
+def internal_totals(
+    *, partner: Partner, days: Sequence[date], metric: str
+) -> dict[CampaignDay, int]:
+    """How many exposures of ``metric`` we received per campaign and day, in one query."""
     rows = (
-        partner_exposures(partner=partner, days=days)
+        partner_exposures(partner=partner, days=days, metric=metric)
         .values("campaign_id", "local_day")
         .annotate(count=Count("id"))
         .order_by()
@@ -65,15 +77,16 @@ def internal_totals(*, partner: Partner, days: Sequence[date]) -> dict[CampaignD
 
 
 def internal_eligible(
-    *, partner: Partner, days: Sequence[date], policy: PartnerPolicy
+    *, partner: Partner, days: Sequence[date], metric: str, policy: PartnerPolicy
 ) -> dict[CampaignDay, int]:
     """How many of those exposures the partner's consent rule lets through.
 
     The consent decision is Python (the privacy filter), so payloads are
-    streamed rather than loaded all at once.
+    streamed rather than loaded all at once; the event type is filtered in SQL
+    first, so other types are never streamed.
     """
     counts: Counter[CampaignDay] = Counter()
-    rows = partner_exposures(partner=partner, days=days).values_list(
+    rows = partner_exposures(partner=partner, days=days, metric=metric).values_list(
         "campaign_id", "local_day", "payload"
     )
     for campaign_id, day, payload in rows.iterator(chunk_size=2000):
@@ -90,8 +103,10 @@ def batches_reached_partner(*, partner: Partner) -> QuerySet[Batch]:
     return Batch.objects.filter(reached, feed__partner=partner)
 
 
-def internal_delivered(*, partner: Partner, days: Sequence[date]) -> dict[CampaignDay, int]:
-    """Exposures per campaign and day in batches that reached the partner."""
+def internal_delivered(
+    *, partner: Partner, days: Sequence[date], metric: str
+) -> dict[CampaignDay, int]:
+    """Exposures of ``metric`` per campaign and day in batches that reached the partner."""
     start, _end = day_bounds(days=days, time_zone=partner.reporting_time_zone)
     # Windows go by arrival time, so an exposure of a day can sit in any later
     # batch, but not in one that ended before the day began (one day of slack
@@ -100,20 +115,25 @@ def internal_delivered(*, partner: Partner, days: Sequence[date]) -> dict[Campai
         window_end__gt=start - timedelta(days=1)
     )
     wanted = {day.isoformat(): day for day in days}
+    wanted_type = metric_event_type(metric)
     counts: Counter[CampaignDay] = Counter()
-    mappings = batches.values_list("delivered_by_campaign_day", flat=True)
-    for by_campaign_day in mappings.iterator(chunk_size=500):
-        for key, count in (by_campaign_day or {}).items():
-            # rpartition: a campaign id may itself contain "|", a date never does.
-            campaign_id, separator, day = key.rpartition("|")
-            if separator and day in wanted:
+    mappings = batches.values_list("delivered_by_campaign_day_event", flat=True)
+    for by_campaign_day_event in mappings.iterator(chunk_size=500):
+        for key, count in (by_campaign_day_event or {}).items():
+            # Keys are "<campaign_id>|<day>|<event_type>". Split from the right: a
+            # campaign id may itself contain "|", a date or an event type never does.
+            campaign_day, _, event_type = key.rpartition("|")
+            campaign_id, separator, day = campaign_day.rpartition("|")
+            if separator and event_type == wanted_type and day in wanted:
                 counts[(campaign_id, wanted[day])] += int(count)
     return dict(counts)
 
 
-def reported_values(*, partner: Partner, days: Sequence[date]) -> dict[CampaignDay, int]:
-    """The impressions the partner reported per campaign and day."""
-    rows = PartnerReport.objects.filter(
-        partner=partner, metric=Metric.IMPRESSIONS, date__in=days
-    ).values_list("campaign_id", "date", "value")
+def reported_values(
+    *, partner: Partner, days: Sequence[date], metric: str
+) -> dict[CampaignDay, int]:
+    """The values of ``metric`` the partner reported per campaign and day."""
+    rows = PartnerReport.objects.filter(partner=partner, metric=metric, date__in=days).values_list(
+        "campaign_id", "date", "value"
+    )
     return {(campaign_id, day): value for campaign_id, day, value in rows}

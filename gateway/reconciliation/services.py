@@ -50,19 +50,23 @@ def reconcile_partner(
 ) -> list[Discrepancy]:
     """Recompute ``partner``'s discrepancy rows for ``days`` (local days); returns them.
 
-    A row exists for each campaign and day with exposures or a partner report.
-    Rows of those days that no longer have either are deleted, so the table
-    always matches the data it was computed from.
+    A row exists for each campaign and day with impressions (exposures of that
+    event type only) or a partner report. Rows of those days that no longer
+    have either are deleted, so the table always matches the data it was
+    computed from.
     """
     days = sorted(set(days))
     if not days:
         return []
-    totals = selectors.internal_totals(partner=partner, days=days)
+    # The one metric partners report so far; each selector counts only the
+    # event type it maps to (metrics.EVENT_TYPE_BY_METRIC).
+    metric = Metric.IMPRESSIONS
+    totals = selectors.internal_totals(partner=partner, days=days, metric=metric)
     eligible = selectors.internal_eligible(
-        partner=partner, days=days, policy=policy_for(partner=partner)
+        partner=partner, days=days, metric=metric, policy=policy_for(partner=partner)
     )
-    delivered = selectors.internal_delivered(partner=partner, days=days)
-    reported = selectors.reported_values(partner=partner, days=days)
+    delivered = selectors.internal_delivered(partner=partner, days=days, metric=metric)
+    reported = selectors.reported_values(partner=partner, days=days, metric=metric)
 
     rows = []
     for campaign_id, day in sorted(totals.keys() | reported.keys(), key=lambda k: (k[1], k[0])):
@@ -77,7 +81,7 @@ def reconcile_partner(
                 partner=partner,
                 campaign_id=campaign_id,
                 date=day,
-                metric=Metric.IMPRESSIONS,
+                metric=metric,
                 partner_value=reported.get(key),
                 internal_total=totals.get(key, 0),
                 internal_eligible=eligible.get(key, 0),
@@ -95,16 +99,18 @@ def reconcile_partner(
         unique_fields=["partner", "campaign_id", "date", "metric"],
         update_fields=RECOMPUTED_FIELDS,
     )
-    _delete_stale(partner=partner, days=days, rows=rows)
+    _delete_stale(partner=partner, days=days, metric=metric, rows=rows)
     return rows
 
 
-def _delete_stale(*, partner: Partner, days: Sequence[date], rows: Sequence[Discrepancy]) -> None:
+def _delete_stale(
+    *, partner: Partner, days: Sequence[date], metric: str, rows: Sequence[Discrepancy]
+) -> None:
     kept: dict[date, set[str]] = defaultdict(set)
     for row in rows:
         kept[row.date].add(row.campaign_id)
     stale = reduce(or_, (Q(date=day) & ~Q(campaign_id__in=kept[day]) for day in days))
-    Discrepancy.objects.filter(stale, partner=partner, metric=Metric.IMPRESSIONS).delete()
+    Discrepancy.objects.filter(stale, partner=partner, metric=metric).delete()
 
 
 def reconcile_partners(

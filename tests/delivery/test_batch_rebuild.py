@@ -44,6 +44,7 @@ def test_rebuilding_clears_the_old_body_and_counts(push_feed: Feed, queued: Queu
         records=RECORDS,
         candidate_count=4,
         dropped_by_reason={"gpc": 3},
+        delivered_by_campaign_day_event={"cmp-1|2026-11-24|impression": 1},
     )
 
     batch_rebuild(batch_id=batch.pk)
@@ -52,6 +53,7 @@ def test_rebuilding_clears_the_old_body_and_counts(push_feed: Feed, queued: Queu
     assert batch.status == Batch.Status.PENDING
     assert batch.body_gzip is None
     assert (batch.candidate_count, batch.delivered_count, batch.dropped_by_reason) == (0, 0, {})
+    assert batch.delivered_by_campaign_day_event == {}
 
 
 def test_a_downloaded_pull_batch_is_not_rebuilt(partner: Partner, queued: QueuedTasks):

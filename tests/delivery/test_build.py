@@ -142,7 +142,7 @@ def test_records_come_in_arrival_order(push_feed: Feed, queued: QueuedTasks):
     assert [r["event_id"] for r in body_records(fresh(batch))] == [early.event_id, late.event_id]
 
 
-def test_delivered_counts_are_keyed_by_campaign_and_day_in_the_partner_time_zone(
+def test_delivered_counts_are_keyed_by_campaign_day_in_the_partner_time_zone_and_event_type(
     queued: QueuedTasks,
 ):
     partner = make_partner(campaigns=("cmp-1", "cmp-2"), reporting_time_zone="America/New_York")
@@ -164,10 +164,26 @@ def test_delivered_counts_are_keyed_by_campaign_and_day_in_the_partner_time_zone
 
     batch_build(batch_id=batch.pk)
 
-    assert fresh(batch).delivered_by_campaign_day == {
-        "cmp-1|2026-11-23": 1,
-        "cmp-1|2026-11-24": 1,
-        "cmp-2|2026-11-24": 1,
+    assert fresh(batch).delivered_by_campaign_day_event == {
+        "cmp-1|2026-11-23|impression": 1,
+        "cmp-1|2026-11-24|impression": 1,
+        "cmp-2|2026-11-24|impression": 1,
+    }
+
+
+def test_each_event_type_is_counted_under_its_own_key(push_feed: Feed, queued: QueuedTasks):
+    occurred_at = datetime(2026, 11, 24, 8, tzinfo=UTC)
+    for event_type in ("impression", "impression", "first_quartile", "complete", "click"):
+        make_exposure(received_at=IN_WINDOW, occurred_at=occurred_at, event_type=event_type)
+    batch = make_batch(feed=push_feed)
+
+    batch_build(batch_id=batch.pk)
+
+    assert fresh(batch).delivered_by_campaign_day_event == {
+        "cmp-1|2026-11-24|click": 1,
+        "cmp-1|2026-11-24|complete": 1,
+        "cmp-1|2026-11-24|first_quartile": 1,
+        "cmp-1|2026-11-24|impression": 2,
     }
 
 
@@ -178,7 +194,7 @@ def test_campaign_day_counts_do_not_depend_on_the_allowlist(partner: Partner, qu
 
     batch_build(batch_id=batch.pk)
 
-    assert fresh(batch).delivered_by_campaign_day == {"cmp-1|2026-11-24": 1}
+    assert fresh(batch).delivered_by_campaign_day_event == {"cmp-1|2026-11-24|impression": 1}
 
 
 def test_a_window_with_nothing_to_deliver_ends_empty_without_a_body(

@@ -44,7 +44,7 @@ def make_batch(
     status: Batch.Status = Batch.Status.DELIVERED,
     **fields: Any,
 ) -> Batch:
-    """A batch of ``feed`` that delivered ``{"<campaign>|<day>": n}`` exposures."""
+    """A batch of ``feed`` that delivered ``{"<campaign>|<day>|<event_type>": n}`` exposures."""
     return Batch.objects.create(
         feed=feed,
         sequence=next(_sequence),
@@ -52,6 +52,6 @@ def make_batch(
         window_end=window_start + timedelta(seconds=feed.batch_window_seconds),
         status=status,
         delivered_count=sum(delivered.values()),
-        delivered_by_campaign_day=delivered,
+        delivered_by_campaign_day_event=delivered,
         **fields,
     )

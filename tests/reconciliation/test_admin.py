@@ -35,10 +35,12 @@ def discrepancy(partner: Partner, push_feed: Feed) -> Discrepancy:
     make_exposure(occurred_at=datetime(2026, 11, 25, 3, tzinfo=UTC))  # the 24th, 22:00 locally
     make_exposure(occurred_at=datetime(2026, 11, 25, 6, tzinfo=UTC))  # the 25th
     make_exposure(occurred_at=datetime(2026, 11, 24, 17, tzinfo=UTC), campaign_id="cmp-2")
+    # Counted by no impressions row, so shown by no impressions link.
+    make_exposure(occurred_at=datetime(2026, 11, 24, 18, tzinfo=UTC), event_type="complete")
     make_batch(
         feed=push_feed,
         window_start=datetime(2026, 11, 24, 17, tzinfo=UTC),
-        delivered={"cmp-1|2026-11-24": 2},
+        delivered={"cmp-1|2026-11-24|impression": 2, "cmp-1|2026-11-24|complete": 1},
     )
     PartnerReport.objects.create(
         partner=partner, campaign_id="cmp-1", date=NOV_24, metric="impressions", value=3
@@ -83,7 +85,7 @@ def test_the_batches_link_opens_the_partners_batches(
     assert len(response.context["cl"].result_list) == 1
 
 
-def test_the_exposures_link_opens_the_campaigns_exposures_of_that_local_day(
+def test_the_exposures_link_opens_the_campaigns_impressions_of_that_local_day(
     staff_client: Client, discrepancy: Discrepancy
 ) -> None:
     url = _link(staff_client.get(reverse(CHANGELIST), {"q": "cmp-1"}).content.decode(), "exposures")

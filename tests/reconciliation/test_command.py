@@ -29,7 +29,7 @@ def _run(*args: str) -> str:
 def test_it_prints_one_table_row_per_campaign_day(partner: Partner, push_feed: Feed) -> None:
     for _ in range(3):
         make_exposure(occurred_at=NOON_24)
-    make_batch(feed=push_feed, window_start=NOON_24, delivered={"cmp-1|2026-11-24": 3})
+    make_batch(feed=push_feed, window_start=NOON_24, delivered={"cmp-1|2026-11-24|impression": 3})
     PartnerReport.objects.create(
         partner=partner, campaign_id="cmp-1", date=date(2026, 11, 24), metric="impressions", value=4
     )

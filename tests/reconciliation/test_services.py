@@ -48,7 +48,7 @@ def test_a_campaign_day_gets_all_its_counts_and_a_verdict(
     for _ in range(4):
         make_exposure(occurred_at=NOON_24)
     make_exposure(occurred_at=NOON_24, consent={"gdpr": 0, "gpc": True})
-    make_batch(feed=push_feed, window_start=NOON_24, delivered={"cmp-1|2026-11-24": 4})
+    make_batch(feed=push_feed, window_start=NOON_24, delivered={"cmp-1|2026-11-24|impression": 4})
     _report(partner, 5)
 
     rows = reconcile_partner(partner=partner, days=[NOV_24], now=NOW)
@@ -66,6 +66,29 @@ def test_a_campaign_day_gets_all_its_counts_and_a_verdict(
         row.status,
         row.computed_at,
     ) == (5, 5, 4, 4, 1, Decimal("25.00"), Decimal("5.00"), "exceeds_tolerance", NOW)
+
+
+def test_an_impressions_row_counts_no_starts_quartiles_completes_or_clicks(
+    partner: Partner, push_feed: Feed
+) -> None:
+    funnel = ("impression", "start", "first_quartile", "midpoint", "third_quartile", "complete")
+    for event_type in (*funnel, "click"):
+        make_exposure(occurred_at=NOON_24, event_type=event_type)
+    make_exposure(occurred_at=NOON_24, campaign_id="cmp-2", event_type="complete")
+    make_batch(
+        feed=push_feed,
+        window_start=NOON_24,
+        delivered={f"cmp-1|2026-11-24|{event_type}": 1 for event_type in (*funnel, "click")},
+    )
+    _report(partner, 1)
+
+    reconcile_partner(partner=partner, days=[NOV_24], now=NOW)
+
+    # cmp-2 had no impression: no row at all rather than a row of its completes.
+    row = Discrepancy.objects.get()
+    assert (row.campaign_id, row.metric) == ("cmp-1", "impressions")
+    assert (row.internal_total, row.internal_eligible, row.internal_delivered) == (1, 1, 1)
+    assert (row.difference, row.status) == (0, "within_tolerance")
 
 
 def test_rows_exist_for_exposures_without_a_report_and_reports_without_exposures(
@@ -91,7 +114,7 @@ def test_days_not_asked_for_are_left_alone(partner: Partner) -> None:
 
 def test_running_again_updates_the_same_rows(partner: Partner, push_feed: Feed) -> None:
     make_exposure(occurred_at=NOON_24)
-    make_batch(feed=push_feed, window_start=NOON_24, delivered={"cmp-1|2026-11-24": 100})
+    make_batch(feed=push_feed, window_start=NOON_24, delivered={"cmp-1|2026-11-24|impression": 100})
     _report(partner, 50)
     reconcile_partner(partner=partner, days=[NOV_24], now=NOW)
     first_pk = Discrepancy.objects.get().pk
