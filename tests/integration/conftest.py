@@ -95,6 +95,21 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(timeout=5)
 
 
+def _wait_for_worker_ready(processes: CeleryProcesses, timeout: float = 60) -> None:
+    """Block until the worker says it is ready; fail at once if a process exits."""
+    log = processes.log_dir / "worker.log"
+    deadline = time.monotonic() + timeout
+    while b" ready." not in log.read_bytes():
+        for process in (processes.worker, processes.beat):
+            if process is not None and process.poll() is not None:
+                pytest.fail(
+                    f"a Celery process exited with {process.returncode}\n{processes.logs()}"
+                )
+        if time.monotonic() > deadline:
+            pytest.fail(f"the Celery worker was not ready after {timeout}s\n{processes.logs()}")
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def celery_env(transactional_db, tmp_path: Path) -> dict[str, str]:
     broker = _broker_url()
@@ -152,6 +167,7 @@ def start_celery(
             )
         processes = CeleryProcesses(worker=worker, beat=beat_process, log_dir=tmp_path)
         started.append(processes)
+        _wait_for_worker_ready(processes)
         return processes
 
     yield start

@@ -1,0 +1,234 @@
+"""The whole path on real components: ingest over HTTP, a real Celery worker and beat
+on Redis, PostgreSQL, and a partner simulator on 127.0.0.1 that checks our signatures
+with the `standardwebhooks` package, then reports counts back for reconciliation.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import timezone
+
+from config.celery import app as celery_app
+from gateway.delivery.models import Batch, DeliveryAttempt
+from gateway.ingest.services import ingest_token_create
+from gateway.reconciliation.models import Discrepancy
+from gateway.simulator.reporter import Reporter
+from gateway.simulator.server import PartnerSimulator
+from partners.models import Feed, Partner
+from partners.services import signing_secret_current
+from tests.factories import exposure_payload, make_api_key, make_feed, make_partner
+from tests.integration.conftest import wait_until
+
+pytestmark = pytest.mark.integration
+
+FIELDS = ["event_id", "occurred_at", "event_type", "campaign_id", "user_id", "device", "ip"]
+
+
+def _post_exposures(base_url: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    _token, plaintext = ingest_token_create(name="integration")
+    body = gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in records))
+    response = requests.post(
+        f"{base_url}/api/v1/exposures",
+        data=body,
+        headers={
+            "Authorization": f"Bearer {plaintext}",
+            "Content-Type": "application/x-ndjson",
+            "Content-Encoding": "gzip",
+        },
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def _exposures(count: int, **overrides: Any) -> list[dict[str, Any]]:
+    occurred_at = (timezone.now() - timedelta(minutes=5)).isoformat()
+    return [exposure_payload(occurred_at=occurred_at, **overrides) for _ in range(count)]
+
+
+def _push_partner(tmp_path: Path, **simulator_options: Any) -> tuple[Partner, PartnerSimulator]:
+    partner = make_partner(campaigns=("cmp-1",), reporting_time_zone="America/New_York")
+    simulator = PartnerSimulator(
+        data_dir=tmp_path / "partner",
+        secret=signing_secret_current(partner_id=partner.pk),
+        time_zone="America/New_York",
+        **simulator_options,
+    )
+    return partner, simulator
+
+
+def _push_feed(partner: Partner, endpoint_url: str) -> Feed:
+    return make_feed(
+        partner=partner,
+        endpoint_url=endpoint_url,
+        gzip=True,
+        batch_window_seconds=2,
+        grace_seconds=0,
+        field_allowlist=FIELDS,
+        deliver_from=timezone.now() - timedelta(seconds=4),
+    )
+
+
+def _delivered_total(feed: Feed) -> int:
+    return sum(
+        Batch.objects.filter(feed=feed, status=Batch.Status.DELIVERED).values_list(
+            "delivered_count", flat=True
+        )
+    )
+
+
+def test_exposures_reach_the_partner_filtered_signed_once_and_reconcile(
+    live_server, start_celery, tmp_path: Path
+) -> None:
+    partner, simulator = _push_partner(tmp_path)
+    with simulator:
+        feed = _push_feed(partner, simulator.url + "/exposures")
+        consenting = _exposures(20)
+        quartiles = _exposures(4, event_type="midpoint")
+        opted_out = _exposures(5, consent={"gdpr": 0, "us_privacy": "1YYN"})
+        gpc = _exposures(3, consent={"gdpr": 0, "gpc": True})
+        not_measured = _exposures(2, campaign_id="cmp-unassigned")
+        outcome = _post_exposures(
+            live_server.url, consenting + quartiles + opted_out + gpc + not_measured
+        )
+        assert outcome["accepted"] == 34
+
+        start_celery(beat=True)
+        wait_until(lambda: _delivered_total(feed) == 24, timeout=90, what="24 delivered events")
+        wait_until(lambda: simulator.stats().event_total == 24, timeout=10, what="partner copy")
+
+        batches = Batch.objects.filter(feed=feed).exclude(status=Batch.Status.EMPTY)
+        assert {b.status for b in batches} == {Batch.Status.DELIVERED}
+        dropped: dict[str, int] = {}
+        for batch in batches:
+            for reason, n in batch.dropped_by_reason.items():
+                dropped[reason] = dropped.get(reason, 0) + n
+        assert dropped == {"us_privacy_opt_out": 5, "gpc": 3}
+        # Exactly one successful attempt per batch, and the partner stored each batch once.
+        attempts = DeliveryAttempt.objects.filter(batch__in=batches)
+        assert attempts.count() == batches.count()
+        assert {a.outcome for a in attempts} == {DeliveryAttempt.Outcome.SUCCEEDED}
+        assert sorted(simulator.stats().batch_ids) == sorted(str(b.id) for b in batches)
+
+        # What the partner holds is pseudonymised and truncated, never the raw values.
+        received = "".join(p.read_text() for p in (tmp_path / "partner").rglob("*.ndjson"))
+        assert "user-123" not in received
+        assert "6D92078A-8246-4BA4-AE5B-76104861E7DC" not in received
+        assert "203.0.113.77" not in received
+        assert "203.0.113.0" in received
+        assert "Oakland" not in received
+
+        # The partner reports 50 % more impressions than it received: out of tolerance.
+        Reporter(
+            store=simulator.store,
+            gateway_url=live_server.url,
+            api_key=make_api_key(partner=partner),
+            bias=0.5,
+            event_types=("impression",),
+        ).report_once()
+        celery_app.send_task("reconciliation.run")
+        row = wait_until(
+            lambda: Discrepancy.objects.filter(
+                partner=partner, campaign_id="cmp-1", partner_value__isnull=False
+            ).first(),
+            timeout=60,
+            what="a reconciliation row with the partner's value",
+        )
+        assert row.partner_value == 30
+        assert row.internal_delivered == 20
+        assert row.internal_eligible == 20
+        assert row.internal_total == 28
+        assert row.status == Discrepancy.Status.EXCEEDS_TOLERANCE
+
+
+def test_a_partner_500_then_200_is_one_delivery_with_two_attempts(
+    start_celery, tmp_path: Path, live_server
+) -> None:
+    partner, simulator = _push_partner(tmp_path, respond=[500])
+    with simulator:
+        feed = _push_feed(partner, simulator.url + "/exposures")
+        _post_exposures(live_server.url, _exposures(3))
+        start_celery(beat=True)
+        wait_until(lambda: _delivered_total(feed) == 3, timeout=90, what="3 delivered events")
+
+        retried = Batch.objects.get(feed=feed, attempt_count=2)
+        outcomes = list(retried.attempts.order_by("number").values_list("outcome", "http_status"))
+        assert outcomes == [
+            (DeliveryAttempt.Outcome.TRANSIENT_FAILURE, 500),
+            (DeliveryAttempt.Outcome.SUCCEEDED, 200),
+        ]
+        requests_for_batch = [
+            r for r in simulator.stats().requests if r.webhook_id == str(retried.id)
+        ]
+        assert [r.status for r in requests_for_batch] == [500, 200]
+        assert simulator.stats().batch_ids.count(str(retried.id)) == 1
+        assert simulator.stats().event_total == 3
+
+
+def test_a_partner_400_fails_the_batch_permanently_and_admin_shows_it(
+    start_celery, tmp_path: Path, live_server
+) -> None:
+    partner, simulator = _push_partner(tmp_path, respond=[400] * 20)
+    with simulator:
+        feed = _push_feed(partner, simulator.url + "/exposures")
+        _post_exposures(live_server.url, _exposures(2))
+        start_celery(beat=True)
+        failed = wait_until(
+            lambda: Batch.objects.filter(feed=feed, status=Batch.Status.FAILED).first(),
+            timeout=90,
+            what="a failed batch",
+        )
+        attempt = failed.attempts.get()
+        assert attempt.outcome == DeliveryAttempt.Outcome.PERMANENT_FAILURE
+        assert attempt.http_status == 400
+        assert simulator.stats().event_total == 0
+
+    admin_user = User.objects.create_superuser("oncall", "oncall@example.com", "pw-oncall-1")
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get("/admin/delivery/batch/", {"status__exact": "failed"})
+    assert page.status_code == 200
+    assert str(failed.id) in page.content.decode()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_connection_refused_is_retried_until_the_partner_is_back(
+    start_celery, tmp_path: Path, live_server
+) -> None:
+    port = _free_port()
+    partner, simulator = _push_partner(tmp_path, port=port)
+    feed = _push_feed(partner, f"http://127.0.0.1:{port}/exposures")
+    _post_exposures(live_server.url, _exposures(2))
+    start_celery(beat=True)
+    wait_until(
+        lambda: DeliveryAttempt.objects.filter(
+            batch__feed=feed, outcome=DeliveryAttempt.Outcome.TRANSIENT_FAILURE
+        ).exists(),
+        timeout=90,
+        what="a refused attempt",
+    )
+    refused = DeliveryAttempt.objects.filter(batch__feed=feed).first()
+    assert refused.http_status is None
+    assert refused.error
+
+    with simulator:
+        wait_until(lambda: _delivered_total(feed) == 2, timeout=90, what="delivery after restart")
+        batch = Batch.objects.get(feed=feed, status=Batch.Status.DELIVERED)
+        assert batch.attempts.count() >= 2
+        assert batch.attempts.order_by("-number").first().outcome == "succeeded"
+        assert simulator.stats().event_total == 2
