@@ -38,6 +38,14 @@ class Partner(models.Model):
     reporting_time_zone = models.CharField(
         max_length=64, default="UTC", validators=[validate_time_zone]
     )
+    gvl_snapshot = models.ForeignKey(
+        "GlobalVendorList",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Vendor list used for TCF checks; empty = the newest uploaded one.",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     reconciliation_tolerance_pct = models.DecimalField(
         max_digits=5,
@@ -81,6 +89,18 @@ DEFAULT_FEED_FIELDS = [
 ]
 
 
+class UserAgentLevel(models.TextChoices):
+    REMOVE = "remove", "Removed"
+    FAMILY = "family", "Browser/app family and OS only"
+    MAJOR = "major", "Family and major versions"
+    FULL = "full", "Full string"
+
+
+class FeedShape(models.TextChoices):
+    EVENTS = "events", "Event rows"
+    AGGREGATE = "aggregate", "Aggregate counts only"
+
+
 class Feed(models.Model):
     """How a partner receives exposures: pushed to its endpoint, or pulled by it."""
 
@@ -115,6 +135,36 @@ class Feed(models.Model):
     )
     deliver_from = models.DateTimeField(
         help_text="First window start; windows before this are never built."
+    )
+    # --- minimisation (applied after consent, before the allowlist) ---------
+    ipv4_prefix_bits = models.PositiveSmallIntegerField(
+        default=24, validators=[MaxValueValidator(32)], help_text="IPv4 bits kept; 24 = /24."
+    )
+    ipv6_prefix_bits = models.PositiveSmallIntegerField(
+        default=56, validators=[MaxValueValidator(128)], help_text="IPv6 bits kept; 56 = /56."
+    )
+    geo_decimals = models.PositiveSmallIntegerField(
+        default=2,
+        validators=[MaxValueValidator(6)],
+        help_text="Decimals kept of lat/lon when precise geo is allowed (2 ≈ 1 km).",
+    )
+    user_agent_level = models.CharField(
+        max_length=16,
+        choices=UserAgentLevel.choices,
+        default=UserAgentLevel.FAMILY,
+        help_text="How much of the user agent a partner receives.",
+    )
+    # --- shape: event rows or aggregate counts --------------------------------
+    shape = models.CharField(max_length=16, choices=FeedShape.choices, default=FeedShape.EVENTS)
+    aggregate_dimensions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Aggregate feeds: dotted fields to group by, e.g. "
+        '["campaign_id", "event_type", "geo.country"].',
+    )
+    aggregate_min_users = models.PositiveIntegerField(
+        default=50,
+        help_text="Aggregate feeds: cells with fewer distinct users are suppressed.",
     )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -193,6 +243,17 @@ class ConsentRule(models.Model):
     honour_lmt = models.BooleanField(
         default=True, help_text="Remove the device advertising id when limit-ad-tracking is on."
     )
+    activity_purposes = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="TCF legal bases each activity needs; empty = the documented defaults.",
+    )
+    activity_defaults = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Per activity "allow" or "deny" when no activity rule matches; '
+        "empty = allow (consent checks still apply).",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -230,6 +291,11 @@ class PseudonymKey(models.Model):
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="pseudonym_keys")
     key_encrypted = models.TextField(editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # A key is current from activates_at; after a rotation the previous key
+    # keeps producing a second pseudonym until retires_at (the overlap), so a
+    # partner can link the old and new pseudonyms of the same person.
+    activates_at = models.DateTimeField(null=True, blank=True)
+    retires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -255,3 +321,96 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.partner.slug}: {self.name} ({self.prefix}…)"
+
+
+class Activity(models.TextChoices):
+    """What a partner may be allowed to do with an exposure (after Prebid's activity controls)."""
+
+    TRANSMIT_EVENT = "transmit_event", "Receive the event at all"
+    TRANSMIT_USER_IDS = "transmit_user_ids", "Receive user and household ids (pseudonymised)"
+    TRANSMIT_DEVICE_IDS = "transmit_device_ids", "Receive device ids (pseudonymised)"
+    TRANSMIT_PRECISE_GEO = "transmit_precise_geo", "Receive lat/lon, city and postal code"
+    TRANSMIT_IP = "transmit_ip", "Receive the (truncated) IP address"
+    TRANSMIT_USER_AGENT = "transmit_user_agent", "Receive the (reduced) user agent"
+
+
+class ActivityRule(models.Model):
+    """One ordered rule of a partner's activity controls; the first matching rule decides.
+
+    Every condition left empty matches anything; all given conditions must hold.
+    """
+
+    class Effect(models.TextChoices):
+        ALLOW = "allow", "Allow"
+        DENY = "deny", "Deny"
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="activity_rules")
+    activity = models.CharField(max_length=32, choices=Activity.choices)
+    position = models.PositiveSmallIntegerField(help_text="Rules are evaluated in this order.")
+    effect = models.CharField(max_length=8, choices=Effect.choices)
+    regimes = models.JSONField(
+        default=list, blank=True, help_text='e.g. ["tcf"], ["us_national", "us_state"], ["none"]'
+    )
+    gpp_sections = models.JSONField(default=list, blank=True, help_text='e.g. ["usca", "usnat"]')
+    countries = models.JSONField(default=list, blank=True, help_text='ISO 3166-1, e.g. ["US"]')
+    regions = models.JSONField(default=list, blank=True, help_text='ISO 3166-2, e.g. ["US-CA"]')
+    gpc = models.BooleanField(null=True, blank=True, help_text="Match only this GPC value.")
+    coppa = models.BooleanField(null=True, blank=True, help_text="Match only this COPPA value.")
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["partner", "activity", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "activity", "position"], name="activity_rule_unique_position"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner.slug} {self.activity} #{self.position}: {self.effect}"
+
+
+class GlobalVendorList(models.Model):
+    """An uploaded snapshot of the IAB Global Vendor List, used for TCF declarations."""
+
+    version = models.PositiveIntegerField(unique=True, help_text="vendorListVersion")
+    tcf_policy_version = models.PositiveSmallIntegerField()
+    last_updated = models.DateTimeField(null=True, blank=True)
+    document = models.JSONField(help_text="The vendor-list JSON as uploaded.")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version"]
+        verbose_name = "Global Vendor List snapshot"
+
+    def __str__(self) -> str:
+        return f"GVL v{self.version} (policy {self.tcf_policy_version})"
+
+
+class PrivacySettings(models.Model):
+    """Gateway-wide privacy configuration; a single row (pk=1) edited in admin."""
+
+    class DefaultRegime(models.TextChoices):
+        NONE = "none", "No regime: consent checks pass, activity rules still apply"
+        US_NATIONAL = "us_national", "Treat as US national"
+        DENY = "deny", "Deny (fail closed)"
+
+    gpc_states = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="US states (ISO 3166-2 subdivision codes, e.g. CA) whose law requires "
+        "honouring Global Privacy Control.",
+    )
+    default_regime = models.CharField(
+        max_length=16, choices=DefaultRegime.choices, default=DefaultRegime.NONE
+    )
+    pseudonym_key_overlap_hours = models.PositiveIntegerField(
+        default=720, help_text="How long a rotated pseudonym key keeps producing pseudonyms."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "privacy settings"
+
+    def __str__(self) -> str:
+        return "Privacy settings"

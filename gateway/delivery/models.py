@@ -64,6 +64,10 @@ class Batch(models.Model):
     body_sha256 = models.CharField(max_length=64, blank=True)
     body_bytes = models.PositiveBigIntegerField(default=0)
     first_downloaded_at = models.DateTimeField(null=True, blank=True)
+    # Which vendor list the TCF checks used, and, for aggregate feeds, how many
+    # cells were withheld under the distinct-user threshold.
+    gvl_version = models.PositiveIntegerField(null=True, blank=True)
+    suppressed_cells = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-window_start"]
