@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from partners.models import ApiKey, ConsentRule, Partner, PseudonymKey, SigningSecret
@@ -64,14 +65,37 @@ def signing_secret_current(*, partner_id: int) -> str:
 
 
 def pseudonym_key_current(*, partner_id: int) -> bytes:
-    key = (
+    return pseudonym_keys_in_use(partner_id=partner_id)[0]
+
+
+def pseudonym_keys_in_use(*, partner_id: int, now: datetime | None = None) -> tuple[bytes, bytes]:
+    """The current pseudonym key and, during a rotation's overlap, the previous one (else b"")."""
+    now = now or timezone.now()
+    keys = list(
         PseudonymKey.objects.filter(partner_id=partner_id, revoked_at__isnull=True)
-        .order_by("-created_at")
-        .first()
+        .filter(Q(activates_at__isnull=True) | Q(activates_at__lte=now))
+        .filter(Q(retires_at__isnull=True) | Q(retires_at__gt=now))
+        .order_by("-created_at")[:2]
     )
-    if key is None:
+    if not keys:
         raise PseudonymKey.DoesNotExist(f"partner {partner_id} has no active pseudonym key")
-    return decrypt(key.key_encrypted).encode()
+    current = decrypt(keys[0].key_encrypted).encode()
+    previous = decrypt(keys[1].key_encrypted).encode() if len(keys) > 1 else b""
+    return current, previous
+
+
+@transaction.atomic
+def pseudonym_key_rotate(
+    *, partner: Partner, overlap: timedelta, now: datetime | None = None
+) -> PseudonymKey:
+    """Start a new pseudonym key now; the current one keeps working for ``overlap``."""
+    now = now or timezone.now()
+    partner.pseudonym_keys.filter(revoked_at__isnull=True, retires_at__isnull=True).update(
+        retires_at=now + overlap
+    )
+    return PseudonymKey.objects.create(
+        partner=partner, key_encrypted=encrypt(new_hmac_key()), activates_at=now
+    )
 
 
 @transaction.atomic

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gateway.privacy.policy import PartnerPolicy
 from partners.models import ConsentRule, Feed, Partner
-from partners.services import pseudonym_key_current
+from partners.services import pseudonym_keys_in_use
 
 
 def policy_for(*, partner: Partner, feed: Feed | None = None) -> PartnerPolicy:
@@ -16,6 +16,7 @@ def policy_for(*, partner: Partner, feed: Feed | None = None) -> PartnerPolicy:
     rule = ConsentRule.objects.filter(partner=partner).first() or ConsentRule(
         partner=partner, required_tcf_purposes=[1, 7]
     )
+    current_key, previous_key = pseudonym_keys_in_use(partner_id=partner.pk) if feed else (b"", b"")
     return PartnerPolicy(
         partner_slug=partner.slug,
         gvl_vendor_id=partner.gvl_vendor_id,
@@ -26,5 +27,16 @@ def policy_for(*, partner: Partner, feed: Feed | None = None) -> PartnerPolicy:
         honour_coppa=rule.honour_coppa,
         honour_lmt=rule.honour_lmt,
         field_allowlist=frozenset(feed.field_allowlist) if feed else frozenset(),
-        pseudonym_key=pseudonym_key_current(partner_id=partner.pk) if feed else b"",
+        pseudonym_key=current_key,
+        previous_pseudonym_key=previous_key,
+        **(_minimisation(feed) if feed else {}),
     )
+
+
+def _minimisation(feed: Feed) -> dict[str, int | str]:
+    return {
+        "ipv4_prefix_bits": feed.ipv4_prefix_bits,
+        "ipv6_prefix_bits": feed.ipv6_prefix_bits,
+        "geo_decimals": feed.geo_decimals,
+        "user_agent_level": feed.user_agent_level,
+    }

@@ -28,6 +28,14 @@ class PartnerPolicy:
     field_allowlist: frozenset[str] = field(default_factory=frozenset)
     # Per-partner HMAC-SHA256 key for user_id, device.ifa and household_id.
     pseudonym_key: bytes = b""
+    # --- minimisation of the feed (see partners.models.Feed) ----------------
+    # During a key rotation's overlap the previous key still yields a second
+    # pseudonym, so the partner can link a person's old and new pseudonyms.
+    previous_pseudonym_key: bytes = b""
+    ipv4_prefix_bits: int = 24
+    ipv6_prefix_bits: int = 56
+    geo_decimals: int = 2
+    user_agent_level: str = "family"
 
 
 @dataclass(frozen=True)

@@ -139,3 +139,22 @@ def test_a_consent_rule_only_takes_tcf_purpose_ids() -> None:
     rule.required_tcf_purposes = ["7"]
     with pytest.raises(ValidationError):
         rule.full_clean()
+
+
+def test_a_rotated_pseudonym_key_keeps_working_during_the_overlap() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from partners.services import pseudonym_key_rotate, pseudonym_keys_in_use
+
+    partner = make_partner()
+    old, none = pseudonym_keys_in_use(partner_id=partner.pk)
+    assert none == b""
+    now = timezone.now()
+    pseudonym_key_rotate(partner=partner, overlap=timedelta(hours=1), now=now)
+    current, previous = pseudonym_keys_in_use(partner_id=partner.pk, now=now)
+    assert current != old
+    assert previous == old
+    after_overlap = pseudonym_keys_in_use(partner_id=partner.pk, now=now + timedelta(hours=2))
+    assert after_overlap == (current, b"")
