@@ -36,6 +36,8 @@ class PartnerPolicy:
     ipv6_prefix_bits: int = 56
     geo_decimals: int = 2
     user_agent_level: str = "family"
+    # Version of the Global Vendor List snapshot the TCF checks use (recorded on batches).
+    gvl_version: int | None = None
 
 
 @dataclass(frozen=True)
