@@ -10,13 +10,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from gateway.ingest.models import Exposure, IngestToken
+from gateway.ingest.insert import ExposureRow, exposures_insert
+from gateway.ingest.models import IngestToken
 from gateway.ingest.validation import Problem, exposure_validate
 from partners.secrets import token_issue
 
 INGEST_TOKEN_KIND = "mgi"
-
-_INSERT_BATCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,49 +59,27 @@ def exposures_ingest(*, records: Sequence[Any], now: datetime | None = None) -> 
     """
     now = now or timezone.now()
     errors: list[RowError] = []
-    fresh: dict[str, Exposure] = {}
+    fresh: dict[str, ExposureRow] = {}
     repeats = 0
     for index, raw in enumerate(records):
         checked = exposure_validate(record=raw, now=now)
-        if checked.record is None:
+        if checked.record is None or checked.occurred_at is None:
             errors.append(RowError(index, checked.event_id, checked.problems))
             continue
         record = checked.record
         if record["event_id"] in fresh:
             repeats += 1
             continue
-        fresh[record["event_id"]] = Exposure(
-            event_id=record["event_id"],
-            occurred_at=checked.occurred_at,
-            received_at=now,
-            event_type=record["event_type"],
-            media_type=record["media_type"],
-            content_type=record["content_type"],
-            advertiser_id=record["advertiser_id"],
-            campaign_id=record["campaign_id"],
-            line_item_id=record["line_item_id"],
-            creative_id=record["creative_id"],
-            payload=record,
-        )
-    stored = _event_ids_stored(list(fresh))
-    rows = [row for event_id, row in fresh.items() if event_id not in stored]
-    # A concurrent request may insert the same event_id between the query above
-    # and this insert; ignoring the conflict keeps the first copy and spares the
-    # client an error. Such a row is then counted as accepted here, which is true
-    # of the event: it is stored exactly once.
-    Exposure.objects.bulk_create(rows, batch_size=_INSERT_BATCH, ignore_conflicts=True)
+        fresh[record["event_id"]] = ExposureRow(occurred_at=checked.occurred_at, record=record)
+    # The insert reports the rows it wrote; any other was stored before, by an
+    # earlier batch or by a request racing this one, and is a duplicate either way.
+    inserted = exposures_insert(rows=list(fresh.values()), received_at=now)
     return IngestResult(
-        accepted=len(rows),
-        duplicate=repeats + len(stored),
+        accepted=len(inserted),
+        duplicate=repeats + len(fresh) - len(inserted),
         rejected=len(errors),
         errors=errors,
     )
-
-
-def _event_ids_stored(event_ids: list[str]) -> set[str]:
-    if not event_ids:
-        return set()
-    return set(Exposure.objects.filter(event_id__in=event_ids).values_list("event_id", flat=True))
 
 
 @transaction.atomic

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
-from gateway.ingest import services
+from gateway.ingest import insert
 from gateway.ingest.models import Exposure
 from gateway.ingest.services import exposures_ingest
 from tests.factories import exposure_payload
@@ -106,28 +109,88 @@ def test_the_result_serialises_to_the_api_shape() -> None:
     ]
 
 
-def test_duplicates_are_found_with_one_query_and_rows_inserted_in_batches_of_1000() -> None:
+def test_a_payload_with_quotes_and_unicode_is_stored_exactly_as_normalised() -> None:
+    awkward = 'Say "hi" \'there\' \\ {"not": "json"} \\u0041 Zürich 東京 🎧'
+    record = exposure_payload(
+        event_id='evt-"ü"-🎧',
+        user_agent=awkward,
+        geo={"country": "CH", "city": awkward, "lat": 47.37174, "lon": 8.54226},
+    )
+
+    result = exposures_ingest(records=[record], now=NOW)
+
+    assert result.accepted == 1
+    exposure = Exposure.objects.get()
+    assert exposure.event_id == 'evt-"ü"-🎧'
+    assert exposure.payload == {**record, "occurred_at": "2026-11-24T09:15:00Z"}
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="one INSERT per chunk is PostgreSQL's"
+)
+def test_the_batch_is_stored_with_one_insert_per_chunk_and_no_duplicate_query(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     exposures_ingest(records=[exposure_payload(event_id="evt-known")], now=NOW)
+    monkeypatch.setattr(insert, "CHUNK_ROWS", 1000)
     records = [exposure_payload() for _ in range(1500)] + [exposure_payload(event_id="evt-known")]
 
     with CaptureQueriesContext(connection) as queries:
         result = exposures_ingest(records=records, now=NOW)
 
     statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
-    assert statements.count("SELECT") == 1
+    assert statements.count("SELECT") == 0
     assert statements.count("INSERT") == 2
     assert (result.accepted, result.duplicate) == (1500, 1)
     assert Exposure.objects.count() == 1501
 
 
-def test_a_row_inserted_concurrently_after_the_duplicate_check_causes_no_error(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    exposures_ingest(records=[exposure_payload(event_id="evt-race")], now=NOW)
-    # As if another request stored evt-race between our check and our insert.
-    monkeypatch.setattr(services, "_event_ids_stored", lambda event_ids: set())
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite admits one writer at a time")
+@pytest.mark.django_db(transaction=True)
+def test_an_event_id_stored_by_a_racing_request_is_a_duplicate_not_accepted() -> None:
+    outcome: dict[str, Any] = {}
 
-    result = exposures_ingest(records=[exposure_payload(event_id="evt-race")], now=NOW)
+    def racing_request() -> None:
+        try:
+            outcome["result"] = exposures_ingest(
+                records=[exposure_payload(event_id="evt-race"), exposure_payload()], now=NOW
+            )
+        except BaseException as exc:  # re-raised in the test's thread below
+            outcome["error"] = exc
+        finally:
+            connections.close_all()  # this thread's connection, or the test database stays busy
 
-    assert result.rejected == 0
+    # The first request has stored evt-race but not committed when the second
+    # one inserts it: the second waits on the first's row and, once the first
+    # commits, finds it taken. A check for stored ids before the insert could
+    # not see the uncommitted row and would have counted evt-race as accepted.
+    with transaction.atomic():
+        first = exposures_ingest(records=[exposure_payload(event_id="evt-race")], now=NOW)
+        thread = threading.Thread(target=racing_request)
+        thread.start()
+        _wait_for_a_lock_wait()
+    thread.join(timeout=10)
+
+    assert "error" not in outcome, outcome.get("error")
+    assert (first.accepted, first.duplicate) == (1, 0)
+    second = outcome["result"]
+    assert (second.accepted, second.duplicate, second.rejected) == (1, 1, 0)
     assert Exposure.objects.filter(event_id="evt-race").count() == 1
+    assert Exposure.objects.count() == 2
+
+
+def _wait_for_a_lock_wait(timeout: float = 10.0) -> None:
+    """Return once a session of the test database waits on a lock: the racing insert."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            # Within a transaction the activity view is a snapshot unless cleared.
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.01)
+    pytest.fail("the racing request never waited on the first one's row")
