@@ -25,3 +25,44 @@ class Reason:
     def tcf_purpose_missing(purpose_id: int) -> str:
         """``tcf_purpose_7_missing``: GDPR applies and purpose 7 has no consent."""
         return f"tcf_purpose_{purpose_id}_missing"
+
+    # --- TCF policy enforcement (gateway.privacy.tcf_enforcement) ---
+    # A globally scoped TC string (IsServiceSpecific = 0): not valid for our use.
+    TCF_NOT_SERVICE_SPECIFIC = "tcf_not_service_specific"
+    # The vendor id is not in the Global Vendor List, or no list was available.
+    TCF_VENDOR_NOT_IN_GVL = "tcf_vendor_not_in_gvl"
+    # The vendor is in the GVL with a deletedDate: its declarations no longer count.
+    TCF_VENDOR_DELETED = "tcf_vendor_deleted"
+    TCF_VENDOR_LI_MISSING = "tcf_vendor_li_missing"
+    # Special purposes need the vendor disclosed to the user (disclosed-vendors segment).
+    TCF_VENDOR_NOT_DISCLOSED = "tcf_vendor_not_disclosed"
+
+    @staticmethod
+    def tcf_purpose_li_missing(purpose_id: int) -> str:
+        """``tcf_purpose_7_li_missing``: no legitimate-interest transparency for purpose 7."""
+        return f"tcf_purpose_{purpose_id}_li_missing"
+
+    @staticmethod
+    def tcf_purpose_li_not_permitted(purpose_id: int) -> str:
+        """``tcf_purpose_3_li_not_permitted``: the vendor's basis would be LI, never valid for 3."""
+        return f"tcf_purpose_{purpose_id}_li_not_permitted"
+
+    @staticmethod
+    def tcf_purpose_not_declared(purpose_id: int) -> str:
+        """``tcf_purpose_7_not_declared``: the vendor's GVL entry has no usable basis for 7."""
+        return f"tcf_purpose_{purpose_id}_not_declared"
+
+    @staticmethod
+    def tcf_special_purpose_not_declared(special_purpose_id: int) -> str:
+        """``tcf_special_purpose_1_not_declared``: the vendor does not declare special purpose 1."""
+        return f"tcf_special_purpose_{special_purpose_id}_not_declared"
+
+    @staticmethod
+    def tcf_special_feature_missing(special_feature_id: int) -> str:
+        """``tcf_special_feature_1_missing``: the user did not opt in to special feature 1."""
+        return f"tcf_special_feature_{special_feature_id}_missing"
+
+    @staticmethod
+    def tcf_special_feature_not_declared(special_feature_id: int) -> str:
+        """``tcf_special_feature_1_not_declared``: the vendor does not declare special feature 1."""
+        return f"tcf_special_feature_{special_feature_id}_not_declared"

@@ -1,9 +1,17 @@
-"""IAB TCF v2 (v2.2) TC strings: our own decoder and encoder for the core segment.
+"""IAB TCF v2 (policy versions 4 and 5: TCF v2.2 and v2.3) TC strings: our own decoder and encoder.
 
-A TC string is base64url (no padding) over a sequence of big-endian bit fields.
-Only the core segment (before the first ".") is read; the disclosed-vendors and
-publisher-TC segments are checked for alphabet only, so a later version can parse
-them without changing callers.
+A TC string is base64url (no padding) over a sequence of big-endian bit fields,
+in segments separated by ".". The core segment comes first; the optional
+segments follow in any order, each opening with a 3-bit SegmentType:
+
+- 1, disclosed vendors: the vendors the CMP showed the user;
+- 2, allowed vendors: the legacy out-of-band allowlist of a globally scoped string;
+- 3, publisher TC: the publisher's own purposes and its custom purposes.
+
+An unknown or repeated segment type makes the whole string malformed. The
+decoder only reads: whether the signals allow anything (IsServiceSpecific,
+legal bases, restrictions, disclosure) is ``gateway.privacy.tcf_enforcement``'s
+question.
 
 Decoding is cached per distinct string: a million events share a few thousand.
 """
@@ -13,7 +21,7 @@ from __future__ import annotations
 import base64
 import functools
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum, StrEnum
 
@@ -22,7 +30,9 @@ from gateway.privacy.errors import MalformedConsent
 __all__ = [
     "MalformedConsent",
     "PublisherRestriction",
+    "PublisherTC",
     "RestrictionType",
+    "SegmentType",
     "TCString",
     "VendorEncoding",
     "decode_tc_string",
@@ -32,8 +42,12 @@ __all__ = [
 # Anything longer is not a TC string but an attack or a bug; real strings with
 # thousands of vendors stay well under this.
 MAX_TC_STRING_LENGTH = 10_000
+# Range entries let 10 000 characters name ~74 million (restriction, vendor)
+# pairs; expanded, that is gigabytes. Real strings name a few thousand ids in
+# all; four full sections of every vendor id (4 x 65 535) still fit.
+MAX_DECODED_IDS = 1 << 18
 TCF_VERSION = 2
-# TcfPolicyVersion 4 is TCF v2.2.
+# TcfPolicyVersion 4 is TCF v2.2; 5 is v2.3, with the same bit layout.
 DEFAULT_POLICY_VERSION = 4
 MAX_VENDOR_ID = (1 << 16) - 1
 NUM_PURPOSES = 24
@@ -41,6 +55,11 @@ NUM_SPECIAL_FEATURES = 12
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DECISECOND = timedelta(milliseconds=100)
+
+# One shared int object per vendor id in use today (the GVL is near 1 500): the
+# ~2 000 decoded strings a worker caches then hold references, not their own
+# copies. Larger ids still work, as fresh ints.
+_SHARED_IDS = tuple(range(4096))
 
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _SIX_BITS = {char: format(index, "06b") for index, char in enumerate(_ALPHABET)}
@@ -62,6 +81,21 @@ class RestrictionType(IntEnum):
     REQUIRE_LEGITIMATE_INTEREST = 2
 
 
+class SegmentType(IntEnum):
+    """The 3-bit type that opens every segment after the core one."""
+
+    DISCLOSED_VENDORS = 1
+    ALLOWED_VENDORS = 2
+    PUBLISHER_TC = 3
+
+
+_SEGMENT_NAMES = {
+    SegmentType.DISCLOSED_VENDORS: "DisclosedVendors",
+    SegmentType.ALLOWED_VENDORS: "AllowedVendors",
+    SegmentType.PUBLISHER_TC: "PublisherTC",
+}
+
+
 @dataclass(frozen=True)
 class PublisherRestriction:
     """A publisher's restriction of one purpose for a set of vendors."""
@@ -72,8 +106,25 @@ class PublisherRestriction:
 
 
 @dataclass(frozen=True)
+class PublisherTC:
+    """The publisher TC segment: the publisher's own legal bases, for itself, not for vendors.
+
+    Custom purposes are the publisher's, numbered 1..``num_custom_purposes``.
+    """
+
+    purpose_consents: frozenset[int] = frozenset()
+    purpose_li: frozenset[int] = frozenset()
+    num_custom_purposes: int = 0
+    custom_purpose_consents: frozenset[int] = frozenset()
+    custom_purpose_li: frozenset[int] = frozenset()
+
+
+_NO_RESTRICTION_TYPES: frozenset[RestrictionType] = frozenset()
+
+
+@dataclass(frozen=True)
 class TCString:
-    """The decoded core segment of a TC string."""
+    """A decoded TC string: the core segment, then each optional segment or None if absent."""
 
     version: int
     created: datetime
@@ -84,6 +135,7 @@ class TCString:
     consent_language: str
     vendor_list_version: int
     policy_version: int
+    # False (a globally scoped string) is decoded, not rejected: enforcement decides.
     is_service_specific: bool
     use_non_standard_texts: bool
     special_feature_opt_ins: frozenset[int]
@@ -94,6 +146,10 @@ class TCString:
     vendor_consents: frozenset[int]
     vendor_li: frozenset[int]
     publisher_restrictions: tuple[PublisherRestriction, ...] = ()
+    # None when the segment is absent, which is not the same as an empty segment.
+    disclosed_vendors: frozenset[int] | None = None
+    allowed_vendors: frozenset[int] | None = None
+    publisher_tc: PublisherTC | None = None
 
     def restricts(self, *, purpose_id: int, vendor_id: int, restriction: RestrictionType) -> bool:
         """Whether a publisher restriction of this type covers the purpose for the vendor."""
@@ -104,12 +160,22 @@ class TCString:
             for r in self.publisher_restrictions
         )
 
+    def restriction_types(self, *, purpose_id: int, vendor_id: int) -> frozenset[RestrictionType]:
+        """Every restriction type the publisher set on the purpose for the vendor (usually none)."""
+        if not self.publisher_restrictions:
+            return _NO_RESTRICTION_TYPES
+        return frozenset(
+            r.restriction_type
+            for r in self.publisher_restrictions
+            if r.purpose_id == purpose_id and vendor_id in r.vendor_ids
+        )
+
 
 # --- Decoding -----------------------------------------------------------------------------
 
 
 def decode_tc_string(value: str) -> TCString:
-    """Decode the core segment of a TC string; raise MalformedConsent if it cannot be trusted."""
+    """Decode a TC string with its optional segments; MalformedConsent if it cannot be trusted."""
     if not isinstance(value, str):
         raise MalformedConsent("TC string is not a string")
     # Checked before the cache so oversized input never occupies it.
@@ -140,10 +206,43 @@ def _decode(value: str) -> TCString:
             raise MalformedConsent("TC string has an empty segment")
         if not _SEGMENT_ALPHABET.issuperset(segment):
             raise MalformedConsent("TC string has characters outside base64url")
-    reader = _BitReader("".join(_SIX_BITS[char] for char in segments[0]))
+    budget = _IdBudget(MAX_DECODED_IDS)
+    core = _read_core(_BitReader(segments[0], budget))
+    disclosed_vendors: frozenset[int] | None = None
+    allowed_vendors: frozenset[int] | None = None
+    publisher_tc: PublisherTC | None = None
+    seen: set[SegmentType] = set()
+    for segment in segments[1:]:
+        reader = _BitReader(segment, budget)
+        code = reader.read_int(3, field="SegmentType")
+        if code not in SegmentType._value2member_map_:
+            raise MalformedConsent(f"TC string has a segment of unknown type {code}")
+        segment_type = SegmentType(code)
+        if segment_type in seen:
+            raise MalformedConsent(f"TC string has more than one {_SEGMENT_NAMES[segment_type]}")
+        seen.add(segment_type)
+        section = _SEGMENT_NAMES[segment_type]
+        if segment_type is SegmentType.DISCLOSED_VENDORS:
+            disclosed_vendors = _read_vendor_section(reader, section=section)
+        elif segment_type is SegmentType.ALLOWED_VENDORS:
+            allowed_vendors = _read_vendor_section(reader, section=section)
+        else:
+            publisher_tc = _read_publisher_tc(reader)
+    if not seen:
+        return core
+    return replace(
+        core,
+        disclosed_vendors=disclosed_vendors,
+        allowed_vendors=allowed_vendors,
+        publisher_tc=publisher_tc,
+    )
+
+
+def _read_core(reader: _BitReader) -> TCString:
     version = reader.read_int(6, field="Version")
     if version != TCF_VERSION:
         raise MalformedConsent(f"TC string version {version} is not {TCF_VERSION}")
+    # Keyword order is bit order: each call reads the next field.
     return TCString(
         version=version,
         created=reader.read_time(field="Created"),
@@ -169,12 +268,32 @@ def _decode(value: str) -> TCString:
     )
 
 
-class _BitReader:
-    """Reads big-endian unsigned fields, in order, from a string of '0' and '1'."""
+class _IdBudget:
+    """How many more vendor ids one string may expand to; shared by all its segments.
 
-    def __init__(self, bits: str) -> None:
-        self._bits = bits
+    Only vendor ids count: purpose and feature bitfields are a few bits wide.
+    """
+
+    def __init__(self, remaining: int) -> None:
+        self.remaining = remaining
+
+    def spend(self, count: int) -> None:
+        self.remaining -= count
+        if self.remaining < 0:
+            raise MalformedConsent(f"TC string names more than {MAX_DECODED_IDS} vendor ids")
+
+
+class _BitReader:
+    """Reads big-endian unsigned fields, in order, from one base64url segment."""
+
+    def __init__(self, segment: str, budget: _IdBudget) -> None:
+        self._bits = "".join(_SIX_BITS[char] for char in segment)
         self._position = 0
+        self._budget = budget
+
+    def spend(self, count: int) -> None:
+        """Count vendor ids (vendor sections, restrictions) against the string's budget."""
+        self._budget.spend(count)
 
     def read_bits(self, width: int, *, field: str) -> str:
         end = self._position + width
@@ -191,8 +310,8 @@ class _BitReader:
         return self.read_bits(1, field=field) == "1"
 
     def read_time(self, *, field: str) -> datetime:
-        deciseconds = self.read_int(36, field=field)
-        return datetime.fromtimestamp(deciseconds / 10, tz=UTC)
+        # Integer arithmetic: a float division could land a microsecond off.
+        return _EPOCH + self.read_int(36, field=field) * _DECISECOND
 
     def read_letters(self, *, field: str) -> str:
         """Two letters of six bits each, 0 = 'A' ... 25 = 'Z'."""
@@ -210,17 +329,22 @@ class _BitReader:
         ids = []
         index = bits.find("1")
         while index != -1:
-            ids.append(index + 1)
-            index = bits.find("1", index + 1)
+            id_ = index + 1
+            ids.append(_SHARED_IDS[id_] if id_ < len(_SHARED_IDS) else id_)
+            index = bits.find("1", id_)
         return frozenset(ids)
 
     def read_id_ranges(self, *, max_id: int, field: str) -> frozenset[int]:
         """NumEntries 12, then entries of IsARange 1, StartOrOnlyId 16, [EndId 16]."""
         ranges = []
+        # Formatted once: a section can hold thousands of entries.
+        is_range_field = f"{field} IsARange"
+        start_field = f"{field} StartOrOnlyVendorId"
+        end_field = f"{field} EndVendorId"
         for _ in range(self.read_int(12, field=f"{field} NumEntries")):
-            is_range = self.read_bool(field=f"{field} IsARange")
-            start = self.read_int(16, field=f"{field} StartOrOnlyVendorId")
-            end = self.read_int(16, field=f"{field} EndVendorId") if is_range else start
+            is_range = self.read_bool(field=is_range_field)
+            start = self.read_int(16, field=start_field)
+            end = self.read_int(16, field=end_field) if is_range else start
             if start == 0:
                 raise MalformedConsent(f"TC string {field} names vendor id 0")
             if end < start:
@@ -228,27 +352,41 @@ class _BitReader:
             if end > max_id:
                 raise MalformedConsent(f"TC string {field} names a vendor above its MaxVendorId")
             ranges.append((start, end))
-        return _ids_in(ranges)
+        merged = _merged(ranges)
+        # Counted before expanding, so an absurd string costs nothing to refuse.
+        self.spend(sum(end - start + 1 for start, end in merged))
+        ids: set[int] = set()
+        for start, end in merged:
+            if end < len(_SHARED_IDS):
+                ids.update(_SHARED_IDS[start : end + 1])
+            else:
+                ids.update(range(start, end + 1))
+        return frozenset(ids)
 
 
-def _ids_in(ranges: list[tuple[int, int]]) -> frozenset[int]:
-    # Merge first: up to ~1 800 overlapping full-width ranges fit in 10 000
-    # characters, and expanding each one separately would take seconds.
-    ids: set[int] = set()
-    covered_to = 0
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Disjoint, sorted ranges covering the same ids.
+
+    Up to ~1 800 overlapping full-width ranges fit in 10 000 characters;
+    expanding each one separately would take seconds.
+    """
+    merged: list[tuple[int, int]] = []
     for start, end in sorted(ranges):
-        start = max(start, covered_to + 1)
-        if start <= end:
-            ids.update(range(start, end + 1))
-            covered_to = end
-    return frozenset(ids)
+        if merged and start <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def _read_vendor_section(reader: _BitReader, *, section: str) -> frozenset[int]:
+    """MaxVendorId 16, IsRangeEncoding 1, then a bitfield or range entries."""
     max_id = reader.read_int(16, field=f"{section} MaxVendorId")
     if reader.read_bool(field=f"{section} IsRangeEncoding"):
         return reader.read_id_ranges(max_id=max_id, field=section)
-    return reader.read_id_bitfield(max_id, field=f"{section} bitfield")
+    ids = reader.read_id_bitfield(max_id, field=f"{section} bitfield")
+    reader.spend(len(ids))
+    return ids
 
 
 def _read_publisher_restrictions(reader: _BitReader) -> tuple[PublisherRestriction, ...]:
@@ -269,6 +407,19 @@ def _read_publisher_restrictions(reader: _BitReader) -> tuple[PublisherRestricti
             )
         )
     return tuple(restrictions)
+
+
+def _read_publisher_tc(reader: _BitReader) -> PublisherTC:
+    purpose_consents = reader.read_id_bitfield(NUM_PURPOSES, field="PubPurposesConsent")
+    purpose_li = reader.read_id_bitfield(NUM_PURPOSES, field="PubPurposesLITransparency")
+    num_custom = reader.read_int(6, field="NumCustomPurposes")
+    return PublisherTC(
+        purpose_consents=purpose_consents,
+        purpose_li=purpose_li,
+        num_custom_purposes=num_custom,
+        custom_purpose_consents=reader.read_id_bitfield(num_custom, field="CustomPurposesConsent"),
+        custom_purpose_li=reader.read_id_bitfield(num_custom, field="CustomPurposesLITransparency"),
+    )
 
 
 # --- Encoding -----------------------------------------------------------------------------
@@ -295,13 +446,20 @@ def encode_tc_string(
     use_non_standard_texts: bool = False,
     purpose_one_treatment: bool = False,
     publisher_cc: str = "AA",
+    disclosed_vendors: Iterable[int] | None = None,
+    allowed_vendors: Iterable[int] | None = None,
+    publisher_tc: PublisherTC | None = None,
 ) -> str:
-    """A core-segment TC string for demo data and tests; raises ValueError on bad arguments.
+    """A TC string for demo data and tests; raises ValueError on bad arguments.
 
     Also raises ValueError when the string would exceed ``MAX_TC_STRING_LENGTH``
-    (a bitfield reaching a vendor id near 65 535 does; range encoding fits).
+    (a bitfield reaching a vendor id near 65 535 does; range encoding fits) or
+    name more than ``MAX_DECODED_IDS`` vendor ids: never a string our decoder refuses.
 
-    ``vendor_encoding`` picks bitfield or range encoding for both vendor sections.
+    ``vendor_encoding`` picks bitfield or range encoding for every vendor section
+    (consent, legitimate interest, disclosed and allowed vendors); publisher
+    restrictions are always ranges. ``disclosed_vendors``, ``allowed_vendors``
+    and ``publisher_tc`` add their segment, in that order, when not None.
     ``created`` defaults to now and ``last_updated`` to ``created``.
     """
     encoding = VendorEncoding(vendor_encoding)
@@ -326,7 +484,20 @@ def encode_tc_string(
     _write_vendor_section(writer, vendor_consents, encoding=encoding)
     _write_vendor_section(writer, vendor_li, encoding=encoding)
     _write_publisher_restrictions(writer, tuple(publisher_restrictions))
-    encoded = writer.to_base64url()
+    writers = [writer]
+    for segment_type, vendors in (
+        (SegmentType.DISCLOSED_VENDORS, disclosed_vendors),
+        (SegmentType.ALLOWED_VENDORS, allowed_vendors),
+    ):
+        if vendors is not None:
+            writers.append(_BitWriter(segment_type=segment_type))
+            _write_vendor_section(writers[-1], vendors, encoding=encoding)
+    if publisher_tc is not None:
+        writers.append(_BitWriter(segment_type=SegmentType.PUBLISHER_TC))
+        _write_publisher_tc(writers[-1], publisher_tc)
+    if sum(w.ids_written for w in writers) > MAX_DECODED_IDS:
+        raise ValueError(f"TC string names more than {MAX_DECODED_IDS} vendor ids")
+    encoded = ".".join(w.to_base64url() for w in writers)
     if len(encoded) > MAX_TC_STRING_LENGTH:
         # Never hand out a string our own decoder would refuse.
         raise ValueError(f"TC string longer than {MAX_TC_STRING_LENGTH} characters")
@@ -336,8 +507,12 @@ def encode_tc_string(
 class _BitWriter:
     """Appends big-endian unsigned fields and renders them as unpadded base64url."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, segment_type: SegmentType | None = None) -> None:
         self._chunks: list[str] = []
+        # The vendor ids the decoder will expand, for MAX_DECODED_IDS.
+        self.ids_written = 0
+        if segment_type is not None:
+            self.write_int(segment_type.value, 3)
 
     def write_int(self, value: int, width: int) -> None:
         if isinstance(value, bool) or not 0 <= value < (1 << width):
@@ -366,13 +541,15 @@ class _BitWriter:
         self._chunks.append("".join(bits))
 
     def write_id_ranges(self, ids: Iterable[int]) -> None:
-        ranges = _ranges_of(sorted(_valid_ids(ids, max_id=MAX_VENDOR_ID)))
+        valid = _valid_ids(ids, max_id=MAX_VENDOR_ID)
+        ranges = _ranges_of(sorted(valid))
         self.write_int(len(ranges), 12)
         for start, end in ranges:
             self.write_bool(start != end)
             self.write_int(start, 16)
             if start != end:
                 self.write_int(end, 16)
+        self.ids_written += len(valid)
 
     def to_base64url(self) -> str:
         bits = "".join(self._chunks)
@@ -412,6 +589,7 @@ def _write_vendor_section(
         writer.write_id_ranges(valid)
     else:
         writer.write_id_bitfield(valid, width=max(valid, default=0))
+        writer.ids_written += len(valid)
 
 
 def _write_publisher_restrictions(
@@ -424,3 +602,12 @@ def _write_publisher_restrictions(
         writer.write_int(restriction.purpose_id, 6)
         writer.write_int(RestrictionType(restriction.restriction_type).value, 2)
         writer.write_id_ranges(restriction.vendor_ids)
+
+
+def _write_publisher_tc(writer: _BitWriter, publisher_tc: PublisherTC) -> None:
+    num_custom = publisher_tc.num_custom_purposes
+    writer.write_id_bitfield(publisher_tc.purpose_consents, width=NUM_PURPOSES)
+    writer.write_id_bitfield(publisher_tc.purpose_li, width=NUM_PURPOSES)
+    writer.write_int(num_custom, 6)
+    writer.write_id_bitfield(publisher_tc.custom_purpose_consents, width=num_custom)
+    writer.write_id_bitfield(publisher_tc.custom_purpose_li, width=num_custom)

@@ -8,10 +8,13 @@ from datetime import UTC, datetime
 import pytest
 
 from gateway.privacy.tcf import (
+    MAX_DECODED_IDS,
     MAX_TC_STRING_LENGTH,
     MalformedConsent,
     PublisherRestriction,
+    PublisherTC,
     RestrictionType,
+    SegmentType,
     TCString,
     VendorEncoding,
     decode_tc_string,
@@ -45,7 +48,7 @@ def _to_tc_string(bits: str) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def _header(*, version: int = 2, language: str = "FR") -> str:
+def _header(*, version: int = 2, language: str = "FR", service_specific: bool = True) -> str:
     return "".join(
         [
             _bits(version, 6),
@@ -57,7 +60,7 @@ def _header(*, version: int = 2, language: str = "FR") -> str:
             _letters(language),
             _bits(150, 12),  # VendorListVersion
             _bits(4, 6),  # TcfPolicyVersion
-            "1",  # IsServiceSpecific
+            "1" if service_specific else "0",  # IsServiceSpecific
             "0",  # UseNonStandardTexts
             _ids({1, 12}, 12),  # SpecialFeatureOptIns
             _ids({1, 2, 24}, 24),  # PurposesConsent
@@ -95,6 +98,28 @@ def _core(*, consents: str = "", li: str = "", tail: str = NO_RESTRICTIONS, **he
     )
 
 
+def _segment(segment_type: int, body: str) -> str:
+    """An optional segment: SegmentType (3 bits), then its fields."""
+    return _to_tc_string(_bits(segment_type, 3) + body)
+
+
+def _publisher_tc_body(
+    *,
+    consents: set[int] = frozenset(),  # type: ignore[assignment]
+    li: set[int] = frozenset(),  # type: ignore[assignment]
+    custom: int = 0,
+    custom_consents: set[int] = frozenset(),  # type: ignore[assignment]
+    custom_li: set[int] = frozenset(),  # type: ignore[assignment]
+) -> str:
+    return (
+        _ids(consents, 24)
+        + _ids(li, 24)
+        + _bits(custom, 6)
+        + _ids(custom_consents, custom)
+        + _ids(custom_li, custom)
+    )
+
+
 # --- Decoding ------------------------------------------------------------------------------
 
 
@@ -114,6 +139,10 @@ def test_it_decodes_a_string_written_by_a_real_cmp() -> None:
     assert tc.vendor_consents == frozenset({1000, 1001, 1002, 1003, 1004})
     assert tc.vendor_li == frozenset({1003, 1004})
     assert tc.publisher_restrictions == ()
+    # ".YAAAAAAAAAAA": a publisher TC segment with nothing set.
+    assert tc.publisher_tc == PublisherTC()
+    assert tc.disclosed_vendors is None
+    assert tc.allowed_vendors is None
 
 
 def test_it_decodes_every_core_field_in_order() -> None:
@@ -184,10 +213,142 @@ def test_it_decodes_publisher_restrictions() -> None:
     assert not tc.restricts(purpose_id=1, vendor_id=793, restriction=RestrictionType.NOT_ALLOWED)
 
 
-def test_it_ignores_the_segments_after_the_core() -> None:
-    core = _core(consents=_bitfield_section({4}))
+def test_a_globally_scoped_string_decodes_and_says_so() -> None:
+    # IsServiceSpecific = 0 is for enforcement to refuse, not the decoder.
+    tc = decode_tc_string(_core(service_specific=False))
 
-    assert decode_tc_string(f"{core}.YAAAAAAAAAAA") == decode_tc_string(core)
+    assert tc.is_service_specific is False
+
+
+def test_restriction_types_lists_every_restriction_on_a_purpose_and_vendor() -> None:
+    restrictions = [
+        PublisherRestriction(
+            purpose_id=7,
+            restriction_type=RestrictionType.REQUIRE_CONSENT,
+            vendor_ids=frozenset({1, 2}),
+        ),
+        PublisherRestriction(
+            purpose_id=7, restriction_type=RestrictionType.NOT_ALLOWED, vendor_ids=frozenset({2})
+        ),
+        PublisherRestriction(
+            purpose_id=8,
+            restriction_type=RestrictionType.REQUIRE_LEGITIMATE_INTEREST,
+            vendor_ids=frozenset({1}),
+        ),
+    ]
+    tc = decode_tc_string(encode_tc_string(publisher_restrictions=restrictions, created=_CREATED))
+
+    assert tc.restriction_types(purpose_id=7, vendor_id=1) == {RestrictionType.REQUIRE_CONSENT}
+    assert tc.restriction_types(purpose_id=7, vendor_id=2) == {
+        RestrictionType.REQUIRE_CONSENT,
+        RestrictionType.NOT_ALLOWED,
+    }
+    assert tc.restriction_types(purpose_id=8, vendor_id=2) == frozenset()
+    assert tc.restriction_types(purpose_id=9, vendor_id=1) == frozenset()
+
+
+# --- Optional segments ---------------------------------------------------------------------
+
+
+def test_a_string_without_optional_segments_has_none_of_them() -> None:
+    tc = decode_tc_string(_core())
+
+    assert (tc.disclosed_vendors, tc.allowed_vendors, tc.publisher_tc) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    "section",
+    [_bitfield_section({1, 3, 1200}), _range_section([(1, 1), (3, 3), (1200, 1200)], max_id=1200)],
+    ids=["bitfield", "range"],
+)
+def test_it_decodes_the_disclosed_vendors_segment(section: str) -> None:
+    tc = decode_tc_string(_core() + "." + _segment(1, section))
+
+    assert tc.disclosed_vendors == frozenset({1, 3, 1200})
+    assert tc.allowed_vendors is None
+
+
+def test_an_empty_disclosed_vendors_segment_is_not_an_absent_one() -> None:
+    tc = decode_tc_string(_core() + "." + _segment(1, _bitfield_section(set())))
+
+    assert tc.disclosed_vendors == frozenset()
+
+
+@pytest.mark.parametrize(
+    "section",
+    [_bitfield_section({2, 5}), _range_section([(2, 2), (5, 5)], max_id=5)],
+    ids=["bitfield", "range"],
+)
+def test_it_decodes_the_legacy_allowed_vendors_segment(section: str) -> None:
+    tc = decode_tc_string(_core() + "." + _segment(2, section))
+
+    assert tc.allowed_vendors == frozenset({2, 5})
+    assert tc.disclosed_vendors is None
+
+
+def test_it_decodes_the_publisher_tc_segment_with_custom_purposes() -> None:
+    body = _publisher_tc_body(
+        consents={1, 24}, li={2}, custom=5, custom_consents={1, 5}, custom_li={3}
+    )
+
+    tc = decode_tc_string(_core() + "." + _segment(3, body))
+
+    assert tc.publisher_tc == PublisherTC(
+        purpose_consents=frozenset({1, 24}),
+        purpose_li=frozenset({2}),
+        num_custom_purposes=5,
+        custom_purpose_consents=frozenset({1, 5}),
+        custom_purpose_li=frozenset({3}),
+    )
+
+
+def test_optional_segments_may_come_in_any_order() -> None:
+    disclosed = _segment(1, _bitfield_section({4}))
+    allowed = _segment(2, _bitfield_section({6}))
+    publisher = _segment(3, _publisher_tc_body(consents={7}))
+
+    forwards = decode_tc_string(".".join([_core(), disclosed, allowed, publisher]))
+    backwards = decode_tc_string(".".join([_core(), publisher, allowed, disclosed]))
+
+    assert forwards == backwards
+    assert forwards.disclosed_vendors == frozenset({4})
+    assert forwards.allowed_vendors == frozenset({6})
+    assert forwards.publisher_tc == PublisherTC(purpose_consents=frozenset({7}))
+
+
+@pytest.mark.parametrize("segment_type", [0, 4, 5, 6, 7])
+def test_an_unknown_segment_type_is_malformed(segment_type: int) -> None:
+    segment = _segment(segment_type, _bitfield_section({1}))
+
+    with pytest.raises(MalformedConsent, match=f"unknown type {segment_type}"):
+        decode_tc_string(_core() + "." + segment)
+
+
+@pytest.mark.parametrize(
+    "segment",
+    [
+        _segment(1, _bitfield_section({1})),
+        _segment(2, _bitfield_section({1})),
+        _segment(3, _publisher_tc_body()),
+    ],
+    ids=["disclosed", "allowed", "publisher-tc"],
+)
+def test_a_repeated_segment_is_malformed(segment: str) -> None:
+    with pytest.raises(MalformedConsent, match="more than one"):
+        decode_tc_string(".".join([_core(), segment, segment]))
+
+
+def test_a_core_segment_after_the_core_is_malformed() -> None:
+    with pytest.raises(MalformedConsent, match="unknown type 0"):
+        decode_tc_string(f"{_core()}.{_core()}")
+
+
+def test_segment_names_follow_the_specification() -> None:
+    assert [(s.name, s.value) for s in SegmentType] == [
+        ("DISCLOSED_VENDORS", 1),
+        ("ALLOWED_VENDORS", 2),
+        ("PUBLISHER_TC", 3),
+    ]
 
 
 def test_it_decodes_each_distinct_string_once() -> None:
@@ -229,6 +390,54 @@ def _truncations() -> list[str]:
 def test_a_truncated_string_is_malformed(truncated: str) -> None:
     with pytest.raises(MalformedConsent):
         decode_tc_string(truncated)
+
+
+def _segment_truncations() -> list[str]:
+    """Each optional segment of a valid string cut short of its last field, at every length."""
+    core = _core()
+    bodies = {
+        1: _range_section([(1, 3), (1200, 1200)], max_id=1200),
+        2: _bitfield_section({2, 9}),
+        3: _publisher_tc_body(consents={1}, li={2}, custom=4, custom_consents={4}, custom_li={1}),
+    }
+    cases = []
+    for segment_type, body in bodies.items():
+        segment = _segment(segment_type, body)
+        decode_tc_string(f"{core}.{segment}")  # the whole segment is fine
+        needed = 3 + len(body)
+        # k characters carry 6k bits: fewer than the fields need is truncated.
+        cases += [f"{core}.{segment[:k]}" for k in range(1, len(segment)) if 6 * k < needed]
+    return cases
+
+
+@pytest.mark.parametrize("truncated", _segment_truncations())
+def test_a_truncated_optional_segment_is_malformed(truncated: str) -> None:
+    with pytest.raises(MalformedConsent, match="truncated"):
+        decode_tc_string(truncated)
+
+
+def test_a_string_naming_too_many_vendor_ids_is_refused_before_expanding_them() -> None:
+    # Each restriction of purpose 1 to vendors 1-65 535 costs 53 bits: about
+    # 1 100 of them fit in 10 000 characters, which would expand to 74 million ids.
+    full_range = _bits(1, 6) + _bits(0, 2) + _bits(1, 12) + "1" + _bits(1, 16) + _bits(65_535, 16)
+    count = MAX_DECODED_IDS // 65_535 + 1
+    tc_string = _core(tail=_bits(count, 12) + full_range * count)
+
+    started = time.perf_counter()
+    with pytest.raises(MalformedConsent, match="more than"):
+        decode_tc_string(tc_string)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_four_sections_of_every_vendor_id_still_decode() -> None:
+    everyone = _range_section([(1, 65_535)], max_id=65_535)
+    tc_string = ".".join(
+        [_core(consents=everyone, li=everyone), _segment(1, everyone), _segment(2, everyone)]
+    )
+
+    tc = decode_tc_string(tc_string)
+
+    assert len(tc.vendor_li) == len(tc.disclosed_vendors or ()) == 65_535
 
 
 @pytest.mark.parametrize(
@@ -416,6 +625,103 @@ def test_encode_then_decode_gives_back_every_field(encoding: VendorEncoding) -> 
     )
 
 
+@pytest.mark.parametrize("encoding", list(VendorEncoding))
+def test_encode_then_decode_gives_back_every_segment(encoding: VendorEncoding) -> None:
+    publisher_tc = PublisherTC(
+        purpose_consents=frozenset({1, 2, 24}),
+        purpose_li=frozenset({7}),
+        num_custom_purposes=63,
+        custom_purpose_consents=frozenset({1, 63}),
+        custom_purpose_li=frozenset({2}),
+    )
+
+    tc = decode_tc_string(
+        encode_tc_string(
+            vendor_consents={5},
+            vendor_encoding=encoding,
+            policy_version=5,
+            disclosed_vendors={1, 2, 3, 1200},
+            allowed_vendors=set(),
+            publisher_tc=publisher_tc,
+            created=_CREATED,
+        )
+    )
+
+    assert tc.policy_version == 5
+    assert tc.vendor_consents == frozenset({5})
+    assert tc.disclosed_vendors == frozenset({1, 2, 3, 1200})
+    assert tc.allowed_vendors == frozenset()
+    assert tc.publisher_tc == publisher_tc
+
+
+def test_the_encoder_writes_only_the_segments_asked_for() -> None:
+    assert "." not in encode_tc_string(created=_CREATED)
+    assert encode_tc_string(disclosed_vendors=(), created=_CREATED).count(".") == 1
+    assert encode_tc_string(publisher_tc=PublisherTC(), created=_CREATED).count(".") == 1
+
+
+def test_the_encoder_writes_segments_as_an_independent_builder_does() -> None:
+    encoded = encode_tc_string(
+        disclosed_vendors={1, 3, 5},
+        allowed_vendors={2},
+        publisher_tc=PublisherTC(
+            purpose_consents=frozenset({1}),
+            num_custom_purposes=3,
+            custom_purpose_li=frozenset({3}),
+        ),
+        created=_CREATED,
+    )
+
+    assert encoded.split(".")[1:] == [
+        _segment(1, _bitfield_section({1, 3, 5})),
+        _segment(2, _bitfield_section({2})),
+        _segment(3, _publisher_tc_body(consents={1}, custom=3, custom_li={3})),
+    ]
+
+
+def test_range_encoding_applies_to_the_vendor_segments_too() -> None:
+    encoded = encode_tc_string(
+        disclosed_vendors={1, 2, 3, 1200}, vendor_encoding=VendorEncoding.RANGE, created=_CREATED
+    )
+
+    assert encoded.split(".")[1] == _segment(1, _range_section([(1, 3), (1200, 1200)], max_id=1200))
+
+
+@pytest.mark.parametrize(
+    "publisher_tc",
+    [
+        PublisherTC(num_custom_purposes=64),
+        PublisherTC(num_custom_purposes=2, custom_purpose_consents=frozenset({3})),
+        PublisherTC(custom_purpose_li=frozenset({1})),
+        PublisherTC(purpose_consents=frozenset({25})),
+    ],
+    ids=["64-custom", "custom-consent-above-count", "custom-li-without-count", "purpose-25"],
+)
+def test_the_encoder_rejects_a_publisher_tc_it_cannot_encode(publisher_tc: PublisherTC) -> None:
+    with pytest.raises(ValueError):
+        encode_tc_string(publisher_tc=publisher_tc)
+
+
+def test_the_encoder_refuses_more_vendor_ids_than_the_decoder_expands() -> None:
+    everyone = range(1, 65_536)
+
+    with pytest.raises(ValueError, match="more than"):
+        encode_tc_string(
+            vendor_consents=everyone,
+            vendor_li=everyone,
+            disclosed_vendors=everyone,
+            allowed_vendors=everyone,
+            publisher_restrictions=[
+                PublisherRestriction(
+                    purpose_id=1,
+                    restriction_type=RestrictionType.NOT_ALLOWED,
+                    vendor_ids=frozenset(range(1, 11)),
+                )
+            ],
+            vendor_encoding=VendorEncoding.RANGE,
+        )
+
+
 def test_range_encoding_is_compact_for_runs_of_vendors() -> None:
     vendors = set(range(1, 3_001))
 
@@ -488,6 +794,8 @@ def test_range_encoding_fits_the_highest_vendor_id() -> None:
         {"cmp_id": 4096},
         {"created": datetime(2026, 1, 1)},  # naive
         {"vendor_encoding": "zip"},
+        {"disclosed_vendors": {0}},
+        {"allowed_vendors": {65_536}},
     ],
 )
 def test_the_encoder_rejects_arguments_it_cannot_encode(arguments: dict[str, object]) -> None:
