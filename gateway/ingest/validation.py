@@ -176,6 +176,13 @@ def _number(low: float, high: float) -> Check:
     return check
 
 
+def _att_status(run: _Run, value: Any, path: str) -> Any:
+    # iOS App Tracking Transparency: 0 not determined, 1 restricted, 2 denied, 3 authorized.
+    if type(value) is int and 0 <= value <= 3:
+        return value
+    return run.fail(path, "invalid_choice", "must be an integer 0 to 3 (iOS ATT status)")
+
+
 def _gdpr(run: _Run, value: Any, path: str) -> Any:
     if value is None or (type(value) is int and value in (0, 1)):
         return value
@@ -354,6 +361,7 @@ _record = _object(
                     "os": (_short, REQUIRED),
                     "ifa": (_short, OPTIONAL),
                     "lmt": (_boolean, REQUIRED),
+                    "atts": (_att_status, OPTIONAL),
                 },
             ),
             REQUIRED,

@@ -456,3 +456,22 @@ def test_all_problems_of_a_record_are_reported_together() -> None:
     assert all(p["detail"] for p in checked.problems)
     # The event id itself was fine, so the error can name the row.
     assert checked.event_id == record["event_id"]
+
+
+@pytest.mark.parametrize("status", [0, 1, 2, 3])
+def test_it_accepts_an_ios_att_status(status: int) -> None:
+    record = exposure_payload()
+    record["device"]["atts"] = status
+    checked = exposure_validate(record=record, now=NOW)
+    assert not checked.problems
+    assert checked.record["device"]["atts"] == status
+
+
+@pytest.mark.parametrize("status", [4, -1, "2", True, 1.0])
+def test_it_rejects_an_att_status_that_is_not_0_to_3(status: object) -> None:
+    record = exposure_payload()
+    record["device"]["atts"] = status
+    checked = exposure_validate(record=record, now=NOW)
+    assert [(p["field"], p["code"]) for p in checked.problems] == [
+        ("device.atts", "invalid_choice")
+    ]
