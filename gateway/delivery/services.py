@@ -1,5 +1,8 @@
 """The delivery state machine: windows become batches, batches are built, sent and retried.
 
+Building a batch is in ``gateway.delivery.build`` (re-exported here); this
+module dispatches windows, sends batches, retries them and sweeps lost work.
+
 Every step claims its batch with a conditional ``UPDATE ... WHERE status = ...``
 and checks the row count, so duplicate task messages, racing workers and the
 sweeper can all call the same service: whoever loses the claim does nothing.
@@ -13,11 +16,8 @@ import gzip
 import logging
 import time
 import uuid
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -26,25 +26,40 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from gateway.delivery import retry, transport
-from gateway.delivery.body import Body, BodyWriter
+from gateway.delivery.build import (
+    EXPOSURE_CHUNK_SIZE,
+    UNSPECIFIED_REASON,
+    AggregateConfigurationError,
+    BuildTally,
+    batch_build,
+)
 from gateway.delivery.models import Batch, DeliveryAttempt
-from gateway.delivery.policies import policy_for
+from gateway.delivery.queueing import BatchId, on_commit_build, on_commit_send
 from gateway.delivery.signing import webhook_headers
 from gateway.delivery.windows import DEFAULT_MAX_WINDOWS, closed_windows, first_window_start
 from gateway.errors import DeliveryError
-from gateway.ingest.models import Exposure
-from gateway.privacy.filter import filter_event
 from partners.endpoints import validate_push_endpoint
 from partners.models import Feed, Partner, SigningSecret
-from partners.selectors import campaign_scope_q
 from partners.services import signing_secret_current
+
+__all__ = [
+    "EXPOSURE_CHUNK_SIZE",
+    "UNSPECIFIED_REASON",
+    "AggregateConfigurationError",
+    "AttemptResult",
+    "BatchId",
+    "BuildTally",
+    "DispatchReport",
+    "batch_build",
+    "batch_rebuild",
+    "batch_retry",
+    "batch_send",
+    "batches_sweep",
+    "windows_dispatch",
+]
 
 logger = logging.getLogger(__name__)
 
-BatchId = uuid.UUID | str
-
-# Exposures fetched per round trip while streaming a window.
-EXPOSURE_CHUNK_SIZE = 2000
 # A batch still waiting this long after its task was queued has probably lost
 # its message (broker restart, worker killed before ack); the sweeper re-queues it.
 LOST_MESSAGE_AFTER = timedelta(minutes=5)
@@ -53,8 +68,6 @@ LOST_MESSAGE_AFTER = timedelta(minutes=5)
 DEAD_CLAIM_MARGIN = timedelta(seconds=60)
 # Batches re-queued per category per sweep, so one sweep stays a short task.
 SWEEP_LIMIT = 500
-# Why a batch was dropped when the filter gave no reason (it should always give one).
-UNSPECIFIED_REASON = "unspecified"
 NDJSON_CONTENT_TYPE = "application/x-ndjson"
 
 
@@ -64,43 +77,6 @@ class DispatchReport:
 
     created: int
     requeued: int
-
-
-@dataclass
-class BuildTally:
-    """Counts gathered while streaming a window through the privacy filter."""
-
-    candidates: int = 0
-    delivered: int = 0
-    dropped_by_reason: Counter[str] = field(default_factory=Counter)
-    # "<campaign_id>|<YYYY-MM-DD>|<event_type>" -> delivered exposures.
-    delivered_by_campaign_day_event: Counter[str] = field(default_factory=Counter)
-
-
-# --- Queueing -------------------------------------------------------------------
-
-
-def _enqueue_build(batch_id: BatchId) -> None:
-    # Imported here: the tasks module imports this one.
-    from gateway.delivery.tasks import DELIVERY_QUEUE, build_batch
-
-    build_batch.apply_async(args=[str(batch_id)], queue=DELIVERY_QUEUE)
-
-
-def _enqueue_send(batch_id: BatchId, countdown: float = 0) -> None:
-    from gateway.delivery.tasks import DELIVERY_QUEUE, send_batch
-
-    send_batch.apply_async(args=[str(batch_id)], queue=DELIVERY_QUEUE, countdown=countdown or None)
-
-
-def _on_commit_build(batch_id: BatchId) -> None:
-    # robust: a broker hiccup for one batch must not skip the others; the
-    # sweeper re-queues whatever was not sent.
-    transaction.on_commit(partial(_enqueue_build, batch_id), robust=True)
-
-
-def _on_commit_send(batch_id: BatchId, countdown: float = 0) -> None:
-    transaction.on_commit(partial(_enqueue_send, batch_id, countdown), robust=True)
 
 
 def _live_feed_q(prefix: str = "") -> Q:
@@ -157,7 +133,7 @@ def _feed_dispatch(*, feed: Feed, now: datetime, max_windows: int) -> int:
     ]
     Batch.objects.bulk_create(batches)
     for batch in batches:
-        _on_commit_build(batch.pk)
+        on_commit_build(batch.pk)
     return len(batches)
 
 
@@ -195,9 +171,9 @@ def batches_sweep(*, now: datetime) -> int:
     with transaction.atomic():
         Batch.objects.filter(pk__in=build_ids + send_ids).update(queued_at=now)
         for batch_id in build_ids:
-            _on_commit_build(batch_id)
+            on_commit_build(batch_id)
         for batch_id in send_ids:
-            _on_commit_send(batch_id)
+            on_commit_send(batch_id)
     if build_ids or send_ids or requeued:
         logger.warning(
             "sweeper re-queued %d builds, %d sends, %d sends of dead workers",
@@ -230,107 +206,8 @@ def _send_reclaim(*, batch_id: uuid.UUID, claimed_at: datetime, now: datetime) -
     ).update(outcome=DeliveryAttempt.Outcome.TRANSIENT_FAILURE, error=error, finished_at=now)
     if exhausted:
         return 0
-    _on_commit_send(batch_id)
+    on_commit_send(batch_id)
     return 1
-
-
-# --- Build ------------------------------------------------------------------------
-
-
-def batch_build(*, batch_id: BatchId) -> Batch | None:
-    """Filter the window's exposures for the feed's partner into a gzip NDJSON body.
-
-    Returns the built batch, or None when another worker has it or it is no
-    longer pending. A window with nothing to deliver ends as ``empty``; a push
-    batch that is ``ready`` is queued for sending.
-    """
-    claimed_at = timezone.now()
-    claimed = Batch.objects.filter(pk=batch_id, status=Batch.Status.PENDING).update(
-        status=Batch.Status.BUILDING, claimed_at=claimed_at
-    )
-    if not claimed:
-        return None
-    batch = Batch.objects.select_related("feed__partner").defer("body_gzip").get(pk=batch_id)
-    try:
-        tally, body = _window_filter(batch=batch)
-    except Exception as exc:
-        # Hand the batch back: the sweeper queues it again later, and last_error
-        # shows in the admin why it is still pending.
-        Batch.objects.filter(
-            pk=batch_id, status=Batch.Status.BUILDING, claimed_at=claimed_at
-        ).update(status=Batch.Status.PENDING, claimed_at=None, last_error=f"build failed: {exc!r}")
-        raise
-    return _build_finish(batch=batch, claimed_at=claimed_at, tally=tally, body=body)
-
-
-def _window_filter(*, batch: Batch) -> tuple[BuildTally, Body]:
-    """Stream the window's in-scope exposures through the filter into a body."""
-    feed = batch.feed
-    partner = feed.partner
-    policy = policy_for(partner=partner, feed=feed)
-    zone = ZoneInfo(partner.reporting_time_zone)
-    rows = (
-        Exposure.objects.filter(
-            received_at__gte=batch.window_start, received_at__lt=batch.window_end
-        )
-        .filter(campaign_scope_q(partner=partner))
-        # A fixed order makes a rebuild of the same window byte-identical.
-        .order_by("received_at", "pk")
-        .values_list("payload", "campaign_id", "occurred_at", "event_type")
-        .iterator(chunk_size=EXPOSURE_CHUNK_SIZE)
-    )
-    tally = BuildTally()
-    writer = BodyWriter()
-    for payload, campaign_id, occurred_at, event_type in rows:
-        tally.candidates += 1
-        decision, record = filter_event(payload, policy)
-        if not decision.eligible or record is None:
-            tally.dropped_by_reason[decision.reason or UNSPECIFIED_REASON] += 1
-            continue
-        writer.write(record)
-        tally.delivered += 1
-        # From the columns, not the record: the allowlist may remove these fields.
-        day = occurred_at.astimezone(zone).date().isoformat()
-        tally.delivered_by_campaign_day_event[f"{campaign_id}|{day}|{event_type}"] += 1
-    return tally, writer.finish()
-
-
-def _build_finish(
-    *, batch: Batch, claimed_at: datetime, tally: BuildTally, body: Body
-) -> Batch | None:
-    status = Batch.Status.READY if tally.delivered else Batch.Status.EMPTY
-    now = timezone.now()
-    fields = {
-        "status": status,
-        "built_at": now,
-        "claimed_at": None,
-        "last_error": "",
-        "candidate_count": tally.candidates,
-        "delivered_count": tally.delivered,
-        "dropped_by_reason": dict(sorted(tally.dropped_by_reason.items())),
-        "delivered_by_campaign_day_event": dict(
-            sorted(tally.delivered_by_campaign_day_event.items())
-        ),
-        "body_gzip": body.gzip_bytes if tally.delivered else None,
-        "body_sha256": body.sha256 if tally.delivered else "",
-        "body_bytes": body.uncompressed_bytes if tally.delivered else 0,
-    }
-    push = status == Batch.Status.READY and batch.feed.mode == Feed.Mode.PUSH
-    if push:
-        fields["queued_at"] = now
-    with transaction.atomic():
-        # Conditional on our claim: if the sweeper judged this worker dead and
-        # another build took over, that build's result stands.
-        saved = Batch.objects.filter(
-            pk=batch.pk, status=Batch.Status.BUILDING, claimed_at=claimed_at
-        ).update(**fields)
-        if not saved:
-            return None
-        if push:
-            _on_commit_send(batch.pk)
-    for name, value in fields.items():
-        setattr(batch, name, value)
-    return batch
 
 
 # --- Send ---------------------------------------------------------------------------
@@ -521,7 +398,7 @@ def _attempt_finish(*, batch: Batch, attempt: DeliveryAttempt, result: AttemptRe
         )
         batch.save(update_fields=fields)
         if batch.status == Batch.Status.RETRY_SCHEDULED:
-            _on_commit_send(batch.pk, countdown)
+            on_commit_send(batch.pk, countdown)
 
 
 # --- Admin operations -----------------------------------------------------------------
@@ -546,7 +423,7 @@ def batch_retry(*, batch_id: BatchId) -> bool:
             )
         )
         if updated:
-            _on_commit_send(batch_id)
+            on_commit_send(batch_id)
     return bool(updated)
 
 
@@ -570,11 +447,14 @@ def batch_rebuild(*, batch_id: BatchId) -> bool:
             candidate_count=0,
             delivered_count=0,
             dropped_by_reason={},
+            transformed_by_reason={},
             delivered_by_campaign_day_event={},
+            suppressed_cells=0,
+            gvl_version=None,
             body_gzip=None,
             body_sha256="",
             body_bytes=0,
         )
         if updated:
-            _on_commit_build(batch_id)
+            on_commit_build(batch_id)
     return bool(updated)

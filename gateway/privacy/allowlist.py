@@ -24,24 +24,44 @@ class _Removed:
 
 # Returned by a transform (or the walker) when a field must not appear in the output.
 REMOVE: Any = _Removed()
+# What dict.get gives for a key the object does not have (None is a JSON value).
+_ABSENT: Any = object()
 
 # A transform gets the field's value, the whole event and the policy, and returns
 # the value to send or REMOVE.
 Transform = Callable[[Any, Mapping[str, Any], PartnerPolicy], Any]
 
 
+class _Keep:
+    """The type of ``KEEP``."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+# A step that keeps a value as it is (a copy of it): a kept path with nothing
+# to transform below it.
+KEEP: Any = _Keep()
+
+
 class PlanNode:
     """One path segment of a compiled allowlist."""
 
-    __slots__ = ("children", "keep_all", "keeps_whole", "transform")
+    __slots__ = ("children", "keep_all", "keeps_whole", "other", "step_items", "steps", "transform")
 
     def __init__(self) -> None:
         self.children: dict[str, PlanNode] = {}
         self.keep_all = False
         self.transform: Transform | None = None
+        # Set by compile_plan once the tree is final:
         # keep_all with nothing to transform below: the value is copied as it is.
-        # Set by compile_plan once the tree is final.
         self.keeps_whole = False
+        # What to do with each key of an object: KEEP, or the child's node.
+        self.steps: dict[str, Any] = {}
+        # ... as (key, step, step's transform) in key order, for a node that keeps only them;
+        self.step_items: tuple[tuple[str, Any, Transform | None], ...] = ()
+        # ... and with a key that has no step: KEEP under keep_all, else None (drop).
+        self.other: Any = None
 
     def __repr__(self) -> str:
         return (
@@ -67,7 +87,7 @@ def compile_plan(
             _allow(root, segments)
     for path, transform in transforms:
         _attach(root, path.split("."), transform)
-    _mark_whole(root)
+    _finish(root)
     return root
 
 
@@ -105,43 +125,65 @@ def _attach(root: PlanNode, segments: list[str], transform: Transform) -> None:
     node.children.clear()
 
 
-def _mark_whole(node: PlanNode) -> None:
-    node.keeps_whole = node.keep_all and not node.children and node.transform is None
+def _finish(node: PlanNode) -> None:
     for child in node.children.values():
-        _mark_whole(child)
+        _finish(child)
+    node.keeps_whole = node.keep_all and not node.children and node.transform is None
+    node.steps = {key: KEEP if child.keeps_whole else child for key, child in node.children.items()}
+    node.step_items = tuple(
+        (key, step, None if step is KEEP else step.transform)
+        for key, step in sorted(node.steps.items())
+    )
+    node.other = KEEP if node.keep_all else None
 
 
 def apply_plan(value: Any, node: PlanNode, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
     """The part of ``value`` that ``node`` allows, transformed; REMOVE if nothing.
 
-    Positional arguments on purpose: this recurses once per kept object on
-    every event, and it is private to the filter.
+    Positional arguments on purpose: this runs once per kept object on every
+    event, and it is private to the filter.
     """
     if node.transform is not None:
         return node.transform(value, event, policy)
     if node.keeps_whole:
         return copy_json(value)
+    return _select(value, node, event, policy)
+
+
+def _select(value: Any, node: PlanNode, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
     # Below here a node selects keys: only an object has any. A kept subtree with a
     # transformed path inside it must be an object too, or the transform could
     # be bypassed (an identifier hidden in a list would be copied raw).
     if type(value) is not dict and not isinstance(value, Mapping):
         return REMOVE
-    children = node.children
-    keep_all = node.keep_all
     out: dict[str, Any] = {}
+    if node.other is None:
+        # Only the listed keys: look each one up rather than walk the whole object.
+        get = value.get
+        for key, step, transform in node.step_items:
+            item = get(key, _ABSENT)
+            if item is _ABSENT:
+                continue
+            if step is KEEP:
+                if type(item) in _SCALAR_TYPES:
+                    # Most kept fields are plain strings and numbers: no call at all.
+                    out[key] = item
+                    continue
+                kept = copy_json(item)
+            elif transform is not None:
+                kept = transform(item, event, policy)
+            else:
+                kept = _select(item, step, event, policy)
+            if kept is not REMOVE:
+                out[key] = kept
+        return out or REMOVE
+    # keep_all with a transformed path below: every key, the listed ones through their step.
+    steps = node.steps
     for key, item in value.items():
-        child = children.get(key)
-        if child is None and not keep_all:
-            continue
-        if (child is None or child.keeps_whole) and type(item) in _SCALAR_TYPES:
-            # Most kept fields are plain strings and numbers: skip the call.
-            out[key] = item
-            continue
-        kept = copy_json(item) if child is None else apply_plan(item, child, event, policy)
+        step = steps.get(key, KEEP)
+        kept = copy_json(item) if step is KEEP else apply_plan(item, step, event, policy)
         if kept is not REMOVE:
             out[key] = kept
-    if not out and not keep_all:
-        return REMOVE
     return out
 
 

@@ -1,68 +1,210 @@
 """Minimisation: the record a partner receives, once consent allows the event.
 
-In order: limit-ad-tracking removes the device advertising id; identifiers are
-replaced by per-partner pseudonyms; the IP is truncated; then only allowlisted
-fields remain. The steps run during a single walk of the allowlist plan, and
-only for fields the allowlist keeps.
+What happens to each field, in one walk of the feed's compiled allowlist, and
+only for fields the allowlist keeps:
+
+- a field of a denied activity is removed (``ACTIVITY_FIELDS``);
+- ``user_id``, ``household_id`` and ``device.ifa`` become per-partner HMAC-SHA256
+  pseudonyms; limit-ad-tracking removes ``device.ifa``; during a pseudonym key
+  rotation each sent pseudonym is joined by ``<field>_previous`` under the
+  previous key;
+- ``ip`` keeps the feed's IPv4 / IPv6 prefix bits (0 removes it);
+- ``geo.lat`` / ``geo.lon`` are rounded to the feed's decimals;
+- ``user_agent`` is reduced to the feed's level;
+- everything else is copied, and anything not allowlisted is left out.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from gateway.privacy.allowlist import REMOVE, PlanNode, Transform, apply_plan, compile_plan
-from gateway.privacy.consent import read_flag
-from gateway.privacy.network import truncate_ip
+from gateway.privacy.geo import LATITUDE_LIMIT, LONGITUDE_LIMIT, round_coordinate
+from gateway.privacy.network import truncator
 from gateway.privacy.policy import PartnerPolicy
-from gateway.privacy.pseudonyms import pseudonymise
+from gateway.privacy.pseudonyms import pseudonymise, pseudonymiser
+from gateway.privacy.useragent import reducer
 
-# Paths of identifiers that may only ever leave as pseudonyms, and of the IP.
+# The activity that decides whether the event is sent at all: the consent engine
+# drops such an event; it is never transformed.
+TRANSMIT_EVENT = "transmit_event"
+
+# Fields each activity controls (names as ``partners.models.Activity``): when the
+# activity is denied for an event, these fields are removed from its record,
+# whatever the allowlist says.
+ACTIVITY_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "transmit_user_ids": ("user_id", "household_id"),
+        "transmit_device_ids": ("device.ifa",),
+        "transmit_precise_geo": ("geo.lat", "geo.lon", "geo.city", "geo.postal_code"),
+        "transmit_ip": ("ip",),
+        "transmit_user_agent": ("user_agent",),
+    }
+)
+
+# Paths of identifiers that may only ever leave as pseudonyms.
 IDENTIFIER_PATHS = ("user_id", "household_id", "device.ifa")
 DEVICE_IFA_PATH = "device.ifa"
 IP_PATHS = ("ip",)
+USER_AGENT_PATH = "user_agent"
+LATITUDE_PATH = "geo.lat"
+LONGITUDE_PATH = "geo.lon"
+# A pseudonym under the previous key of a rotation sits beside the current one.
+PREVIOUS_SUFFIX = "_previous"
+PREVIOUS_PATHS = tuple(path + PREVIOUS_SUFFIX for path in IDENTIFIER_PATHS)
+
+_NOTHING_DENIED: frozenset[str] = frozenset()
 
 
-def transform_event(event: Mapping[str, Any], policy: PartnerPolicy) -> dict[str, Any]:
+def transform_event(
+    event: Mapping[str, Any],
+    policy: PartnerPolicy,
+    *,
+    denied_activities: frozenset[str] = _NOTHING_DENIED,
+) -> dict[str, Any]:
     """The minimised copy of ``event`` for ``policy``; consent is not checked here.
+
+    ``denied_activities`` names the activities (``ACTIVITY_FIELDS``) the consent
+    engine denied for this event; their fields are removed. ``transmit_event``
+    or an unknown name raises ValueError: the event must not be sent in any shape.
 
     The input is not mutated and shares no mutable object with the output.
     """
-    kept = apply_plan(event, plan_for(policy.field_allowlist), event, policy)
-    return {} if kept is REMOVE else kept
+    if type(denied_activities) is not frozenset:
+        denied_activities = frozenset(denied_activities)
+    plans = _plans_of(policy)
+    plan = plans.get(denied_activities)
+    if plan is None:
+        plan = plans[denied_activities] = plan_for(policy, denied_activities)
+    kept = apply_plan(event, plan, event, policy)
+    if kept is REMOVE:
+        return {}
+    if policy.previous_pseudonym_key:
+        _add_previous_pseudonyms(kept, event, policy.previous_pseudonym_key)
+    return kept
 
 
-@functools.lru_cache(maxsize=1024)
-def plan_for(field_allowlist: frozenset[str]) -> PlanNode:
-    """The compiled plan of an allowlist, built once and shared by every event."""
-    return compile_plan(field_allowlist, transforms=_TRANSFORMS)
+def plan_for(
+    policy: PartnerPolicy, denied_activities: frozenset[str] = _NOTHING_DENIED
+) -> PlanNode:
+    """The compiled plan of ``policy``'s allowlist and settings under ``denied_activities``."""
+    return compile_plan(
+        policy.field_allowlist,
+        transforms=_transforms(policy) + _removals(denied_activities),
+    )
 
 
-def _pseudonym(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
-    pseudonym = pseudonymise(value, key=policy.pseudonym_key)
-    return REMOVE if pseudonym is None else pseudonym
+# Plans are compiled once per policy object and kept on it, as the consent
+# engine keeps its compiled rules: a batch build makes one policy and runs
+# every event of its window through it.
+_PLANS_ATTRIBUTE = "_minimisation_plans"
+_MAX_PLANS = 64
 
 
-def _device_ifa(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
-    if policy.honour_lmt and _limits_ad_tracking(event):
-        return REMOVE
-    return _pseudonym(value, event, policy)
+def _plans_of(policy: PartnerPolicy) -> dict[frozenset[str], PlanNode]:
+    attributes = getattr(policy, "__dict__", None)
+    if attributes is None:
+        return {}  # nowhere to keep them: compiled for every event, slower but the same
+    plans = attributes.get(_PLANS_ATTRIBUTE)
+    if plans is None or len(plans) >= _MAX_PLANS:
+        plans = {}
+        # The policy is frozen for its fields; a cache beside them changes no answer.
+        object.__setattr__(policy, _PLANS_ATTRIBUTE, plans)
+    return plans
+
+
+def denied_paths(denied_activities: Iterable[str]) -> tuple[str, ...]:
+    """The dotted paths ``denied_activities`` remove; ValueError for a name that cannot be."""
+    paths: list[str] = []
+    for activity in sorted(denied_activities):
+        if activity == TRANSMIT_EVENT:
+            raise ValueError("transmit_event is denied: the event must be dropped, not sent")
+        if activity not in ACTIVITY_FIELDS:
+            # Unknown means unreviewed: fail closed rather than ignore a denial.
+            raise ValueError(f"unknown activity {activity!r}")
+        paths.extend(ACTIVITY_FIELDS[activity])
+    return tuple(paths)
+
+
+def _removals(denied_activities: frozenset[str]) -> tuple[tuple[str, Transform], ...]:
+    # Attached after the other transforms, so a removal replaces a pseudonym or rounding.
+    return tuple((path, _remove) for path in denied_paths(denied_activities))
+
+
+def _remove(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
+    return REMOVE
+
+
+def _transforms(policy: PartnerPolicy) -> tuple[tuple[str, Transform], ...]:
+    """The transforms of ``policy``'s fields, with its key and settings bound."""
+    pseudonym = pseudonymiser(policy.pseudonym_key)
+    truncate = truncator(ipv4_bits=policy.ipv4_prefix_bits, ipv6_bits=policy.ipv6_prefix_bits)
+    reduce = reducer(level=policy.user_agent_level)
+    decimals = policy.geo_decimals
+    honour_lmt = policy.honour_lmt
+
+    def identifier(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
+        result = pseudonym(value)
+        return REMOVE if result is None else result
+
+    def device_ifa(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
+        if honour_lmt and _limits_ad_tracking(event):
+            return REMOVE
+        result = pseudonym(value)
+        return REMOVE if result is None else result
+
+    def ip(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
+        result = truncate(value)
+        return REMOVE if result is None else result
+
+    def latitude(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
+        result = round_coordinate(value, decimals=decimals, limit=LATITUDE_LIMIT)
+        return REMOVE if result is None else result
+
+    def longitude(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
+        result = round_coordinate(value, decimals=decimals, limit=LONGITUDE_LIMIT)
+        return REMOVE if result is None else result
+
+    def user_agent(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
+        result = reduce(value)
+        return REMOVE if result is None else result
+
+    return (
+        *((path, identifier) for path in IDENTIFIER_PATHS if path != DEVICE_IFA_PATH),
+        (DEVICE_IFA_PATH, device_ifa),
+        *((path, ip) for path in IP_PATHS),
+        (LATITUDE_PATH, latitude),
+        (LONGITUDE_PATH, longitude),
+        (USER_AGENT_PATH, user_agent),
+        # Only this module writes the *_previous fields; whatever the event carries
+        # under those names is never sent.
+        *((path, _remove) for path in PREVIOUS_PATHS),
+    )
 
 
 def _limits_ad_tracking(event: Mapping[str, Any]) -> bool:
     # The walker only reaches device.ifa through a device object, so it is a mapping.
-    # A flag that is neither a boolean nor 0/1 counts as on: fail closed.
-    return read_flag(event["device"].get("lmt")) is not False
+    # Absent, false or 0 is off; true or 1 is on; anything else counts as on: fail closed.
+    lmt = event["device"].get("lmt")
+    return not (lmt is None or lmt is False or (type(lmt) is int and lmt == 0))
 
 
-def _ip(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
-    truncated = truncate_ip(value)
-    return REMOVE if truncated is None else truncated
+def _add_previous_pseudonyms(kept: dict[str, Any], event: Mapping[str, Any], key: bytes) -> None:
+    """Beside each pseudonym sent, the same identifier under the previous key.
 
-
-_TRANSFORMS: tuple[tuple[str, Transform], ...] = (
-    *((path, _pseudonym) for path in IDENTIFIER_PATHS if path != DEVICE_IFA_PATH),
-    (DEVICE_IFA_PATH, _device_ifa),
-    *((path, _ip) for path in IP_PATHS),
-)
+    Only where the current pseudonym is in the record: the previous one never
+    adds an identifier the record would not carry anyway. ``kept`` is the
+    walker's fresh output, so it is safe to extend in place.
+    """
+    for name in ("user_id", "household_id"):
+        if name in kept:
+            previous = pseudonymise(event[name], key=key)
+            if previous is not None:
+                kept[name + PREVIOUS_SUFFIX] = previous
+    device = kept.get("device")
+    if type(device) is dict and "ifa" in device:
+        previous = pseudonymise(event["device"]["ifa"], key=key)
+        if previous is not None:
+            device["ifa" + PREVIOUS_SUFFIX] = previous

@@ -1,0 +1,228 @@
+"""Building a batch: its window's exposures, through the privacy filter, into a gzip NDJSON body.
+
+An event feed gets one minimised record per eligible exposure. An aggregate
+feed gets one row per cell of its dimensions, cells under the feed's
+distinct-user threshold left out (``gateway.privacy.aggregate``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.utils import timezone
+
+from gateway.delivery.body import Body, BodyWriter
+from gateway.delivery.models import Batch
+from gateway.delivery.policies import policy_for
+from gateway.delivery.queueing import on_commit_send
+from gateway.ingest.models import Exposure
+from gateway.privacy.aggregate import Aggregation, aggregate_dimensions_problems
+from gateway.privacy.filter import filter_with_result
+from gateway.privacy.policy import PartnerPolicy
+from partners.models import Feed, FeedShape
+from partners.selectors import campaign_scope_q
+
+BatchId = uuid.UUID | str
+# (payload, campaign_id, occurred_at, event_type) of one exposure.
+ExposureRow = tuple[dict[str, Any], str, datetime, str]
+
+# Exposures fetched per round trip while streaming a window.
+EXPOSURE_CHUNK_SIZE = 2000
+# Why an exposure was dropped when the filter gave no reason (it should always give one).
+UNSPECIFIED_REASON = "unspecified"
+
+
+class AggregateConfigurationError(ValueError):
+    """An aggregate feed's dimensions are not allowed; the batch is not built."""
+
+
+@dataclass
+class BuildTally:
+    """Counts gathered while streaming a window through the privacy filter."""
+
+    candidates: int = 0
+    # Rows in the body: event records, or aggregate rows.
+    delivered: int = 0
+    dropped_by_reason: Counter[str] = field(default_factory=Counter)
+    transformed_by_reason: Counter[str] = field(default_factory=Counter)
+    # "<campaign_id>|<YYYY-MM-DD>|<event_type>" -> delivered exposures.
+    delivered_by_campaign_day_event: Counter[str] = field(default_factory=Counter)
+    # Aggregate feeds: cells withheld under the distinct-user threshold.
+    suppressed_cells: int = 0
+    gvl_version: int | None = None
+
+
+def batch_build(*, batch_id: BatchId) -> Batch | None:
+    """Filter the window's exposures for the feed's partner into a gzip NDJSON body.
+
+    Returns the built batch, or None when another worker has it or it is no
+    longer pending. A window with nothing to deliver ends as ``empty``; a push
+    batch that is ``ready`` is queued for sending.
+    """
+    claimed_at = timezone.now()
+    claimed = Batch.objects.filter(pk=batch_id, status=Batch.Status.PENDING).update(
+        status=Batch.Status.BUILDING, claimed_at=claimed_at
+    )
+    if not claimed:
+        return None
+    batch = Batch.objects.select_related("feed__partner").defer("body_gzip").get(pk=batch_id)
+    try:
+        tally, body = _window_filter(batch=batch)
+    except Exception as exc:
+        # Hand the batch back: the sweeper queues it again later, and last_error
+        # shows in the admin why it is still pending.
+        Batch.objects.filter(
+            pk=batch_id, status=Batch.Status.BUILDING, claimed_at=claimed_at
+        ).update(status=Batch.Status.PENDING, claimed_at=None, last_error=f"build failed: {exc!r}")
+        raise
+    return _build_finish(batch=batch, claimed_at=claimed_at, tally=tally, body=body)
+
+
+def _window_filter(*, batch: Batch) -> tuple[BuildTally, Body]:
+    """Stream the window's in-scope exposures through the filter into a body."""
+    feed = batch.feed
+    policy = policy_for(partner=feed.partner, feed=feed)
+    tally = BuildTally(gvl_version=policy.gvl_version)
+    zone = ZoneInfo(feed.partner.reporting_time_zone)
+    rows = _window_exposures(batch=batch)
+    if feed.shape == FeedShape.AGGREGATE:
+        body = _aggregate_body(feed=feed, policy=policy, rows=rows, zone=zone, tally=tally)
+    else:
+        body = _events_body(policy=policy, rows=rows, zone=zone, tally=tally)
+    return tally, body
+
+
+def _window_exposures(*, batch: Batch) -> Iterator[ExposureRow]:
+    partner = batch.feed.partner
+    return (
+        Exposure.objects.filter(
+            received_at__gte=batch.window_start, received_at__lt=batch.window_end
+        )
+        .filter(campaign_scope_q(partner=partner))
+        # A fixed order makes a rebuild of the same window byte-identical.
+        .order_by("received_at", "pk")
+        .values_list("payload", "campaign_id", "occurred_at", "event_type")
+        .iterator(chunk_size=EXPOSURE_CHUNK_SIZE)
+    )
+
+
+def _events_body(
+    *, policy: PartnerPolicy, rows: Iterator[ExposureRow], zone: ZoneInfo, tally: BuildTally
+) -> Body:
+    writer = BodyWriter()
+    for payload, campaign_id, occurred_at, event_type in rows:
+        tally.candidates += 1
+        result, record = filter_with_result(payload, policy)
+        if not result.decision.eligible or record is None:
+            tally.dropped_by_reason[result.decision.reason or UNSPECIFIED_REASON] += 1
+            continue
+        # "<activity>_denied:<reason>" for each activity whose fields were removed.
+        tally.transformed_by_reason.update(result.audit)
+        writer.write(record)
+        tally.delivered += 1
+        tally.delivered_by_campaign_day_event[
+            _campaign_day_event(campaign_id, occurred_at, event_type, zone)
+        ] += 1
+    return writer.finish()
+
+
+def _aggregate_body(
+    *,
+    feed: Feed,
+    policy: PartnerPolicy,
+    rows: Iterator[ExposureRow],
+    zone: ZoneInfo,
+    tally: BuildTally,
+) -> Body:
+    dimensions = feed.aggregate_dimensions
+    # Checked again at every build, not only when the feed was saved: a row
+    # edited outside the admin must not group by an identifier.
+    problems = aggregate_dimensions_problems(dimensions, feed.field_allowlist)
+    if problems:
+        raise AggregateConfigurationError(f"aggregate dimensions: {' '.join(problems)}")
+    # Consent decisions are the feed's; the record holds only the dimensions,
+    # minimised exactly as an event feed would send them.
+    cell_policy = replace(policy, field_allowlist=frozenset(dimensions))
+    aggregation = Aggregation(
+        dimensions=dimensions, min_users=feed.aggregate_min_users, honour_lmt=policy.honour_lmt
+    )
+    for payload, campaign_id, occurred_at, event_type in rows:
+        tally.candidates += 1
+        result, record = filter_with_result(payload, cell_policy)
+        if not result.decision.eligible or record is None:
+            tally.dropped_by_reason[result.decision.reason or UNSPECIFIED_REASON] += 1
+            continue
+        tally.transformed_by_reason.update(result.audit)
+        aggregation.add(
+            record,
+            event=payload,
+            denied_activities=result.denied_activities,
+            tag=_campaign_day_event(campaign_id, occurred_at, event_type, zone),
+        )
+    outcome = aggregation.finish()
+    writer = BodyWriter()
+    for row in outcome.rows:
+        writer.write(row)
+    # delivered_count is what the partner receives: lines of the body, i.e.
+    # rows. Reconciliation, though, compares the partner's impression counts
+    # (the sum of "events" over the rows) with ours, so the campaign/day counts
+    # stay in events: those inside the rows sent, not those of suppressed cells.
+    tally.delivered = len(outcome.rows)
+    tally.delivered_by_campaign_day_event.update(outcome.events_by_tag)
+    tally.suppressed_cells = outcome.suppressed_cells
+    return writer.finish()
+
+
+def _campaign_day_event(
+    campaign_id: str, occurred_at: datetime, event_type: str, zone: ZoneInfo
+) -> str:
+    # From the columns, not the record: the allowlist may remove these fields.
+    return f"{campaign_id}|{occurred_at.astimezone(zone).date().isoformat()}|{event_type}"
+
+
+def _build_finish(
+    *, batch: Batch, claimed_at: datetime, tally: BuildTally, body: Body
+) -> Batch | None:
+    status = Batch.Status.READY if tally.delivered else Batch.Status.EMPTY
+    now = timezone.now()
+    fields = {
+        "status": status,
+        "built_at": now,
+        "claimed_at": None,
+        "last_error": "",
+        "candidate_count": tally.candidates,
+        "delivered_count": tally.delivered,
+        "dropped_by_reason": dict(sorted(tally.dropped_by_reason.items())),
+        "transformed_by_reason": dict(sorted(tally.transformed_by_reason.items())),
+        "delivered_by_campaign_day_event": dict(
+            sorted(tally.delivered_by_campaign_day_event.items())
+        ),
+        "suppressed_cells": tally.suppressed_cells,
+        "gvl_version": tally.gvl_version,
+        "body_gzip": body.gzip_bytes if tally.delivered else None,
+        "body_sha256": body.sha256 if tally.delivered else "",
+        "body_bytes": body.uncompressed_bytes if tally.delivered else 0,
+    }
+    push = status == Batch.Status.READY and batch.feed.mode == Feed.Mode.PUSH
+    if push:
+        fields["queued_at"] = now
+    with transaction.atomic():
+        # Conditional on our claim: if the sweeper judged this worker dead and
+        # another build took over, that build's result stands.
+        saved = Batch.objects.filter(
+            pk=batch.pk, status=Batch.Status.BUILDING, claimed_at=claimed_at
+        ).update(**fields)
+        if not saved:
+            return None
+        if push:
+            on_commit_send(batch.pk)
+    for name, value in fields.items():
+        setattr(batch, name, value)
+    return batch
