@@ -8,4 +8,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("gateway.ingest.urls")),
     path("api/v1/partner/", include("gateway.partner_api.urls")),
+    path("api/v1/", include("gateway.explain.urls")),
 ]

@@ -7,16 +7,31 @@ message after the save that created them; the database keeps only ciphertext
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
-from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+import json
+from typing import Any
 
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from gateway.errors import GatewayError
+from gateway.privacy.gvl import GvlError, parse_gvl
 from partners.models import (
+    ActivityRule,
     ApiKey,
     CampaignAssignment,
     ConsentRule,
     Feed,
+    GlobalVendorList,
     Partner,
+    PrivacySettings,
     SigningSecret,
 )
 from partners.services import (
@@ -41,6 +56,26 @@ class ConsentRuleInline(admin.StackedInline):
     extra = 0
     min_num = 0
     max_num = 1
+
+
+class ActivityRuleInline(admin.TabularInline):
+    """Activity controls, validated by ``ActivityRule.clean``; the first matching rule decides."""
+
+    model = ActivityRule
+    extra = 0
+    fields = [
+        "activity",
+        "position",
+        "effect",
+        "regimes",
+        "gpp_sections",
+        "countries",
+        "regions",
+        "gpc",
+        "coppa",
+        "note",
+    ]
+    ordering = ["activity", "position"]
 
 
 class CampaignAssignmentInline(admin.TabularInline):
@@ -91,8 +126,10 @@ class PartnerAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["privacy_tools"]
     inlines = [
         ConsentRuleInline,
+        ActivityRuleInline,
         FeedInline,
         CampaignAssignmentInline,
         ApiKeyInline,
@@ -106,6 +143,41 @@ class PartnerAdmin(admin.ModelAdmin):
     @admin.display(description="Feeds", ordering="_feed_count")
     def feed_count(self, obj: Partner) -> int:
         return obj._feed_count  # type: ignore[attr-defined]
+
+    @admin.display(description="Privacy")
+    def privacy_tools(self, obj: Partner) -> SafeString | str:
+        if obj.pk is None:
+            return "Save the partner first."
+        url = reverse("admin:partners_partner_privacy", args=[obj.pk])
+        return format_html('<a href="{}">Preview and explain decisions for this partner</a>', url)
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view(self.privacy_view)
+        return [
+            path("<path:object_id>/privacy/", view, name="partners_partner_privacy"),
+            *super().get_urls(),
+        ]
+
+    def privacy_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Preview: paste an exposure (or give an event id) and see every step for this partner."""
+        partner = get_object_or_404(Partner, pk=object_id)
+        if not self.has_view_permission(request, partner):
+            raise PermissionDenied
+        form = PrivacyPreviewForm(request.POST or request.GET or None, partner=partner)
+        explanation = error = None
+        if form.is_bound and form.is_valid():
+            explanation, error = _explanation(partner=partner, data=form.cleaned_data)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Privacy decisions for {partner.name}",
+            "opts": self.model._meta,
+            "original": partner,
+            "form": form,
+            "explanation": explanation,
+            "explanation_json": json.dumps(explanation, indent=2) if explanation else "",
+            "error": error,
+        }
+        return TemplateResponse(request, "admin/partners/partner/privacy.html", context)
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         super().save_related(request, form, formsets, change)
@@ -128,6 +200,146 @@ class PartnerAdmin(admin.ModelAdmin):
         for partner in queryset:
             _key, plaintext = api_key_create(partner=partner, name="created in admin")
             _show_once(request, f"API key of {partner.slug}", plaintext)
+
+
+class PrivacyPreviewForm(forms.Form):
+    """One exposure, stored (event id) or pasted (JSON), and optionally the feed to use."""
+
+    event_id = forms.CharField(required=False, max_length=200)
+    payload = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 12, "cols": 100}),
+        help_text="An exposure record as JSON; used when no event id is given.",
+    )
+    feed = forms.ChoiceField(required=False)
+
+    def __init__(self, *args: Any, partner: Partner, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        names = Feed.objects.filter(partner=partner).values_list("name", flat=True)
+        self.fields["feed"].choices = [("", "first enabled feed"), *((n, n) for n in names)]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not data.get("event_id") and not data.get("payload"):
+            raise forms.ValidationError("Give an event id or paste an exposure.")
+        if not data.get("event_id"):
+            try:
+                data["parsed_payload"] = json.loads(data["payload"])
+            except ValueError as exc:
+                raise forms.ValidationError(f"The exposure is not valid JSON: {exc}") from exc
+        return data
+
+
+def _explanation(*, partner: Partner, data: dict[str, Any]) -> tuple[dict | None, str | None]:
+    from gateway.explain.selectors import explain_feed, explanation_for, exposure_payload
+
+    try:
+        payload = (
+            exposure_payload(event_id=data["event_id"])
+            if data.get("event_id")
+            else data["parsed_payload"]
+        )
+        feed = explain_feed(partner=partner, name=data.get("feed") or None)
+        return explanation_for(partner=partner, payload=payload, feed=feed), None
+    except (GatewayError, ValueError) as exc:
+        return None, str(exc)
+
+
+@admin.register(ActivityRule)
+class ActivityRuleAdmin(admin.ModelAdmin):
+    list_display = ["partner", "activity", "position", "effect", "regimes", "countries", "note"]
+    list_filter = ["activity", "effect", "partner"]
+    list_select_related = ["partner"]
+    raw_id_fields = ["partner"]
+    ordering = ["partner__name", "activity", "position"]
+
+
+class GlobalVendorListForm(forms.ModelForm):
+    """Upload of a vendor-list.json: versions and dates are read from the file itself."""
+
+    upload = forms.FileField(help_text="The IAB vendor-list.json (GVL specification 3).")
+
+    class Meta:
+        model = GlobalVendorList
+        fields: list[str] = []
+
+    def clean_upload(self) -> Any:
+        raw = self.cleaned_data["upload"].read()
+        try:
+            gvl = parse_gvl(raw)
+        except GvlError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        if GlobalVendorList.objects.filter(version=gvl.vendor_list_version).exists():
+            raise forms.ValidationError(f"GVL v{gvl.vendor_list_version} is already uploaded.")
+        self.instance.document = json.loads(raw)
+        self.instance.version = gvl.vendor_list_version
+        self.instance.tcf_policy_version = gvl.tcf_policy_version
+        self.instance.last_updated = gvl.last_updated
+        return raw
+
+    def _post_clean(self) -> None:
+        # The model's own validation (GlobalVendorList.clean) has nothing to check
+        # until a file was read, and names fields this form does not show.
+        if "upload" in self.cleaned_data:
+            super()._post_clean()
+
+
+@admin.register(GlobalVendorList)
+class GlobalVendorListAdmin(admin.ModelAdmin):
+    """GVL snapshots: uploaded once, never edited (batches record the version they used)."""
+
+    list_display = ["version", "tcf_policy_version", "last_updated", "uploaded_at"]
+    readonly_fields = ["version", "tcf_policy_version", "last_updated", "uploaded_at", "vendors"]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        if obj is None:
+            kwargs["form"] = GlobalVendorListForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["upload"] if obj is None else self.readonly_fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [] if obj is None else self.readonly_fields
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="Vendors")
+    def vendors(self, obj: GlobalVendorList) -> int:
+        return len((obj.document or {}).get("vendors", {}))
+
+
+class PrivacySettingsForm(forms.ModelForm):
+    class Meta:
+        model = PrivacySettings
+        fields = ["gpc_states", "default_regime", "pseudonym_key_overlap_hours"]
+
+    def clean_gpc_states(self) -> list[str]:
+        states = self.cleaned_data["gpc_states"]
+        if not isinstance(states, list) or not all(
+            isinstance(s, str) and len(s) == 2 and s.isascii() and s.isalpha() for s in states
+        ):
+            raise forms.ValidationError('Must be a list of two-letter state codes, e.g. ["CA"].')
+        return sorted({s.upper() for s in states})
+
+
+@admin.register(PrivacySettings)
+class PrivacySettingsAdmin(admin.ModelAdmin):
+    """The single gateway-wide settings row (created by a migration): edit it, never add more."""
+
+    form = PrivacySettingsForm
+    list_display = ["__str__", "default_regime", "gpc_states", "updated_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not PrivacySettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: PrivacySettings, form, change: bool) -> None:
+        obj.pk = 1  # the policies read pk=1
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(Feed)
@@ -168,6 +380,7 @@ class ConsentRuleAdmin(admin.ModelAdmin):
         "honour_lmt",
     ]
     list_select_related = ["partner"]
+    raw_id_fields = ["partner"]
 
 
 @admin.register(ApiKey)

@@ -194,6 +194,14 @@ class Feed(models.Model):
             isinstance(item, str) and item for item in self.field_allowlist
         ):
             raise ValidationError({"field_allowlist": "Must be a list of dotted field paths."})
+        if self.shape == FeedShape.AGGREGATE:
+            from gateway.privacy.aggregate import aggregate_dimensions_problems
+
+            problems = aggregate_dimensions_problems(
+                self.aggregate_dimensions, self.field_allowlist
+            )
+            if problems:
+                raise ValidationError({"aggregate_dimensions": problems})
 
 
 class CampaignAssignment(models.Model):
@@ -260,13 +268,24 @@ class ConsentRule(models.Model):
         return f"Consent rule for {self.partner}"
 
     def clean(self) -> None:
+        from gateway.privacy.activities import activity_defaults_parse, activity_purposes_parse
+
+        errors = {}
         purposes = self.required_tcf_purposes
         if not isinstance(purposes, list) or not all(
             isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 24 for p in purposes
         ):
-            raise ValidationError(
-                {"required_tcf_purposes": "Must be a list of TCF purpose ids between 1 and 24."}
-            )
+            errors["required_tcf_purposes"] = "Must be a list of TCF purpose ids between 1 and 24."
+        for name, parse in (
+            ("activity_purposes", activity_purposes_parse),
+            ("activity_defaults", activity_defaults_parse),
+        ):
+            try:
+                parse(getattr(self, name))
+            except ValueError as exc:
+                errors[name] = f"Invalid: {exc}."
+        if errors:
+            raise ValidationError(errors)
 
 
 class SigningSecret(models.Model):
@@ -369,6 +388,22 @@ class ActivityRule(models.Model):
     def __str__(self) -> str:
         return f"{self.partner.slug} {self.activity} #{self.position}: {self.effect}"
 
+    def clean(self) -> None:
+        from gateway.privacy.activities import activity_rule_problems
+        from gateway.privacy.regime import GPP_SECTION_NAMES
+
+        problems = activity_rule_problems(
+            activity=self.activity,
+            effect=self.effect,
+            regimes=self.regimes,
+            gpp_sections=self.gpp_sections,
+            countries=self.countries,
+            regions=self.regions,
+            known_sections=GPP_SECTION_NAMES.values(),
+        )
+        if problems:
+            raise ValidationError(problems)
+
 
 class GlobalVendorList(models.Model):
     """An uploaded snapshot of the IAB Global Vendor List, used for TCF declarations."""
@@ -385,6 +420,25 @@ class GlobalVendorList(models.Model):
 
     def __str__(self) -> str:
         return f"GVL v{self.version} (policy {self.tcf_policy_version})"
+
+    def clean(self) -> None:
+        """The document must be a valid vendor list whose versions match the row's."""
+        from gateway.privacy.gvl import GvlError, parse_gvl
+
+        try:
+            gvl = parse_gvl(self.document)
+        except GvlError as exc:
+            raise ValidationError({"document": str(exc)}) from exc
+        if self.version is not None and self.version != gvl.vendor_list_version:
+            raise ValidationError(
+                {"version": f"The document is vendorListVersion {gvl.vendor_list_version}."}
+            )
+        if (
+            self.tcf_policy_version is not None
+            and self.tcf_policy_version != gvl.tcf_policy_version
+        ):
+            message = f"The document is tcfPolicyVersion {gvl.tcf_policy_version}."
+            raise ValidationError({"tcf_policy_version": message})
 
 
 class PrivacySettings(models.Model):

@@ -9,7 +9,14 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from partners.models import ApiKey, ConsentRule, Partner, PseudonymKey, SigningSecret
+from partners.models import (
+    ApiKey,
+    ConsentRule,
+    GlobalVendorList,
+    Partner,
+    PseudonymKey,
+    SigningSecret,
+)
 from partners.secrets import decrypt, encrypt, new_hmac_key, new_whsec, token_issue
 
 API_KEY_KIND = "mgk"
@@ -111,3 +118,23 @@ def api_key_create(*, partner: Partner, name: str) -> tuple[ApiKey, str]:
 def api_key_revoke(*, api_key: ApiKey) -> None:
     api_key.revoked_at = timezone.now()
     api_key.save(update_fields=["revoked_at"])
+
+
+@transaction.atomic
+def gvl_snapshot_store(*, document: dict[str, Any]) -> GlobalVendorList:
+    """Store a vendor-list document as a snapshot, or return the one of the same version.
+
+    The document is validated by the TCF parser; versions and dates are read from it.
+    """
+    from gateway.privacy.gvl import parse_gvl
+
+    gvl = parse_gvl(document)
+    snapshot, _created = GlobalVendorList.objects.get_or_create(
+        version=gvl.vendor_list_version,
+        defaults={
+            "tcf_policy_version": gvl.tcf_policy_version,
+            "last_updated": gvl.last_updated,
+            "document": document,
+        },
+    )
+    return snapshot

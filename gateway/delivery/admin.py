@@ -108,6 +108,9 @@ class BatchAdmin(admin.ModelAdmin):
         "candidate_count",
         "delivered_count",
         "dropped",
+        "transformed",
+        "suppressed_cells",
+        "gvl_version",
         "delivered_by_campaign_day_event",
         "body_sha256",
         "body_bytes",
@@ -147,13 +150,11 @@ class BatchAdmin(admin.ModelAdmin):
 
     @admin.display(description="dropped by reason")
     def dropped(self, batch: Batch) -> SafeString | str:
-        if not batch.dropped_by_reason:
-            return self.get_empty_value_display()
-        rows = sorted(batch.dropped_by_reason.items(), key=lambda item: (-item[1], item[0]))
-        return format_html(
-            "<ul style='margin:0;padding-left:1em'>{}</ul>",
-            format_html_join("", "<li>{}: {}</li>", rows),
-        )
+        return _counts_list(batch.dropped_by_reason) or self.get_empty_value_display()
+
+    @admin.display(description="sent with fields removed, by reason")
+    def transformed(self, batch: Batch) -> SafeString | str:
+        return _counts_list(batch.transformed_by_reason) or self.get_empty_value_display()
 
     @admin.action(
         description="Retry now (failed or retry-scheduled push batches)",
@@ -231,3 +232,14 @@ class DeliveryAttemptAdmin(admin.ModelAdmin):
             OUTCOME_COLOURS[outcome],
             alarm=outcome == DeliveryAttempt.Outcome.PERMANENT_FAILURE,
         )
+
+
+def _counts_list(counts: dict[str, int]) -> SafeString | None:
+    """Reason counts as a list, largest first; None when there are none."""
+    if not counts:
+        return None
+    rows = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return format_html(
+        "<ul style='margin:0;padding-left:1em'>{}</ul>",
+        format_html_join("", "<li>{}: {}</li>", rows),
+    )

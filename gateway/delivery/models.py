@@ -54,6 +54,9 @@ class Batch(models.Model):
     candidate_count = models.PositiveIntegerField(default=0)
     delivered_count = models.PositiveIntegerField(default=0)
     dropped_by_reason = models.JSONField(default=dict, blank=True)
+    # Events sent with fields removed, by "<activity>_denied:<reason>" (e.g.
+    # "transmit_user_ids_denied:us_privacy_opt_out"): the other half of the audit.
+    transformed_by_reason = models.JSONField(default=dict, blank=True)
     # {"<campaign_id>|<YYYY-MM-DD>|<event_type>": n} with days in the partner's
     # time zone at build time; reconciliation sums the keys of the event type a
     # metric counts (impressions: "impression") for "delivered".

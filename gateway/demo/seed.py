@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from gateway.demo.catalog import DEMO_PARTNERS, DemoPartner
+from gateway.demo.gvl import demo_gvl_document
 from gateway.ingest.models import IngestToken
 from gateway.ingest.services import (
     INGEST_TOKEN_KIND,
@@ -36,6 +37,7 @@ from partners.services import (
     API_KEY_KIND,
     api_key_create,
     api_key_revoke,
+    gvl_snapshot_store,
     partner_create,
     partner_provision,
     signing_secret_current,
@@ -169,6 +171,7 @@ def _seed_database(
     demo = DemoSecrets(web_port=web_port)
     demo.admin_password = _admin_ensure(previous.admin_password)
     demo.ingest_token = _ingest_token_ensure(previous.ingest_token, now=now)
+    gvl_snapshot_store(document=demo_gvl_document((p.gvl_vendor_id, p.name) for p in DEMO_PARTNERS))
     for spec in DEMO_PARTNERS:
         known = previous.partners.get(spec.slug)
         demo.partners[spec.slug] = _partner_ensure(

@@ -9,7 +9,9 @@ from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
 from gateway.ingest.models import Exposure, IngestToken
@@ -44,6 +46,7 @@ class ExposureAdmin(admin.ModelAdmin):
         "line_item_id",
         "creative_id",
         "payload_pretty",
+        "privacy_explain",
     ]
     readonly_fields = fields
     # The table is large: counting it twice per page would dominate the page time.
@@ -52,6 +55,23 @@ class ExposureAdmin(admin.ModelAdmin):
     @admin.display(description="payload")
     def payload_pretty(self, obj: Exposure) -> SafeString:
         return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, sort_keys=True))
+
+    @admin.display(description="explain for partner")
+    def privacy_explain(self, obj: Exposure) -> SafeString:
+        # Links to each partner measuring the campaign: its privacy page explains every step.
+        from partners.models import Partner
+
+        partners = Partner.objects.filter(campaign_assignments__campaign_id=obj.campaign_id)
+        links = [
+            format_html(
+                '<a href="{}?{}">{}</a>',
+                reverse("admin:partners_partner_privacy", args=[partner.pk]),
+                urlencode({"event_id": obj.event_id}),
+                partner.slug,
+            )
+            for partner in partners.distinct().order_by("slug")
+        ]
+        return format_html_join(" · ", "{}", ((link,) for link in links)) or "no partner"
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Exposure], search_term: str

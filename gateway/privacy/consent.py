@@ -1,137 +1,583 @@
-"""Consent decisions: may a partner receive an event at all?
+"""The consent engine: which regimes apply to an event, and what each activity may do.
 
-Checks run in a fixed order (COPPA, GDPR/TCF, US Privacy, GPC) so that the
-reason recorded for a drop is predictable. Anything that cannot be read fails
-closed with ``malformed_consent``.
+``evaluate(event, policy)`` reads the event's signals (``signals.signal_key``),
+decodes its consent strings once per distinct string, decides the regimes
+(``regime``), runs the consent checks of each regime per activity, then the
+partner's activity rules (``activities``), and returns an ``EngineResult``:
+the decision on the event itself, the activities denied (the fields they
+cover are removed, the event still goes out) with their reasons, and every
+check made, for the audit and for explanations (``explain``).
+
+Order of the checks, so the recorded reason is predictable:
+
+1. the event and its consent object must be readable (``malformed_event``,
+   ``malformed_consent``); every consent string present must decode
+   (``malformed_consent``), whichever regime applies;
+2. the regime: with no regime and a default of "deny", ``default_regime_deny``;
+3. TCF (when it applies): a TC string (``tcf_consent_missing``), a GVL
+   (``tcf_gvl_missing``), a vendor id, then the legal bases of each activity;
+   a failure for ``transmit_event`` drops the event;
+4. US signals, GPC, COPPA and LMT/ATT only ever deny identifier and precise
+   geo activities: measuring an impression without identifiers stays allowed;
+5. activity rules, which can deny what consent allowed but never the reverse.
+
+Results are cached per policy and per distinct ``SignalKey``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.privacy import gpp
+from gateway.privacy import tcf as tcf_module
+from gateway.privacy.activities import (
+    ACTIVITIES,
+    ACTIVITY_DEFAULT_DENIED,
+    ACTIVITY_RULE_DENIED,
+    DEFAULT_PURPOSES,
+    FIELD_ACTIVITIES,
+    TRANSMIT_DEVICE_IDS,
+    TRANSMIT_EVENT,
+    TRANSMIT_IP,
+    USER_DATA_ACTIVITIES,
+    ActivityOutcome,
+    ActivityRuleSpec,
+    PurposeRequirement,
+    RuleContext,
+    activity_evaluate,
+    rules_by_activity,
+)
 from gateway.privacy.errors import MalformedConsent
+from gateway.privacy.gpp import reasons as gpp_reasons
+from gateway.privacy.gvl import GvlVendor
 from gateway.privacy.policy import Decision, PartnerPolicy
 from gateway.privacy.reasons import Reason
-from gateway.privacy.regions import gdpr_applies_by_geo
-from gateway.privacy.tcf import RestrictionType, TCString, decode_tc_string
-from gateway.privacy.usprivacy import parse_us_privacy
+from gateway.privacy.regime import (
+    DEFAULT_REGIME_DENY,
+    GPP_SECTION_NAMES,
+    TCF,
+    US_REGIMES,
+    US_SECTION_IDS,
+    RegimeDecision,
+    regimes_decide,
+)
+from gateway.privacy.signals import (
+    SignalKey,
+    read_flag,
+    signal_key,
+)
+from gateway.privacy.tcf import TCString
+from gateway.privacy.tcf_enforcement import tcf_purpose_allowed, tcf_special_feature_allowed
+from gateway.privacy.usprivacy import UsPrivacy, parse_us_privacy
 
-# Keys of the exposure record's ``consent`` object.
-CONSENT_KEY = "consent"
-COPPA_KEY = "coppa"
-GDPR_KEY = "gdpr"
-TCF_KEY = "tcf"
-US_PRIVACY_KEY = "us_privacy"
-GPC_KEY = "gpc"
+__all__ = [
+    "Check",
+    "EngineReason",
+    "EngineResult",
+    "Signals",
+    "consent_decision",
+    "evaluate",
+    "read_flag",
+]
 
-ALLOWED = Decision.allow()
-_EMPTY: Mapping[str, Any] = {}
+logger = logging.getLogger(__name__)
+
+# Decisions remembered per policy before the cache starts over (a policy lives
+# for one batch build; this bounds memory on pathological input).
+RESULT_CACHE_SIZE = 100_000
+# The most of an IP a child-directed event may carry (COPPA: truncated).
+DEFAULT_IPV4_BITS = 24
+DEFAULT_IPV6_BITS = 56
+# Feed allowlist entries that send the device advertising id.
+DEVICE_ID_PATHS = frozenset({"device", "device.ifa"})
+
+
+class EngineReason:
+    """Reason codes of the engine beyond ``gateway.privacy.reasons.Reason``.
+
+    Kept here until they move into ``reasons.py``; stored and shown to
+    engineers, so never rename one.
+    """
+
+    # Limit ad tracking or an iOS ATT status of 0-2: no device id.
+    LMT = "lmt"
+    # TCF applies but no Global Vendor List is known to check the vendor's declarations.
+    TCF_GVL_MISSING = "tcf_gvl_missing"
+    # None of the purposes an identifier activity accepts has a legal basis.
+    TCF_NO_PURPOSE_BASIS = "tcf_no_purpose_basis"
+    DEFAULT_REGIME_DENY = DEFAULT_REGIME_DENY
+    ACTIVITY_RULE_DENIED = ACTIVITY_RULE_DENIED
+    ACTIVITY_DEFAULT_DENIED = ACTIVITY_DEFAULT_DENIED
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check the engine made, in order; ``reason`` is set when it failed."""
+
+    step: str
+    subject: str
+    passed: bool
+    reason: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Signals:
+    """The event's signals, decoded; consent strings are kept exactly as received."""
+
+    key: SignalKey
+    tc: Any = None  # tcf.TCString
+    tc_source: str | None = None  # "consent.tcf" or "gpp:tcfeuv2"
+    gpp: Any = None  # the decoded GPP string (gateway.privacy.gpp)
+    gpp_sections: tuple[str, ...] = ()  # applicable GPP section names
+    # The applicable GPP US sections in US national terms.
+    gpp_us_views: tuple[Any, ...] = ()
+    gpp_us_reasons: tuple[str, ...] = ()
+    us_privacy: UsPrivacy | None = None
+    us_privacy_source: str | None = None  # "consent.us_privacy" or "gpp:uspv1"
+    gpc_honoured: bool = False
+    coppa_honoured: bool = False
+    lmt_honoured: bool = False
+    # Why a consent string could not be decoded, and the reason code recorded.
+    problem: str | None = None
+    problem_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    """Everything the engine decided about one event for one partner."""
+
+    decision: Decision
+    regime: RegimeDecision | None = None
+    signals: Signals | None = None
+    activities: tuple[ActivityOutcome, ...] = ()
+    # Field activities whose fields must be removed (all of them when the event is dropped).
+    denied_activities: frozenset[str] = frozenset(FIELD_ACTIVITIES)
+    # "<activity>_denied:<reason>" per denied field activity of an allowed event.
+    audit: tuple[str, ...] = ()
+    checks: tuple[Check, ...] = ()
+
+    @property
+    def denied(self) -> dict[str, str]:
+        """Denied activities and the reason of each."""
+        return {o.activity: o.reason or "" for o in self.activities if not o.allowed}
+
+
+def _dropped(reason: str, **fields: Any) -> EngineResult:
+    return EngineResult(decision=Decision.drop(reason), **fields)
+
+
+_MALFORMED_EVENT = _dropped(Reason.MALFORMED_EVENT)
+_MALFORMED_TYPES = _dropped(
+    Reason.MALFORMED_CONSENT,
+    checks=(Check("signals", "consent", False, Reason.MALFORMED_CONSENT, "wrongly typed field"),),
+)
+_FILTER_ERROR = _dropped(Reason.FILTER_ERROR)
+
+
+def evaluate(event: Mapping[str, Any], policy: PartnerPolicy) -> EngineResult:
+    """The engine's verdict on ``event`` for ``policy``'s partner; never raises."""
+    try:
+        # "type(...) is dict" first: an ABC isinstance check costs more than the rest.
+        if type(event) is not dict and not isinstance(event, Mapping):
+            return _MALFORMED_EVENT
+        key = signal_key(event)
+        if key is None:
+            return _MALFORMED_TYPES
+        compiled = _compiled(policy)
+        result = compiled.results.get(key)
+        if result is None:
+            result = _evaluate_key(SignalKey(*key), policy, compiled)
+            if len(compiled.results) >= RESULT_CACHE_SIZE:
+                compiled.results.clear()
+            compiled.results[key] = result
+        return result
+    except Exception as exc:
+        # Only the exception type is logged: its message or traceback locals could
+        # hold the very identifiers this engine exists to protect.
+        logger.error(
+            "consent engine failed for partner %s: %s; event dropped",
+            getattr(policy, "partner_slug", "?"),
+            type(exc).__name__,
+        )
+        return _FILTER_ERROR
 
 
 def consent_decision(event: Mapping[str, Any], policy: PartnerPolicy) -> Decision:
-    """The consent decision for ``event`` under ``policy``; see ``gateway.privacy.filter``."""
-    # "type(...) is dict" first: an ABC isinstance check costs more than the rest.
-    if type(event) is not dict and not isinstance(event, Mapping):
-        return Decision.drop(Reason.MALFORMED_EVENT)
-    consent = event.get(CONSENT_KEY)
-    if consent is None:
-        # No consent object: the regimes may still apply, by geo.
-        consent = _EMPTY
-    elif type(consent) is not dict and not isinstance(consent, Mapping):
-        return Decision.drop(Reason.MALFORMED_CONSENT)
-    reason = (
-        _coppa_reason(consent, policy)
-        or _gdpr_reason(consent, event, policy)
-        or _us_privacy_reason(consent, policy)
-        or _gpc_reason(consent, policy)
+    """Whether ``policy``'s partner may receive ``event`` at all."""
+    return evaluate(event, policy).decision
+
+
+# --- Per-policy compilation ------------------------------------------------------------
+
+
+@dataclass
+class _Compiled:
+    """A policy's rules in evaluation form, and its decisions per signal key."""
+
+    rules: dict[str, tuple[ActivityRuleSpec, ...]]
+    defaults: dict[str, str]
+    requirements: dict[str, PurposeRequirement]
+    feed_sends_device_ids: bool
+    # Keyed by the plain tuple of signal_key (the same fields as SignalKey).
+    results: dict[tuple[Any, ...], EngineResult] = field(default_factory=dict)
+
+
+_COMPILED_ATTRIBUTE = "_consent_engine"
+
+
+def _compiled(policy: PartnerPolicy) -> _Compiled:
+    # Stored on the policy object itself: it is frozen, but its __dict__ can
+    # hold a cache that is not a field (not compared, not hashed). A policy
+    # lives as long as a batch build, and so does its cache.
+    compiled = policy.__dict__.get(_COMPILED_ATTRIBUTE)
+    if compiled is None:
+        compiled = _compile(policy)
+        object.__setattr__(policy, _COMPILED_ATTRIBUTE, compiled)
+    return compiled
+
+
+def _compile(policy: PartnerPolicy) -> _Compiled:
+    configured = dict(policy.activity_purposes)
+    return _Compiled(
+        rules=rules_by_activity(policy.activity_rules),
+        defaults=dict(policy.activity_defaults),
+        requirements={a: configured.get(a, DEFAULT_PURPOSES[a]) for a in ACTIVITIES},
+        feed_sends_device_ids=not DEVICE_ID_PATHS.isdisjoint(policy.field_allowlist),
     )
-    return ALLOWED if reason is None else Decision.drop(reason)
 
 
-def read_flag(value: Any) -> bool | None:
-    """A flag (coppa, gpc, device.lmt) as True or False, or None when it cannot be read.
-
-    Absent (None) is False. Booleans and the integers 0 and 1 (the OpenRTB
-    convention) are read; anything else is unreadable and callers fail closed.
-    """
-    if value is None or value is False or value is True:
-        return bool(value)
-    if type(value) is int and value in (0, 1):
-        return value == 1
-    return None
+def compiled_rules(policy: PartnerPolicy) -> dict[str, tuple[ActivityRuleSpec, ...]]:
+    """Each activity's rules of ``policy`` in evaluation order (for previews)."""
+    return _compiled(policy).rules
 
 
-def _coppa_reason(consent: Mapping[str, Any], policy: PartnerPolicy) -> str | None:
-    coppa = read_flag(consent.get(COPPA_KEY))
-    if coppa is None:
-        return Reason.MALFORMED_CONSENT
-    return Reason.COPPA if coppa and policy.honour_coppa else None
+def activity_requirements(policy: PartnerPolicy) -> dict[str, PurposeRequirement]:
+    """The TCF requirement of each activity under ``policy`` (configured or default)."""
+    return _compiled(policy).requirements
 
 
-def _gdpr_reason(
-    consent: Mapping[str, Any], event: Mapping[str, Any], policy: PartnerPolicy
-) -> str | None:
-    gdpr = consent.get(GDPR_KEY)
-    tc_string = consent.get(TCF_KEY)
-    if tc_string is not None and not isinstance(tc_string, str):
-        return Reason.MALFORMED_CONSENT
-    if gdpr is None:
-        applies = gdpr_applies_by_geo(event)
-    elif type(gdpr) is int and gdpr in (0, 1):
-        applies = gdpr == 1
-    else:
-        return Reason.MALFORMED_CONSENT
-    return _tcf_reason(tc_string, policy) if applies else None
+# --- Evaluation of one signal key ---------------------------------------------------------
 
 
-def _tcf_reason(tc_string: str | None, policy: PartnerPolicy) -> str | None:
-    if not tc_string:
-        return Reason.TCF_CONSENT_MISSING
-    try:
-        tc = decode_tc_string(tc_string)
-    except MalformedConsent:
-        return Reason.MALFORMED_CONSENT
-    for purpose_id in sorted(policy.required_tcf_purposes):
-        if purpose_id not in tc.purpose_consents:
-            return Reason.tcf_purpose_missing(purpose_id)
-    vendor_id = policy.gvl_vendor_id
-    if policy.require_vendor_consent and (vendor_id is None or vendor_id not in tc.vendor_consents):
-        return Reason.TCF_VENDOR_NOT_CONSENTED
-    if vendor_id is not None and _publisher_forbids(tc, policy=policy, vendor_id=vendor_id):
-        return Reason.TCF_PUBLISHER_RESTRICTION
-    return None
+class _Run:
+    """The checks of one evaluation, in order."""
+
+    def __init__(self) -> None:
+        self.checks: list[Check] = []
+
+    def check(self, step: str, subject: str, reason: str | None, detail: str = "") -> str | None:
+        self.checks.append(Check(step, subject, reason is None, reason, detail))
+        return reason
 
 
-def _publisher_forbids(tc: TCString, *, policy: PartnerPolicy, vendor_id: int) -> bool:
-    if not tc.publisher_restrictions:
-        return False
-    return any(
-        tc.restricts(
-            purpose_id=purpose_id, vendor_id=vendor_id, restriction=RestrictionType.NOT_ALLOWED
+def _evaluate_key(key: SignalKey, policy: PartnerPolicy, compiled: _Compiled) -> EngineResult:
+    run = _Run()
+    signals = _decode(key, policy, run)
+    if signals.problem is not None:
+        reason = signals.problem_reason or Reason.MALFORMED_CONSENT
+        return _dropped(reason, signals=signals, checks=tuple(run.checks))
+    regime = regimes_decide(
+        gdpr=key.gdpr,
+        gpp_sid=key.gpp_sid,
+        country=key.country,
+        region=key.region if key.country == "US" else None,
+        default_regime=policy.default_regime,
+    )
+    run.check("regime", ",".join(regime.regimes) or "none", None, regime.why)
+    if regime.denied:
+        run.check("regime", "default", DEFAULT_REGIME_DENY, regime.why)
+        return _dropped(
+            DEFAULT_REGIME_DENY, regime=regime, signals=signals, checks=tuple(run.checks)
         )
-        for purpose_id in policy.required_tcf_purposes
+    consent_reasons: dict[str, str | None] = dict.fromkeys(ACTIVITIES)
+    if TCF in regime.regimes:
+        event_reason = _tcf_checks(key, signals, policy, compiled, run, consent_reasons)
+        if event_reason is not None:
+            return _dropped(event_reason, regime=regime, signals=signals, checks=tuple(run.checks))
+    _user_data_checks(key, signals, regime, policy, run, consent_reasons)
+    context = RuleContext(
+        regimes=regime.regimes,
+        gpp_sections=frozenset(signals.gpp_sections),
+        country=key.country,
+        region=f"{key.country}-{key.region}" if key.country and key.region else None,
+        gpc=key.gpc,
+        coppa=key.coppa,
+    )
+    outcomes = tuple(
+        activity_evaluate(
+            activity=activity,
+            rules=compiled.rules[activity],
+            default=compiled.defaults.get(activity, "allow"),
+            context=context,
+            consent_reason=consent_reasons[activity],
+        )
+        for activity in ACTIVITIES
+    )
+    for outcome in outcomes:
+        run.check("activity", outcome.activity, outcome.reason, f"decided by {outcome.decided_by}")
+    event_outcome = outcomes[0]
+    if not event_outcome.allowed:
+        return _dropped(
+            event_outcome.reason or ACTIVITY_RULE_DENIED,
+            regime=regime,
+            signals=signals,
+            activities=outcomes,
+            checks=tuple(run.checks),
+        )
+    denied = [o for o in outcomes[1:] if not o.allowed]
+    return EngineResult(
+        decision=Decision.allow(),
+        regime=regime,
+        signals=signals,
+        activities=outcomes,
+        denied_activities=frozenset(o.activity for o in denied),
+        audit=tuple(f"{o.activity}_denied:{o.reason}" for o in denied),
+        checks=tuple(run.checks),
     )
 
 
-def _us_privacy_reason(consent: Mapping[str, Any], policy: PartnerPolicy) -> str | None:
-    value = consent.get(US_PRIVACY_KEY)
-    # An empty string is how many ad servers say "no string"; it carries no opt-out.
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        return Reason.MALFORMED_CONSENT
-    if not policy.honour_us_privacy_opt_out:
-        return None
+# --- Decoding ---------------------------------------------------------------------------
+
+
+def _decode(key: SignalKey, policy: PartnerPolicy, run: _Run) -> Signals:
+    """Decode every consent string present; a failure sets ``problem`` (fail closed)."""
+    fields: dict[str, Any] = {"gpp_sections": _section_names(key.gpp_sid)}
     try:
-        us_privacy = parse_us_privacy(value)
-    except MalformedConsent:
-        return Reason.MALFORMED_CONSENT
-    return Reason.US_PRIVACY_OPT_OUT if us_privacy.opted_out_of_sale else None
+        if key.tcf is not None:
+            fields["tc"] = tcf_module.decode_tc_string(key.tcf)
+            fields["tc_source"] = "consent.tcf"
+            run.check("decode", "consent.tcf", None, "TC string decoded")
+        decoded_gpp = None
+        if key.gpp is not None:
+            read = gpp_read(key.gpp, key.gpp_sid)
+            decoded_gpp = read.decoded
+            reasons = read.us_reasons
+            if not policy.honour_gpc:
+                reasons = tuple(r for r in reasons if r != gpp_reasons.GPP_GPC)
+            fields.update(
+                gpp=decoded_gpp,
+                gpp_sections=read.sections,
+                gpp_us_views=read.us_views,
+                gpp_us_reasons=reasons,
+            )
+            if "tc" not in fields and read.tc is not None:
+                fields["tc"], fields["tc_source"] = read.tc, "gpp:tcfeuv2"
+            run.check("decode", "consent.gpp", None, f"sections {', '.join(read.sections)}")
+        if key.us_privacy is not None:
+            # Read even when GPP's uspv1 overrides it: a malformed string still fails closed.
+            parse_us_privacy(key.us_privacy)
+            run.check("decode", "consent.us_privacy", None, "US Privacy string read")
+        usp = gpp.effective_us_privacy(gpp=decoded_gpp, us_privacy=key.us_privacy)
+        if usp is not None:
+            from_gpp = decoded_gpp is not None and "uspv1" in decoded_gpp.sections
+            fields["us_privacy"] = usp
+            fields["us_privacy_source"] = "gpp:uspv1" if from_gpp else "consent.us_privacy"
+    except MalformedConsent as exc:
+        reason = getattr(exc, "reason", Reason.MALFORMED_CONSENT)
+        run.check("decode", "consent", reason, str(exc))
+        return Signals(key=key, problem=str(exc), problem_reason=reason, **fields)
+    gpc_honoured = (
+        key.gpc and policy.honour_gpc and key.country == "US" and key.region in policy.gpc_states
+    )
+    return Signals(
+        key=key,
+        gpc_honoured=gpc_honoured,
+        coppa_honoured=key.coppa and policy.honour_coppa,
+        lmt_honoured=key.limited and policy.honour_lmt,
+        **fields,
+    )
 
 
-def _gpc_reason(consent: Mapping[str, Any], policy: PartnerPolicy) -> str | None:
-    gpc = read_flag(consent.get(GPC_KEY))
-    if gpc is None:
-        return Reason.MALFORMED_CONSENT
-    return Reason.GPC if gpc and policy.honour_gpc else None
+# --- TCF --------------------------------------------------------------------------------
+
+
+def _tcf_checks(
+    key: SignalKey,
+    signals: Signals,
+    policy: PartnerPolicy,
+    compiled: _Compiled,
+    run: _Run,
+    consent_reasons: dict[str, str | None],
+) -> str | None:
+    """The TCF checks; returns the reason the event is dropped, else fills consent_reasons."""
+    tc = signals.tc
+    if tc is None:
+        return run.check("tcf", "tc_string", Reason.TCF_CONSENT_MISSING, "no TC string")
+    if policy.gvl is None:
+        return run.check("tcf", "gvl", EngineReason.TCF_GVL_MISSING, "no vendor list")
+    vendor_id = policy.gvl_vendor_id
+    if vendor_id is None:
+        return run.check(
+            "tcf", "vendor", Reason.TCF_VENDOR_NOT_CONSENTED, "the partner has no GVL vendor id"
+        )
+    vendor = gvl_vendor(policy.gvl, vendor_id)
+    device_access = key.has_ifa or compiled.feed_sends_device_ids
+    for activity in ACTIVITIES:
+        requirement = compiled.requirements[activity]
+        extra = policy.required_tcf_purposes if activity == TRANSMIT_EVENT else frozenset()
+        reason = _requirement_reason(
+            requirement,
+            tc=tc,
+            vendor=vendor,
+            vendor_id=vendor_id,
+            extra_purposes=extra,
+            device_access=device_access,
+            run=run,
+            activity=activity,
+        )
+        if activity == TRANSMIT_EVENT and reason is not None:
+            return reason
+        consent_reasons[activity] = reason
+    return None
+
+
+def _requirement_reason(
+    requirement: PurposeRequirement,
+    *,
+    tc: Any,
+    vendor: Any,
+    vendor_id: int,
+    extra_purposes: frozenset[int],
+    device_access: bool,
+    run: _Run,
+    activity: str,
+) -> str | None:
+    purposes = set(requirement.purposes) | extra_purposes
+    if requirement.device_access and device_access:
+        purposes.add(1)
+    for purpose_id in sorted(purposes):
+        reason = tcf_purpose_allowed(
+            tc=tc, vendor=vendor, vendor_id=vendor_id, purpose_id=purpose_id
+        )
+        if run.check("tcf", f"{activity}: purpose {purpose_id}", reason) is not None:
+            return reason
+    if requirement.any_purpose:
+        reasons = []
+        for purpose_id in requirement.any_purpose:
+            reason = tcf_purpose_allowed(
+                tc=tc, vendor=vendor, vendor_id=vendor_id, purpose_id=purpose_id
+            )
+            if reason is None:
+                break
+            reasons.append(reason)
+        else:
+            # One shared reason (the vendor has no consent) says more than a generic one.
+            common = reasons[0] if len(set(reasons)) == 1 else EngineReason.TCF_NO_PURPOSE_BASIS
+            purposes_text = ", ".join(map(str, requirement.any_purpose))
+            return run.check("tcf", f"{activity}: any of purposes {purposes_text}", common)
+        run.check("tcf", f"{activity}: any of purposes", None, f"purpose {purpose_id}")
+    for feature_id in requirement.special_features:
+        reason = tcf_special_feature_allowed(tc=tc, vendor=vendor, special_feature_id=feature_id)
+        if run.check("tcf", f"{activity}: special feature {feature_id}", reason) is not None:
+            return reason
+    return None
+
+
+# --- US signals, GPC, COPPA, LMT ---------------------------------------------------------
+
+
+def _user_data_checks(
+    key: SignalKey,
+    signals: Signals,
+    regime: RegimeDecision,
+    policy: PartnerPolicy,
+    run: _Run,
+    consent_reasons: dict[str, str | None],
+) -> None:
+    """Deny identifiers and precise geo where US signals, GPC or COPPA say so; LMT: device ids.
+
+    Opt-outs are honoured whenever a readable signal carries one, whatever the
+    regime: honouring an opt-out can only take data away.
+    """
+    denials: list[tuple[str, str]] = []
+    usp = signals.us_privacy
+    if usp is not None and usp.opted_out_of_sale and policy.honour_us_privacy_opt_out:
+        denials.append((Reason.US_PRIVACY_OPT_OUT, f"{signals.us_privacy_source}: opt-out of sale"))
+    for reason in signals.gpp_us_reasons:
+        denials.append((reason, "GPP US sections"))
+    if signals.gpc_honoured:
+        denials.append((Reason.GPC, f"GPC in {key.region}, a state that requires honouring it"))
+    elif key.gpc:
+        run.check("us", "gpc", None, "GPC not honoured here (state or partner setting)")
+    if signals.coppa_honoured:
+        denials.append((Reason.COPPA, "child-directed: strongest scrub"))
+    for reason, detail in denials:
+        run.check("us" if reason != Reason.COPPA else "coppa", "user data", reason, detail)
+        for activity in USER_DATA_ACTIVITIES:
+            if consent_reasons[activity] is None:
+                consent_reasons[activity] = reason
+    if signals.coppa_honoured and (
+        policy.ipv4_prefix_bits > DEFAULT_IPV4_BITS or policy.ipv6_prefix_bits > DEFAULT_IPV6_BITS
+    ):
+        # COPPA needs a truncated IP: a feed that keeps more bits gets none at all.
+        run.check("coppa", "ip", Reason.COPPA, "the feed keeps more of the IP than /24 or /56")
+        if consent_reasons[TRANSMIT_IP] is None:
+            consent_reasons[TRANSMIT_IP] = Reason.COPPA
+    if signals.lmt_honoured:
+        run.check("device", "lmt", EngineReason.LMT, "limit ad tracking or ATT status 0-2")
+        if consent_reasons[TRANSMIT_DEVICE_IDS] is None:
+            consent_reasons[TRANSMIT_DEVICE_IDS] = EngineReason.LMT
+    if US_REGIMES.isdisjoint(regime.regimes) and not denials:
+        return
+    if not denials:
+        run.check("us", "user data", None, "no opt-out signal")
+
+
+# --- Adapters to the TCF and GPP modules --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GppRead:
+    """What the engine needs from a GPP string."""
+
+    decoded: gpp.GppString
+    sections: tuple[str, ...]
+    tc: TCString | None
+    us_views: tuple[gpp.UsNationalView, ...]
+    us_reasons: tuple[str, ...]
+
+
+def gpp_read(value: str, gpp_sid: tuple[int, ...]) -> GppRead:
+    """Decode a GPP string and read its applicable sections; raises MalformedConsent.
+
+    ``gpp_sid`` picks the applicable sections (all of them when empty). Every
+    applicable US section is normalised onto US national and its denials are
+    collected; a US section that cannot be normalised raises (fail closed).
+    The event's own GPC flag is not passed here: it is honoured by state, see
+    ``_decode``; a GPC sub-section inside a US section is honoured as is.
+    """
+    decoded = gpp.decode_gpp_string(value)
+    applicable = gpp.sections_applicable(decoded, gpp_sid or None)
+    tc = None
+    views = []
+    reasons: list[str] = []
+    for section in applicable:
+        if isinstance(section, gpp.TcfEuV2Section):
+            tc = section.tc_string
+        elif isinstance(section, gpp.UsSection):
+            view = gpp.us_national_view(section)
+            views.append(view)
+            reasons.extend(r for r in gpp.gpp_us_denials(view, gpc_flag=None) if r not in reasons)
+        elif isinstance(section, gpp.OpaqueSection) and section.section_id in US_SECTION_IDS:
+            raise gpp.UnsupportedGppSection(f"GPP {section.name} section is not decoded")
+    return GppRead(
+        decoded=decoded,
+        sections=tuple(section.name for section in applicable),
+        tc=tc,
+        us_views=tuple(views),
+        us_reasons=tuple(reasons),
+    )
+
+
+def _section_names(gpp_sid: tuple[int, ...]) -> tuple[str, ...]:
+    return tuple(GPP_SECTION_NAMES[sid] for sid in gpp_sid if sid in GPP_SECTION_NAMES)
+
+
+def gvl_vendor(gvl: Any, vendor_id: int) -> GvlVendor | None:
+    """The GVL entry of ``vendor_id``, or None."""
+    vendors = getattr(gvl, "vendors", None)
+    return vendors.get(vendor_id) if isinstance(vendors, Mapping) else None

@@ -7,18 +7,31 @@ module has no Django import so the filter stays a set of pure functions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.privacy.activities import ActivityRuleSpec, PurposeRequirement
+
+# US states whose law requires honouring Global Privacy Control; the admin's
+# PrivacySettings.gpc_states replaces it (see partners migration 0003).
+DEFAULT_GPC_STATES: frozenset[str] = frozenset(
+    {"CA", "CO", "CT", "DE", "MD", "MN", "MT", "NE", "NH", "NJ", "OR", "TX"}
+)
 
 
 @dataclass(frozen=True)
 class PartnerPolicy:
     """One partner's consent requirements and, for a feed, what it may receive.
 
-    Frozen and hashable so the filter can cache work per policy (compiled allowlists).
+    Frozen and hashable so the filter can cache work per policy (compiled
+    allowlists, compiled activity rules, decisions per distinct consent signal).
     """
 
     partner_slug: str
     gvl_vendor_id: int | None
+    # Purposes every event needs under TCF, on top of the transmit_event requirement.
     required_tcf_purposes: frozenset[int]
+    # Kept for configuration compatibility: under TCF v2.2 the engine always needs
+    # the vendor's legal basis (consent or LI, as the GVL declares), see docs/privacy.md.
     require_vendor_consent: bool
     honour_us_privacy_opt_out: bool
     honour_gpc: bool
@@ -38,6 +51,22 @@ class PartnerPolicy:
     user_agent_level: str = "family"
     # Version of the Global Vendor List snapshot the TCF checks use (recorded on batches).
     gvl_version: int | None = None
+    # --- consent engine (see gateway.privacy.consent) -------------------------
+    # Activity controls: every rule of the partner, any activity, any order
+    # (the engine sorts them by activity and position).
+    activity_rules: tuple[ActivityRuleSpec, ...] = ()
+    # TCF legal bases per activity name; an activity not listed uses the default.
+    activity_purposes: tuple[tuple[str, PurposeRequirement], ...] = ()
+    # "allow" or "deny" per activity name when no rule matches; not listed = allow.
+    activity_defaults: tuple[tuple[str, str], ...] = ()
+    # States (subdivision codes such as "CA") where GPC is honoured.
+    gpc_states: frozenset[str] = DEFAULT_GPC_STATES
+    # Regime of events no regime claims: "none", "us_national" or "deny".
+    default_regime: str = "none"
+    # The parsed Global Vendor List (gateway.privacy.gvl.Gvl) the TCF checks read;
+    # None means no GVL is known and TCF events fail closed. Left out of equality
+    # and hashing: gvl_version stands for it.
+    gvl: Any = field(default=None, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ def test_adding_a_partner_shows_its_signing_secret_once(staff_client: Client) ->
                 f"{prefix}-{field}": value
                 for prefix in (
                     "consent_rule",
+                    "activity_rules",
                     "feeds",
                     "campaign_assignments",
                     "api_keys",

@@ -78,10 +78,11 @@ def test_exposures_outside_the_campaign_assignment_dates_are_not_candidates(queu
 
 def test_it_counts_dropped_exposures_by_reason(push_feed: Feed, queued: QueuedTasks):
     make_exposure(received_at=IN_WINDOW)
+    # Opt-outs, GPC and COPPA remove identifiers but do not drop the event.
     for consent in (
-        {"gdpr": 0, "gpc": True},
-        {"gdpr": 0, "gpc": True},
-        {"gdpr": 0, "coppa": True},
+        {"gdpr": 1},
+        {"gdpr": 1},
+        {"gdpr": 0, "us_privacy": "1YY"},
         {"gdpr": 0, "us_privacy": "1YYN"},
     ):
         make_exposure(received_at=IN_WINDOW, consent=consent)
@@ -91,12 +92,32 @@ def test_it_counts_dropped_exposures_by_reason(push_feed: Feed, queued: QueuedTa
 
     batch = fresh(batch)
     assert batch.candidate_count == 5
-    assert batch.delivered_count == 1
+    assert batch.delivered_count == 2
     assert batch.dropped_by_reason == {
-        Reason.GPC: 2,
-        Reason.COPPA: 1,
-        Reason.US_PRIVACY_OPT_OUT: 1,
+        Reason.TCF_CONSENT_MISSING: 2,
+        Reason.MALFORMED_CONSENT: 1,
     }
+
+
+def test_it_counts_events_sent_without_fields_by_activity_and_reason(
+    partner: Partner, queued: QueuedTasks
+):
+    feed = make_feed(partner=partner, field_allowlist=["event_id", "user_id", "device"])
+    make_exposure(received_at=IN_WINDOW)
+    make_exposure(received_at=IN_WINDOW, consent={"gdpr": 0, "us_privacy": "1YYN"})
+    batch = make_batch(feed=feed)
+
+    batch_build(batch_id=batch.pk)
+
+    batch = fresh(batch)
+    assert batch.delivered_count == 2
+    assert batch.transformed_by_reason == {
+        "transmit_device_ids_denied:us_privacy_opt_out": 1,
+        "transmit_precise_geo_denied:us_privacy_opt_out": 1,
+        "transmit_user_ids_denied:us_privacy_opt_out": 1,
+    }
+    records = [json.loads(line) for line in gzip.decompress(batch.body_gzip).splitlines()]
+    assert ["user_id" in record for record in records] == [True, False]
 
 
 def test_only_the_feed_allowlist_reaches_the_body(partner: Partner, queued: QueuedTasks):
@@ -158,7 +179,7 @@ def test_delivered_counts_are_keyed_by_campaign_day_in_the_partner_time_zone_and
     make_exposure(  # dropped, so not counted as delivered
         received_at=IN_WINDOW,
         occurred_at=datetime(2026, 11, 24, 8, tzinfo=UTC),
-        consent={"gdpr": 0, "gpc": True},
+        consent={"gdpr": 1},
     )
     batch = make_batch(feed=feed)
 
@@ -200,7 +221,7 @@ def test_campaign_day_counts_do_not_depend_on_the_allowlist(partner: Partner, qu
 def test_a_window_with_nothing_to_deliver_ends_empty_without_a_body(
     push_feed: Feed, queued: QueuedTasks, django_capture_on_commit_callbacks
 ):
-    make_exposure(received_at=IN_WINDOW, consent={"gdpr": 0, "coppa": True})
+    make_exposure(received_at=IN_WINDOW, consent={"gdpr": 1})
     batch = make_batch(feed=push_feed)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -275,7 +296,7 @@ def test_a_failing_build_hands_the_batch_back_as_pending_with_the_error(
     def broken(event: object, policy: object) -> None:
         raise RuntimeError("filter exploded")
 
-    monkeypatch.setattr("gateway.delivery.services.filter_event", broken)
+    monkeypatch.setattr("gateway.delivery.build.filter_with_result", broken)
 
     with pytest.raises(RuntimeError, match="filter exploded"):
         batch_build(batch_id=batch.pk)

@@ -205,3 +205,17 @@ def test_the_seed_demo_command_reports_where_the_credentials_are(
     assert str(tmp_path / "demo.json") in out
     assert "nielsen-demo (push)" in out
     assert Feed.objects.get(partner__slug="nielsen-demo").endpoint_url.endswith(":9101/exposures")
+
+
+def test_the_seed_uploads_a_vendor_list_declaring_the_demo_vendors(tmp_path) -> None:
+    from gateway.demo.catalog import DEMO_PARTNERS
+    from gateway.demo.seed import demo_seed
+    from gateway.privacy.gvl import parse_gvl
+    from partners.models import GlobalVendorList
+
+    demo_seed(var_dir=tmp_path)
+    demo_seed(var_dir=tmp_path)
+    snapshot = GlobalVendorList.objects.get()
+    gvl = parse_gvl(snapshot.document)
+    for partner in DEMO_PARTNERS:
+        assert 7 in gvl.vendor(partner.gvl_vendor_id).purposes

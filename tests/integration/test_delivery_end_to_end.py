@@ -95,17 +95,21 @@ def test_exposures_reach_the_partner_filtered_signed_once_and_reconcile(
         feed = _push_feed(partner, simulator.url + "/exposures")
         consenting = _exposures(20)
         quartiles = _exposures(4, event_type="midpoint")
+        # Opt-outs and GPC (geo US-CA) remove identifiers; the events themselves still go.
         opted_out = _exposures(5, consent={"gdpr": 0, "us_privacy": "1YYN"})
         gpc = _exposures(3, consent={"gdpr": 0, "gpc": True})
+        # GDPR applies and there is no TC string: these are dropped.
+        no_tc_string = _exposures(2, consent={"gdpr": 1})
         not_measured = _exposures(2, campaign_id="cmp-unassigned")
         outcome = _post_exposures(
-            live_server.url, consenting + quartiles + opted_out + gpc + not_measured
+            live_server.url,
+            consenting + quartiles + opted_out + gpc + no_tc_string + not_measured,
         )
-        assert outcome["accepted"] == 34
+        assert outcome["accepted"] == 36
 
         start_celery(beat=True)
-        wait_until(lambda: _delivered_total(feed) == 24, timeout=90, what="24 delivered events")
-        wait_until(lambda: simulator.stats().event_total == 24, timeout=10, what="partner copy")
+        wait_until(lambda: _delivered_total(feed) == 32, timeout=90, what="32 delivered events")
+        wait_until(lambda: simulator.stats().event_total == 32, timeout=10, what="partner copy")
 
         batches = Batch.objects.filter(feed=feed).exclude(status=Batch.Status.EMPTY)
         assert {b.status for b in batches} == {Batch.Status.DELIVERED}
@@ -113,7 +117,7 @@ def test_exposures_reach_the_partner_filtered_signed_once_and_reconcile(
         for batch in batches:
             for reason, n in batch.dropped_by_reason.items():
                 dropped[reason] = dropped.get(reason, 0) + n
-        assert dropped == {"us_privacy_opt_out": 5, "gpc": 3}
+        assert dropped == {"tcf_consent_missing": 2}
         # Exactly one successful attempt per batch, and the partner stored each batch once.
         attempts = DeliveryAttempt.objects.filter(batch__in=batches)
         assert attempts.count() == batches.count()
@@ -127,6 +131,13 @@ def test_exposures_reach_the_partner_filtered_signed_once_and_reconcile(
         assert "203.0.113.77" not in received
         assert "203.0.113.0" in received
         assert "Oakland" not in received
+        records = [json.loads(line) for line in received.splitlines() if line]
+        without_ids = {e["event_id"] for e in opted_out + gpc}
+        for record in records:
+            if record["event_id"] in without_ids:
+                assert "user_id" not in record and "ifa" not in record.get("device", {})
+            else:
+                assert "user_id" in record
 
         # The partner reports 50 % more impressions than it received: out of tolerance.
         Reporter(
@@ -144,10 +155,10 @@ def test_exposures_reach_the_partner_filtered_signed_once_and_reconcile(
             timeout=60,
             what="a reconciliation row with the partner's value",
         )
-        assert row.partner_value == 30
-        assert row.internal_delivered == 20
-        assert row.internal_eligible == 20
-        assert row.internal_total == 28
+        assert row.partner_value == 42
+        assert row.internal_delivered == 28
+        assert row.internal_eligible == 28
+        assert row.internal_total == 30
         assert row.status == Discrepancy.Status.EXCEEDS_TOLERANCE
 
 

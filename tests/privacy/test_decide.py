@@ -5,10 +5,14 @@ from typing import Any
 
 import pytest
 
+from gateway.privacy.consent import EngineReason, evaluate
 from gateway.privacy.filter import Decision, Reason, decide
 from gateway.privacy.tcf import PublisherRestriction, RestrictionType
 
-from .builders import VENDOR_ID, exposure, policy, tc_string
+from .builders import VENDOR_ID, exposure, tc_string
+from .engine_builders import policy
+
+USER_DATA = {"transmit_user_ids", "transmit_device_ids", "transmit_precise_geo"}
 
 GDPR_OK = {"gdpr": 1, "tcf": tc_string()}
 
@@ -17,6 +21,13 @@ def _reason(event: Any, **policy_overrides: Any) -> str | None:
     decision = decide(event, policy(**policy_overrides))
     assert decision.eligible is (decision.reason is None)
     return decision.reason
+
+
+def _denied(event: Any, **policy_overrides: Any) -> dict[str, str]:
+    """The activities denied for an event that is itself allowed."""
+    result = evaluate(event, policy(**policy_overrides))
+    assert result.decision.eligible
+    return result.denied
 
 
 def test_it_allows_a_us_event_without_any_opt_out() -> None:
@@ -31,18 +42,20 @@ def test_it_allows_a_gdpr_event_with_every_required_consent() -> None:
 
 
 @pytest.mark.parametrize("coppa", [True, 1])
-def test_it_drops_child_directed_events(coppa: object) -> None:
-    assert _reason(exposure(consent={"coppa": coppa})) == Reason.COPPA
+def test_child_directed_events_are_sent_without_identifiers_or_precise_geo(coppa: object) -> None:
+    denied = _denied(exposure(consent={"coppa": coppa}))
+
+    assert denied == dict.fromkeys(USER_DATA, Reason.COPPA)
 
 
-def test_it_sends_child_directed_events_to_a_partner_that_does_not_honour_coppa() -> None:
-    assert _reason(exposure(consent={"coppa": True}), honour_coppa=False) is None
+def test_a_partner_that_does_not_honour_coppa_keeps_identifiers() -> None:
+    assert _denied(exposure(consent={"coppa": True}), honour_coppa=False) == {}
 
 
-def test_coppa_is_checked_before_everything_else() -> None:
-    consent = {"coppa": True, "gdpr": 1, "us_privacy": "1YYN", "gpc": True}
+def test_coppa_never_drops_an_event_by_itself() -> None:
+    consent = {"coppa": True, "us_privacy": "1YYN", "gpc": True}
 
-    assert _reason(exposure(consent=consent)) == Reason.COPPA
+    assert _reason(exposure(consent=consent)) is None
 
 
 # --- GDPR and TCF --------------------------------------------------------------------------
@@ -83,10 +96,10 @@ def test_legitimate_interest_does_not_stand_in_for_purpose_consent() -> None:
     assert _reason(exposure(consent=consent)) == Reason.tcf_purpose_missing(7)
 
 
-def test_purposes_are_checked_before_the_vendor() -> None:
-    consent = {"gdpr": 1, "tcf": tc_string(purpose_consents={1}, vendor_consents={1})}
+def test_within_a_purpose_the_purpose_bit_is_checked_before_the_vendor_bit() -> None:
+    consent = {"gdpr": 1, "tcf": tc_string(purpose_consents={7}, vendor_consents={1})}
 
-    assert _reason(exposure(consent=consent)) == "tcf_purpose_7_missing"
+    assert _reason(exposure(consent=consent)) == "tcf_purpose_1_missing"
 
 
 def test_it_drops_gdpr_events_without_the_partners_vendor_consent() -> None:
@@ -107,10 +120,17 @@ def test_a_partner_without_a_gvl_id_never_has_vendor_consent() -> None:
     )
 
 
-def test_vendor_consent_is_not_needed_when_the_rule_does_not_ask_for_it() -> None:
+def test_vendor_consent_is_needed_even_when_the_old_rule_switch_is_off() -> None:
+    # TCF v2.2 always needs the vendor's legal basis; the switch is kept for configuration only.
     consent = {"gdpr": 1, "tcf": tc_string(vendor_consents=set())}
 
-    assert _reason(exposure(consent=consent), require_vendor_consent=False) is None
+    assert _reason(exposure(consent=consent), require_vendor_consent=False) == (
+        Reason.TCF_VENDOR_NOT_CONSENTED
+    )
+
+
+def test_without_a_vendor_list_tcf_events_fail_closed() -> None:
+    assert _reason(exposure(consent=GDPR_OK), gvl=None) == EngineReason.TCF_GVL_MISSING
 
 
 def test_it_drops_events_whose_publisher_forbids_a_required_purpose_for_the_vendor() -> None:
@@ -194,19 +214,21 @@ def test_a_gdpr_flag_other_than_0_1_or_null_is_malformed(gdpr: object) -> None:
 # --- US Privacy ----------------------------------------------------------------------------
 
 
-def test_it_drops_events_opted_out_of_sale() -> None:
-    assert _reason(exposure(consent={"us_privacy": "1YYN"})) == Reason.US_PRIVACY_OPT_OUT
+def test_an_opt_out_of_sale_removes_identifiers_and_precise_geo_but_not_the_event() -> None:
+    denied = _denied(exposure(consent={"us_privacy": "1YYN"}))
+
+    assert denied == dict.fromkeys(USER_DATA, Reason.US_PRIVACY_OPT_OUT)
 
 
 def test_an_opt_out_is_ignored_by_a_partner_that_does_not_honour_it() -> None:
     event = exposure(consent={"us_privacy": "1YYN"})
 
-    assert _reason(event, honour_us_privacy_opt_out=False) is None
+    assert _denied(event, honour_us_privacy_opt_out=False) == {}
 
 
 @pytest.mark.parametrize("us_privacy", ["1---", "1YNN", "1NNY", ""])
-def test_it_allows_events_without_an_opt_out_of_sale(us_privacy: str) -> None:
-    assert _reason(exposure(consent={"us_privacy": us_privacy})) is None
+def test_nothing_is_denied_without_an_opt_out_of_sale(us_privacy: str) -> None:
+    assert _denied(exposure(consent={"us_privacy": us_privacy})) == {}
 
 
 @pytest.mark.parametrize("us_privacy", ["1YY", "2YYN", "1yyn", "YES!"])
@@ -214,22 +236,31 @@ def test_a_malformed_us_privacy_string_fails_closed(us_privacy: str) -> None:
     assert _reason(exposure(consent={"us_privacy": us_privacy})) == Reason.MALFORMED_CONSENT
 
 
-def test_a_malformed_us_privacy_string_is_not_read_when_not_honoured() -> None:
+def test_a_malformed_us_privacy_string_fails_closed_even_when_not_honoured() -> None:
     event = exposure(consent={"us_privacy": "2YYN"})
 
-    assert _reason(event, honour_us_privacy_opt_out=False) is None
+    assert _reason(event, honour_us_privacy_opt_out=False) == Reason.MALFORMED_CONSENT
 
 
 # --- GPC -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("gpc", [True, 1])
-def test_it_drops_events_with_global_privacy_control(gpc: object) -> None:
-    assert _reason(exposure(consent={"gpc": gpc})) == Reason.GPC
+def test_gpc_in_a_state_that_requires_it_removes_identifiers(gpc: object) -> None:
+    event = exposure(consent={"gpc": gpc})  # geo.region CA
+
+    assert _denied(event) == dict.fromkeys(USER_DATA, Reason.GPC)
 
 
 def test_gpc_is_ignored_by_a_partner_that_does_not_honour_it() -> None:
-    assert _reason(exposure(consent={"gpc": True}), honour_gpc=False) is None
+    assert _denied(exposure(consent={"gpc": True}), honour_gpc=False) == {}
+
+
+def test_gpc_is_ignored_in_a_state_whose_law_does_not_require_it() -> None:
+    event = exposure(consent={"gpc": True}, geo={"country": "US", "region": "FL"})
+
+    assert _denied(event) == {}
+    assert _denied(event, gpc_states=frozenset({"FL"})) == dict.fromkeys(USER_DATA, Reason.GPC)
 
 
 # --- Order ---------------------------------------------------------------------------------
@@ -238,14 +269,20 @@ def test_gpc_is_ignored_by_a_partner_that_does_not_honour_it() -> None:
 @pytest.mark.parametrize(
     ("consent", "expected"),
     [
-        ({"gdpr": 1, "us_privacy": "1YYN", "gpc": True}, Reason.TCF_CONSENT_MISSING),
-        ({"gdpr": 0, "us_privacy": "1YYN", "gpc": True}, Reason.US_PRIVACY_OPT_OUT),
-        ({"gdpr": 0, "us_privacy": "1YNN", "gpc": True}, Reason.GPC),
-        ({**GDPR_OK, "us_privacy": "1YYN"}, Reason.US_PRIVACY_OPT_OUT),
+        ({"gdpr": 1, "us_privacy": "1YYN", "gpc": True, "coppa": True}, Reason.TCF_CONSENT_MISSING),
+        ({"gdpr": 1, "tcf": "garbage", "coppa": True}, Reason.MALFORMED_CONSENT),
+        ({"gdpr": 0, "us_privacy": "1YYN", "gpc": True}, None),
+        ({**GDPR_OK, "us_privacy": "1YYN"}, None),
     ],
 )
-def test_checks_run_coppa_gdpr_us_privacy_then_gpc(consent: dict, expected: str) -> None:
+def test_only_malformed_signals_and_tcf_drop_events(consent: dict, expected: str | None) -> None:
     assert _reason(exposure(consent=consent)) == expected
+
+
+def test_the_first_denial_of_an_activity_is_the_one_recorded() -> None:
+    consent = {"us_privacy": "1YYN", "gpc": True, "coppa": True}
+
+    assert _denied(exposure(consent=consent))["transmit_user_ids"] == Reason.US_PRIVACY_OPT_OUT
 
 
 # --- Missing and malformed input -----------------------------------------------------------
@@ -293,7 +330,7 @@ def test_a_wrongly_typed_consent_field_fails_closed(consent: dict) -> None:
 
 @pytest.mark.parametrize(
     "consent",
-    [{"gpc": "true"}, {"us_privacy": 1}, {"coppa": "yes"}],
+    [{"gpc": "true"}, {"us_privacy": 1}, {"coppa": "yes"}, {"us_privacy": "1YY"}],
 )
 def test_a_wrongly_typed_field_fails_closed_even_when_the_partner_ignores_it(
     consent: dict,
@@ -309,7 +346,7 @@ def test_a_wrongly_typed_field_fails_closed_even_when_the_partner_ignores_it(
 
 
 def test_unknown_consent_fields_are_ignored() -> None:
-    assert _reason(exposure(consent={"gdpr": 0, "gpp": "DBABMA~CPXxRfAPXxRfA", "x": 1})) is None
+    assert _reason(exposure(consent={"gdpr": 0, "x": 1, "tcfv1": "BOE"})) is None
 
 
 @pytest.mark.parametrize("event", [None, 42, "event", [("consent", {})], b"{}"])

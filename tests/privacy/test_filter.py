@@ -7,7 +7,8 @@ import pytest
 from gateway.privacy import filter as privacy_filter
 from gateway.privacy.filter import Decision, Reason, filter_event
 
-from .builders import RAW_IFA, RAW_IP, RAW_USER_ID, exposure, policy, tc_string
+from .builders import RAW_HOUSEHOLD_ID, RAW_IFA, RAW_IP, RAW_USER_ID, exposure, tc_string
+from .engine_builders import policy
 
 
 def test_an_allowed_event_comes_back_minimised() -> None:
@@ -24,10 +25,28 @@ def test_an_allowed_event_comes_back_minimised() -> None:
 
 
 def test_a_dropped_event_has_a_reason_and_no_record() -> None:
-    decision, record = filter_event(exposure(consent={"gpc": True}), policy())
+    decision, record = filter_event(exposure(consent={"gdpr": 1}), policy())
 
-    assert decision == Decision.drop(Reason.GPC)
+    assert decision == Decision.drop(Reason.TCF_CONSENT_MISSING)
     assert record is None
+
+
+@pytest.mark.parametrize(
+    "consent", [{"gpc": True}, {"us_privacy": "1YYN"}, {"coppa": True}], ids=str
+)
+def test_an_opted_out_event_is_sent_without_identifiers_or_precise_geo(consent: dict) -> None:
+    fields = frozenset({"event_id", "user_id", "household_id", "device", "geo", "ip"})
+
+    decision, record = filter_event(exposure(consent=consent), policy(field_allowlist=fields))
+
+    assert decision == Decision.allow()
+    assert record is not None
+    assert set(record) == {"event_id", "device", "geo", "ip"}
+    assert "ifa" not in record["device"]
+    assert set(record["geo"]) == {"country", "region"}
+    text = json.dumps(record)
+    for raw in (RAW_USER_ID, RAW_HOUSEHOLD_ID, RAW_IFA, RAW_IP, "Oakland", "94607", "37.8"):
+        assert raw not in text
 
 
 def test_a_gdpr_event_with_consent_is_sent() -> None:
@@ -42,7 +61,7 @@ def test_a_gdpr_event_with_consent_is_sent() -> None:
 def test_a_failure_while_minimising_drops_the_event_without_logging_data(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def broken(event: object, policy: object) -> dict:
+    def broken(event: object, policy: object, **options: object) -> dict:
         raise KeyError(RAW_IFA)
 
     monkeypatch.setattr(privacy_filter, "transform_event", broken)

@@ -84,19 +84,19 @@ def test_eligible_counts_exclude_exposures_that_fail_the_consent_rule(partner: P
     make_exposure(occurred_at=noon)
     make_exposure(
         occurred_at=noon,
-        consent={"gdpr": 0, "us_privacy": "1YNN", "gpc": True, "coppa": False},
+        consent={"gdpr": 1, "us_privacy": "1YNN", "gpc": True, "coppa": False},
     )
     make_exposure(
         occurred_at=noon,
         campaign_id="cmp-2",
-        consent={"gdpr": 0, "us_privacy": "1YYN", "gpc": False, "coppa": False},
+        consent={"gdpr": 0, "us_privacy": "1YY", "gpc": False, "coppa": False},
     )
     days = [NOV_24]
     assert internal_totals(partner=partner, days=days, metric=IMPRESSIONS) == {
         ("cmp-1", NOV_24): 3,
         ("cmp-2", NOV_24): 1,
     }
-    # The opted-out campaign-day has no eligible exposure at all: no key, read as 0.
+    # The campaign-day whose only exposure is dropped has no eligible key at all: read as 0.
     assert internal_eligible(
         partner=partner, days=days, metric=IMPRESSIONS, policy=policy_for(partner=partner)
     ) == {("cmp-1", NOV_24): 2}
@@ -199,7 +199,7 @@ def test_quartiles_completes_and_clicks_are_not_counted_as_impressions(
 ) -> None:
     noon = _at("2026-11-24T17:00:00+00:00")
     make_exposure(occurred_at=noon)
-    make_exposure(occurred_at=noon, consent={"gdpr": 0, "gpc": True})
+    make_exposure(occurred_at=noon, consent={"gdpr": 1})
     for event_type in NOT_IMPRESSIONS:
         make_exposure(occurred_at=noon, event_type=event_type)
     make_exposure(occurred_at=noon, campaign_id="cmp-2", event_type="click")

@@ -47,7 +47,7 @@ def test_a_campaign_day_gets_all_its_counts_and_a_verdict(
 ) -> None:
     for _ in range(4):
         make_exposure(occurred_at=NOON_24)
-    make_exposure(occurred_at=NOON_24, consent={"gdpr": 0, "gpc": True})
+    make_exposure(occurred_at=NOON_24, consent={"gdpr": 1})  # no TC string: not eligible
     make_batch(feed=push_feed, window_start=NOON_24, delivered={"cmp-1|2026-11-24|impression": 4})
     _report(partner, 5)
 

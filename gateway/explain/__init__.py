@@ -1,0 +1,1 @@
+"""Explanations of privacy decisions for engineers: one exposure, one partner, every step."""
