@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gateway.privacy.gpp.sections import SECTION_NAMES
 from gateway.privacy.regions import GDPR_COUNTRIES
 
 TCF = "tcf"
@@ -34,33 +35,8 @@ US_REGIMES = frozenset({US_STATE, US_NATIONAL})
 # Reason code when the default regime is "deny" and no regime claims the event.
 DEFAULT_REGIME_DENY = "default_regime_deny"
 
-# IAB GPP section ids (GPP "Section Information" table).
-GPP_SECTION_NAMES: Mapping[int, str] = {
-    2: "tcfeuv2",
-    5: "tcfcav1",
-    6: "uspv1",
-    7: "usnat",
-    8: "usca",
-    9: "usva",
-    10: "usco",
-    11: "usut",
-    12: "usct",
-    13: "usfl",
-    14: "usmt",
-    15: "usor",
-    16: "ustx",
-    17: "usde",
-    18: "usia",
-    19: "usne",
-    20: "usnh",
-    21: "usnj",
-    22: "ustn",
-    23: "usmn",
-    24: "usmd",
-    25: "usin",
-    26: "usky",
-    27: "usri",
-}
+# IAB GPP section ids (GPP "Section Information" table), as the decoder names them.
+GPP_SECTION_NAMES: Mapping[int, str] = SECTION_NAMES
 GPP_SECTION_IDS: Mapping[str, int] = {name: sid for sid, name in GPP_SECTION_NAMES.items()}
 TCFEUV2_SID = 2
 US_NATIONAL_SECTIONS = frozenset({"uspv1", "usnat"})

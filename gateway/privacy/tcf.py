@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum, StrEnum
 
+from gateway.privacy.bits import BASE64URL, Base64urlBitReader
 from gateway.privacy.errors import MalformedConsent
 
 __all__ = [
@@ -60,10 +61,6 @@ _DECISECOND = timedelta(milliseconds=100)
 # ~2 000 decoded strings a worker caches then hold references, not their own
 # copies. Larger ids still work, as fresh ints.
 _SHARED_IDS = tuple(range(4096))
-
-_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_SIX_BITS = {char: format(index, "06b") for index, char in enumerate(_ALPHABET)}
-_SEGMENT_ALPHABET = frozenset(_ALPHABET)
 
 
 class VendorEncoding(StrEnum):
@@ -204,7 +201,7 @@ def _decode(value: str) -> TCString:
     for segment in segments:
         if not segment:
             raise MalformedConsent("TC string has an empty segment")
-        if not _SEGMENT_ALPHABET.issuperset(segment):
+        if not BASE64URL.issuperset(segment):
             raise MalformedConsent("TC string has characters outside base64url")
     budget = _IdBudget(MAX_DECODED_IDS)
     core = _read_core(_BitReader(segments[0], budget))
@@ -283,31 +280,16 @@ class _IdBudget:
             raise MalformedConsent(f"TC string names more than {MAX_DECODED_IDS} vendor ids")
 
 
-class _BitReader:
-    """Reads big-endian unsigned fields, in order, from one base64url segment."""
+class _BitReader(Base64urlBitReader):
+    """Reads TC string fields, counting expanded vendor ids against the string's budget."""
 
     def __init__(self, segment: str, budget: _IdBudget) -> None:
-        self._bits = "".join(_SIX_BITS[char] for char in segment)
-        self._position = 0
+        super().__init__(segment, what="TC string")
         self._budget = budget
 
     def spend(self, count: int) -> None:
         """Count vendor ids (vendor sections, restrictions) against the string's budget."""
         self._budget.spend(count)
-
-    def read_bits(self, width: int, *, field: str) -> str:
-        end = self._position + width
-        if end > len(self._bits):
-            raise MalformedConsent(f"TC string is truncated in {field}")
-        chunk = self._bits[self._position : end]
-        self._position = end
-        return chunk
-
-    def read_int(self, width: int, *, field: str) -> int:
-        return int(self.read_bits(width, field=field), 2)
-
-    def read_bool(self, *, field: str) -> bool:
-        return self.read_bits(1, field=field) == "1"
 
     def read_time(self, *, field: str) -> datetime:
         # Integer arithmetic: a float division could land a microsecond off.

@@ -6,11 +6,11 @@ Every problem raises MalformedConsent: a segment we cannot read exactly is never
 
 from __future__ import annotations
 
+from gateway.privacy.bits import BASE64URL, BASE64URL_ALPHABET, Base64urlBitReader
 from gateway.privacy.errors import MalformedConsent
 
-BASE64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-BASE64URL = frozenset(BASE64URL_ALPHABET)
-_SIX_BITS = {char: format(index, "06b") for index, char in enumerate(BASE64URL_ALPHABET)}
+__all__ = ["BASE64URL", "BASE64URL_ALPHABET", "BitReader", "decode_fibonacci"]
+
 
 # Fibonacci numbers 1, 2, 3, 5, 8, ... : bit i of a Fibonacci code stands for _FIBONACCI[i].
 # A code longer than this names an integer above 10^9: no section id or delta is that large,
@@ -34,35 +34,11 @@ def decode_fibonacci(code: str) -> int:
     return sum(_FIBONACCI[index] for index, bit in enumerate(code[:-1]) if bit == "1")
 
 
-class BitReader:
-    """Reads fields, in order, from one base64url-encoded segment.
+class BitReader(Base64urlBitReader):
+    """Reads fields, in order, from one GPP segment, including Fibonacci-coded ones.
 
     ``what`` names the segment in error messages ("GPP header", "usnat core segment").
     """
-
-    def __init__(self, encoded: str, *, what: str) -> None:
-        if not encoded:
-            raise MalformedConsent(f"{what} is empty")
-        if not BASE64URL.issuperset(encoded):
-            raise MalformedConsent(f"{what} has characters outside base64url")
-        self._what = what
-        self._chars = len(encoded)
-        self._bits = "".join(_SIX_BITS[char] for char in encoded)
-        self._position = 0
-
-    def read_bits(self, width: int, *, field: str) -> str:
-        end = self._position + width
-        if end > len(self._bits):
-            raise MalformedConsent(f"{self._what} is truncated in {field}")
-        chunk = self._bits[self._position : end]
-        self._position = end
-        return chunk
-
-    def read_int(self, width: int, *, field: str) -> int:
-        return int(self.read_bits(width, field=field), 2)
-
-    def read_bool(self, *, field: str) -> bool:
-        return self.read_bits(1, field=field) == "1"
 
     def read_fibonacci(self, *, field: str) -> int:
         """One Fibonacci-coded integer (1 or more)."""
