@@ -47,7 +47,16 @@ KEEP: Any = _Keep()
 class PlanNode:
     """One path segment of a compiled allowlist."""
 
-    __slots__ = ("children", "keep_all", "keeps_whole", "other", "step_items", "steps", "transform")
+    __slots__ = (
+        "children",
+        "keep_all",
+        "keeps_whole",
+        "other",
+        "select",
+        "step_items",
+        "steps",
+        "transform",
+    )
 
     def __init__(self) -> None:
         self.children: dict[str, PlanNode] = {}
@@ -62,6 +71,8 @@ class PlanNode:
         self.step_items: tuple[tuple[str, Any, Transform | None], ...] = ()
         # ... and with a key that has no step: KEEP under keep_all, else None (drop).
         self.other: Any = None
+        # ... and the function that selects them from an object (see ``_selector``).
+        self.select: Callable[[Any, Mapping[str, Any], PartnerPolicy], Any] = _generic_select
 
     def __repr__(self) -> str:
         return (
@@ -135,6 +146,7 @@ def _finish(node: PlanNode) -> None:
         for key, step in sorted(node.steps.items())
     )
     node.other = KEEP if node.keep_all else None
+    node.select = _selector(node)
 
 
 def apply_plan(value: Any, node: PlanNode, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
@@ -147,7 +159,7 @@ def apply_plan(value: Any, node: PlanNode, event: Mapping[str, Any], policy: Par
         return node.transform(value, event, policy)
     if node.keeps_whole:
         return copy_json(value)
-    return _select(value, node, event, policy)
+    return node.select(value, event, policy)
 
 
 def _select(value: Any, node: PlanNode, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
@@ -173,7 +185,7 @@ def _select(value: Any, node: PlanNode, event: Mapping[str, Any], policy: Partne
             elif transform is not None:
                 kept = transform(item, event, policy)
             else:
-                kept = _select(item, step, event, policy)
+                kept = step.select(item, event, policy)
             if kept is not REMOVE:
                 out[key] = kept
         return out or REMOVE
@@ -189,6 +201,89 @@ def _select(value: Any, node: PlanNode, event: Mapping[str, Any], policy: Partne
 
 _SCALARS = (str, int, float, bool, type(None))
 _SCALAR_TYPES = frozenset(_SCALARS)
+
+
+def _generic_select(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
+    raise AssertionError("a plan node is used before compile_plan finished it")
+
+
+def _selector(node: PlanNode) -> Callable[[Any, Mapping[str, Any], PartnerPolicy], Any]:
+    """``_select`` for ``node``, specialised to its keys: the filter's hot path.
+
+    For a node that keeps only listed keys, a function is generated that reads
+    every key by subscript, checks the kept values are plain scalars, runs the
+    transforms and child selections, and builds the output in one dict display,
+    in the same key order as ``_select`` (a removed value is deleted after,
+    which keeps that order). A missing transformed or nested key is left out,
+    as ``_select`` does; anything else (a missing kept key, a value that is not
+    a plain dict, a kept value that is not a scalar) goes to ``_select`` itself.
+    Only names bound in the namespace appear in the generated source: no key text.
+    """
+    if node.other is not None or not node.step_items:
+
+        def generic(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
+            return _select(value, node, event, policy)
+
+        return generic
+    namespace: dict[str, Any] = {
+        "_node": node,
+        "_slow": _select,
+        "_dict": dict,
+        "_type": type,
+        "_S": _SCALAR_TYPES,
+        "_REMOVE": REMOVE,
+        "_A": _ABSENT,
+    }
+    # Lines of source, per key: reads of kept and of other keys, reads that allow a
+    # missing key, scalar checks, transform calls, removals, and the output display.
+    keep_reads: list[str] = []
+    other_reads: list[str] = []
+    absent_reads: list[str] = []
+    checks: list[str] = []
+    calls: list[str] = []
+    removals: list[str] = []
+    display: list[str] = []
+    for n, (key, step, transform) in enumerate(node.step_items):
+        namespace[f"_k{n}"] = key
+        display.append(f"_k{n}: v{n}")
+        if step is KEEP:
+            keep_reads.append(f"        v{n} = value[_k{n}]")
+            checks.append(f"_type(v{n}) in _S")
+            continue
+        namespace[f"_f{n}"] = transform if transform is not None else step.select
+        other_reads.append(f"        v{n} = value[_k{n}]")
+        absent_reads.append(
+            f"    v{n} = _get(_k{n}, _A)\n"
+            f"    v{n} = _REMOVE if v{n} is _A else _f{n}(v{n}, event, policy)"
+        )
+        calls.append(f"    v{n} = _f{n}(v{n}, event, policy)")
+        removals.append(f"    if v{n} is _REMOVE:\n        del out[_k{n}]")
+    fallback = "        return _slow(value, _node, event, policy)"
+    check = [f"    if not ({' and '.join(checks)}):", fallback] if checks else []
+    build = [f"    out = {{{', '.join(display)}}}", *removals, "    return out or _REMOVE"]
+    # Every key present (the usual case): subscripts only. A missing key goes to
+    # select_sparse, where a missing transformed or nested key is simply left out,
+    # as _select does; a missing kept key goes to _select.
+    source = [
+        "def select(value, event, policy):",
+        "    if _type(value) is not _dict:",
+        fallback,
+        "    try:",
+        *keep_reads,
+        *other_reads,
+        "    except KeyError:",
+        "        return select_sparse(value, event, policy)",
+        *check,
+        *calls,
+        *build,
+        "",
+        "def select_sparse(value, event, policy):",
+    ]
+    if keep_reads:
+        source += ["    try:", *keep_reads, "    except KeyError:", fallback]
+    source += [*check, "    _get = value.get", *absent_reads, *build]
+    exec("\n".join(source), namespace)  # generated from names only, see above
+    return namespace["select"]  # type: ignore[no-any-return]
 
 
 def copy_json(value: Any) -> Any:

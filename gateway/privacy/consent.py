@@ -187,7 +187,9 @@ def evaluate(event: Mapping[str, Any], policy: PartnerPolicy) -> EngineResult:
         key = signal_key(event)
         if key is None:
             return _MALFORMED_TYPES
-        compiled = _compiled(policy)
+        compiled = policy.__dict__.get(_COMPILED_ATTRIBUTE)  # _compiled, inline: every event
+        if compiled is None:
+            compiled = _compiled(policy)
         result = compiled.results.get(key)
         if result is None:
             result = _evaluate_key(SignalKey(*key), policy, compiled)
@@ -224,6 +226,8 @@ class _Compiled:
     feed_sends_device_ids: bool
     # Keyed by the plain tuple of signal_key (the same fields as SignalKey).
     results: dict[tuple[Any, ...], EngineResult] = field(default_factory=dict)
+    # The TCF checks' outcome per TC string (and device access): see _tcf_checks.
+    tcf_outcomes: dict[tuple[Any, ...], _TcfOutcome] = field(default_factory=dict)
 
 
 _COMPILED_ATTRIBUTE = "_consent_engine"
@@ -395,6 +399,13 @@ def _decode(key: SignalKey, policy: PartnerPolicy, run: _Run) -> Signals:
 # --- TCF --------------------------------------------------------------------------------
 
 
+# The TCF checks of one TC string: the event's drop reason (or None), the consent
+# reason set per activity, and the checks made, in order.
+_TcfOutcome = tuple[str | None, tuple[tuple[str, str | None], ...], tuple[Check, ...]]
+# TCF outcomes remembered per policy before that cache starts over.
+TCF_OUTCOME_CACHE_SIZE = 10_000
+
+
 def _tcf_checks(
     key: SignalKey,
     signals: Signals,
@@ -403,7 +414,41 @@ def _tcf_checks(
     run: _Run,
     consent_reasons: dict[str, str | None],
 ) -> str | None:
-    """The TCF checks; returns the reason the event is dropped, else fills consent_reasons."""
+    """The TCF checks; returns the reason the event is dropped, else fills consent_reasons.
+
+    They depend only on the TC string, whether the event has device access and
+    the policy, so their outcome is kept per policy (in ``compiled``) and per TC
+    string: many signal keys (countries, regions, flags) share one string.
+    """
+    device_access = key.has_ifa or compiled.feed_sends_device_ids
+    if signals.tc_source == "consent.tcf":
+        memo_key: tuple[Any, ...] = ("consent.tcf", key.tcf, device_access)
+    elif signals.tc_source == "gpp:tcfeuv2":
+        memo_key = ("gpp", key.gpp, key.gpp_sid, device_access)
+    else:
+        return _tcf_checks_run(key, signals, policy, compiled, run, consent_reasons)
+    outcome = compiled.tcf_outcomes.get(memo_key)
+    if outcome is None:
+        own_run, assigned = _Run(), {}
+        reason = _tcf_checks_run(key, signals, policy, compiled, own_run, assigned)
+        outcome = (reason, tuple(assigned.items()), tuple(own_run.checks))
+        if len(compiled.tcf_outcomes) >= TCF_OUTCOME_CACHE_SIZE:
+            compiled.tcf_outcomes.clear()
+        compiled.tcf_outcomes[memo_key] = outcome
+    reason, assignments, checks = outcome
+    run.checks.extend(checks)
+    consent_reasons.update(assignments)
+    return reason
+
+
+def _tcf_checks_run(
+    key: SignalKey,
+    signals: Signals,
+    policy: PartnerPolicy,
+    compiled: _Compiled,
+    run: _Run,
+    consent_reasons: dict[str, str | None],
+) -> str | None:
     tc = signals.tc
     if tc is None:
         return run.check("tcf", "tc_string", Reason.TCF_CONSENT_MISSING, "no TC string")

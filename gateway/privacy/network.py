@@ -45,7 +45,7 @@ _MAPPED_PREFIX = 0xFFFF << 32  # ::ffff:0:0/96
 # pair of prefix settings. When full, a cache starts over, which costs far less
 # per miss than an LRU's bookkeeping.
 CACHE_SIZE = 65_536
-_UNKNOWN = object()
+_UNKNOWN = UNKNOWN = object()
 _caches: dict[tuple[int, int], dict[str, str | None]] = {}
 
 
@@ -97,6 +97,15 @@ def truncator(
         return truncate_ip(value, ipv4_bits=ipv4_bits, ipv6_bits=ipv6_bits)
 
     return truncate
+
+
+def truncation_cache(*, ipv4_bits: int, ipv6_bits: int) -> dict[str, str | None] | None:
+    """The cache ``truncator`` reads for these settings (None when they are not valid).
+
+    Values are the truncated address, or None for one to remove; use ``UNKNOWN``
+    as the default of ``get``.
+    """
+    return _cache_for(ipv4_bits, ipv6_bits) if _valid_bits(ipv4_bits, ipv6_bits) else None
 
 
 def _valid_bits(ipv4_bits: object, ipv6_bits: object) -> bool:

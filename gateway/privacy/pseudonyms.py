@@ -92,6 +92,20 @@ def pseudonymiser(key: bytes) -> Callable[[object], str | None]:
     return pseudonym
 
 
+def pseudonym_cache(key: bytes) -> dict[str, str] | None:
+    """The cache ``pseudonymiser(key)`` reads (value -> pseudonym, "" when there is none).
+
+    For callers that inline the cache lookup on their hot path and fall back to
+    the pseudonymiser on a miss. None for a key that cannot be used.
+    """
+    if not key or not isinstance(key, bytes):
+        return None
+    keyed = _keyed.get(key)
+    if keyed is None:
+        keyed = _keyed_for(key)
+    return keyed.cache
+
+
 def _no_pseudonym(value: object) -> None:
     return None
 

@@ -121,7 +121,7 @@ def signal_key(event: Mapping[str, Any]) -> tuple[Any, ...] | None:
             type(region) is str
             and len(region) == 2
             and region.isascii()
-            and region.isupper()
+            and (region.isupper() or region.isdigit())  # "09": no letters, no case
             and region.isalnum()
         ):
             region = _region(region, country)

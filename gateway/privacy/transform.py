@@ -21,11 +21,11 @@ from types import MappingProxyType
 from typing import Any
 
 from gateway.privacy.allowlist import REMOVE, PlanNode, Transform, apply_plan, compile_plan
-from gateway.privacy.geo import LATITUDE_LIMIT, LONGITUDE_LIMIT, round_coordinate
-from gateway.privacy.network import truncator
+from gateway.privacy.geo import LATITUDE_LIMIT, LONGITUDE_LIMIT, MAX_DECIMALS, round_coordinate
+from gateway.privacy.network import UNKNOWN, truncation_cache, truncator
 from gateway.privacy.policy import PartnerPolicy
-from gateway.privacy.pseudonyms import pseudonymise, pseudonymiser
-from gateway.privacy.useragent import reducer
+from gateway.privacy.pseudonyms import pseudonym_cache, pseudonymise, pseudonymiser
+from gateway.privacy.useragent import reducer, reduction_cache
 
 # The activity that decides whether the event is sent at all: the consent engine
 # drops such an event; it is never transformed.
@@ -56,6 +56,8 @@ PREVIOUS_SUFFIX = "_previous"
 PREVIOUS_PATHS = tuple(path + PREVIOUS_SUFFIX for path in IDENTIFIER_PATHS)
 
 _NOTHING_DENIED: frozenset[str] = frozenset()
+# Rounded coordinates remembered per compiled plan.
+COORDINATE_CACHE_SIZE = 65_536
 
 
 def transform_event(
@@ -74,11 +76,12 @@ def transform_event(
     """
     if type(denied_activities) is not frozenset:
         denied_activities = frozenset(denied_activities)
-    plans = _plans_of(policy)
-    plan = plans.get(denied_activities)
-    if plan is None:
-        plan = plans[denied_activities] = plan_for(policy, denied_activities)
-    kept = apply_plan(event, plan, event, policy)
+    try:
+        # The usual case: the policy's plan for this set is compiled already.
+        compiled = policy.__dict__[_PLANS_ATTRIBUTE][denied_activities]
+    except (AttributeError, KeyError):
+        compiled = _compiled_plan(policy, denied_activities)
+    kept = compiled.run(event, event, policy)
     if kept is REMOVE:
         return {}
     if policy.previous_pseudonym_key:
@@ -103,7 +106,33 @@ _PLANS_ATTRIBUTE = "_minimisation_plans"
 _MAX_PLANS = 64
 
 
-def _plans_of(policy: PartnerPolicy) -> dict[frozenset[str], PlanNode]:
+class _Compiled:
+    """A compiled plan and the function that applies it to a whole event."""
+
+    __slots__ = ("plan", "run")
+
+    def __init__(self, plan: PlanNode) -> None:
+        self.plan = plan
+        self.run: Transform
+        if plan.transform is None and not plan.keeps_whole:
+            self.run = plan.select  # what apply_plan would call, without the call to it
+        else:
+
+            def run(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
+                return apply_plan(value, plan, event, policy)
+
+            self.run = run
+
+
+def _compiled_plan(policy: PartnerPolicy, denied_activities: frozenset[str]) -> _Compiled:
+    plans = _plans_of(policy)
+    compiled = plans.get(denied_activities)
+    if compiled is None:
+        compiled = plans[denied_activities] = _Compiled(plan_for(policy, denied_activities))
+    return compiled
+
+
+def _plans_of(policy: PartnerPolicy) -> dict[frozenset[str], _Compiled]:
     attributes = getattr(policy, "__dict__", None)
     if attributes is None:
         return {}  # nowhere to keep them: compiled for every event, slower but the same
@@ -138,36 +167,90 @@ def _remove(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
 
 
 def _transforms(policy: PartnerPolicy) -> tuple[tuple[str, Transform], ...]:
-    """The transforms of ``policy``'s fields, with its key and settings bound."""
+    """The transforms of ``policy``'s fields, with its key and settings bound.
+
+    Each looks its value up in the cache of its helper first (pseudonyms, IPs,
+    user agents recur within a session) and calls the helper only on a miss:
+    the same results as calling the helper every time, with one call less.
+    """
     pseudonym = pseudonymiser(policy.pseudonym_key)
+    pseudonyms = pseudonym_cache(policy.pseudonym_key)
+    known_pseudonym = pseudonyms.get if pseudonyms is not None else _no_cache
     truncate = truncator(ipv4_bits=policy.ipv4_prefix_bits, ipv6_bits=policy.ipv6_prefix_bits)
+    truncations = truncation_cache(
+        ipv4_bits=policy.ipv4_prefix_bits, ipv6_bits=policy.ipv6_prefix_bits
+    )
+    known_truncation = truncations.get if truncations is not None else _no_cache
     reduce = reducer(level=policy.user_agent_level)
+    reductions = reduction_cache(level=policy.user_agent_level)
+    known_reduction = reductions.get if reductions is not None else _no_cache
     decimals = policy.geo_decimals
+    # A float within bounds is rounded inline; anything else goes through round_coordinate.
+    inline_rounding = type(decimals) is int and 0 <= decimals <= MAX_DECIMALS
     honour_lmt = policy.honour_lmt
 
     def identifier(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
+        if type(value) is str:
+            found = known_pseudonym(value)
+            if found:
+                return found
         result = pseudonym(value)
         return REMOVE if result is None else result
 
     def device_ifa(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
         if honour_lmt and _limits_ad_tracking(event):
             return REMOVE
+        if type(value) is str:
+            found = known_pseudonym(value)
+            if found:
+                return found
         result = pseudonym(value)
         return REMOVE if result is None else result
 
     def ip(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
+        if type(value) is str:
+            result = known_truncation(value, UNKNOWN)
+            if result is not UNKNOWN:
+                return REMOVE if result is None else result
         result = truncate(value)
         return REMOVE if result is None else result
 
+    # Rounded coordinates by value: a listener's lat/lon recur on every event of a
+    # session, and round() with decimals is slow. Equal floats round alike (0.0 and
+    # -0.0 both give 0.0); only valid coordinates are kept, and the cache starts over when full.
+    rounded: dict[float, float] = {}
+    known_rounding = rounded.get
+
+    def rounding(value: float) -> float:
+        result = known_rounding(value)
+        if result is None:
+            result = round(value, decimals) + 0.0
+            if len(rounded) >= COORDINATE_CACHE_SIZE:
+                rounded.clear()
+            rounded[value] = result
+        return result
+
     def latitude(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
+        if inline_rounding and type(value) is float and -LATITUDE_LIMIT <= value <= LATITUDE_LIMIT:
+            return rounding(value)
         result = round_coordinate(value, decimals=decimals, limit=LATITUDE_LIMIT)
         return REMOVE if result is None else result
 
     def longitude(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
+        if (
+            inline_rounding
+            and type(value) is float
+            and -LONGITUDE_LIMIT <= value <= LONGITUDE_LIMIT
+        ):
+            return rounding(value)
         result = round_coordinate(value, decimals=decimals, limit=LONGITUDE_LIMIT)
         return REMOVE if result is None else result
 
     def user_agent(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
+        if type(value) is str:
+            found = known_reduction(value)
+            if found is not None:
+                return found
         result = reduce(value)
         return REMOVE if result is None else result
 
@@ -182,6 +265,10 @@ def _transforms(policy: PartnerPolicy) -> tuple[tuple[str, Transform], ...]:
         # under those names is never sent.
         *((path, _remove) for path in PREVIOUS_PATHS),
     )
+
+
+def _no_cache(value: object, default: object = None) -> object:
+    return default
 
 
 def _limits_ad_tracking(event: Mapping[str, Any]) -> bool:

@@ -238,6 +238,11 @@ def reducer(*, level: str) -> Callable[[object], str | None]:
     return reduce
 
 
+def reduction_cache(*, level: str) -> dict[str, str] | None:
+    """The cache ``reducer(level=level)`` reads, or None for a level without one."""
+    return _caches.get(level)
+
+
 def _reduced(value: str, level: str) -> str:
     # ASCII-only lowering, like the patterns' re.ASCII | re.IGNORECASE.
     lowered = value.encode("ascii", "replace").decode("ascii").lower()
