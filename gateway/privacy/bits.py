@@ -7,6 +7,10 @@ exactly is never guessed at.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import TypeVar
+
 from gateway.privacy.errors import MalformedConsent
 
 BASE64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -43,3 +47,40 @@ class Base64urlBitReader:
 
     def read_bool(self, *, field: str) -> bool:
         return self.read_bits(1, field=field) == "1"
+
+
+T = TypeVar("T")
+
+
+def cached_decoder(
+    decode: Callable[[str], T], *, what: str, max_length: int, maxsize: int = 4096
+) -> tuple[Callable[[str], T], Callable[[str], T | str]]:
+    """``decode`` behind a length check and a bounded per-string cache.
+
+    Returns the public decoder and its cache (for ``cache_info``/``cache_clear``).
+    Traffic reuses a few thousand distinct consent strings, so each is decoded
+    once. Malformed strings are cached as their problem too, so a flood of one
+    bad string costs one decode, not one per event; oversized input is refused
+    before the cache so it never occupies it.
+    """
+
+    @functools.lru_cache(maxsize=maxsize)
+    def decode_or_problem(value: str) -> T | str:
+        try:
+            return decode(value)
+        except MalformedConsent as exc:
+            return str(exc)
+
+    def decoder(value: str) -> T:
+        if not isinstance(value, str):
+            raise MalformedConsent(f"{what} is not a string")
+        if len(value) > max_length:
+            raise MalformedConsent(f"{what} longer than {max_length} characters")
+        result = decode_or_problem(value)
+        if isinstance(result, str):
+            # A fresh exception each time: re-raising one cached instance would
+            # grow its traceback on every raise.
+            raise MalformedConsent(result)
+        return result
+
+    return decoder, decode_or_problem

@@ -19,13 +19,12 @@ Decoding is cached per distinct string: a million events share a few thousand.
 from __future__ import annotations
 
 import base64
-import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum, StrEnum
 
-from gateway.privacy.bits import BASE64URL, Base64urlBitReader
+from gateway.privacy.bits import BASE64URL, Base64urlBitReader, cached_decoder
 from gateway.privacy.errors import MalformedConsent
 
 __all__ = [
@@ -171,31 +170,6 @@ class TCString:
 # --- Decoding -----------------------------------------------------------------------------
 
 
-def decode_tc_string(value: str) -> TCString:
-    """Decode a TC string with its optional segments; MalformedConsent if it cannot be trusted."""
-    if not isinstance(value, str):
-        raise MalformedConsent("TC string is not a string")
-    # Checked before the cache so oversized input never occupies it.
-    if len(value) > MAX_TC_STRING_LENGTH:
-        raise MalformedConsent(f"TC string longer than {MAX_TC_STRING_LENGTH} characters")
-    result = _decode_or_problem(value)
-    if isinstance(result, str):
-        # A fresh exception each time: re-raising one cached instance would grow
-        # its traceback on every raise.
-        raise MalformedConsent(result)
-    return result
-
-
-@functools.lru_cache(maxsize=4096)
-def _decode_or_problem(value: str) -> TCString | str:
-    # Malformed strings are cached as their problem too, so a flood of one bad
-    # string costs one decode, not one per event.
-    try:
-        return _decode(value)
-    except MalformedConsent as exc:
-        return str(exc)
-
-
 def _decode(value: str) -> TCString:
     segments = value.split(".")
     for segment in segments:
@@ -233,6 +207,12 @@ def _decode(value: str) -> TCString:
         allowed_vendors=allowed_vendors,
         publisher_tc=publisher_tc,
     )
+
+
+# Decode a TC string; MalformedConsent if any part of it cannot be trusted.
+decode_tc_string, _decode_or_problem = cached_decoder(
+    _decode, what="TC string", max_length=MAX_TC_STRING_LENGTH
+)
 
 
 def _read_core(reader: _BitReader) -> TCString:

@@ -14,11 +14,11 @@ thousand strings, and a flood of one bad string costs one decode.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from gateway.privacy.bits import cached_decoder
 from gateway.privacy.errors import MalformedConsent
 from gateway.privacy.gpp.bits import BASE64URL, BitReader
 from gateway.privacy.gpp.errors import GppSidMismatch
@@ -56,29 +56,6 @@ class GppString:
         return None
 
 
-def decode_gpp_string(value: str) -> GppString:
-    """Decode a GPP string; raise MalformedConsent if any part of it cannot be trusted."""
-    if not isinstance(value, str):
-        raise MalformedConsent("GPP string is not a string")
-    # Checked before the cache so oversized input never occupies it.
-    if len(value) > MAX_GPP_STRING_LENGTH:
-        raise MalformedConsent(f"GPP string longer than {MAX_GPP_STRING_LENGTH} characters")
-    result = _decode_or_problem(value)
-    if isinstance(result, str):
-        # A fresh exception each time: re-raising one cached instance would grow its
-        # traceback on every raise.
-        raise MalformedConsent(result)
-    return result
-
-
-@functools.lru_cache(maxsize=4096)
-def _decode_or_problem(value: str) -> GppString | str:
-    try:
-        return _decode(value)
-    except MalformedConsent as exc:
-        return str(exc)
-
-
 def _decode(value: str) -> GppString:
     header, *raw_sections = value.split("~")
     for index, raw in enumerate(raw_sections, start=1):
@@ -103,6 +80,12 @@ def _decode(value: str) -> GppString:
         raw_sections=tuple(raw_sections),
         sections=MappingProxyType(sections),
     )
+
+
+# Decode a GPP string; MalformedConsent if any part of it cannot be trusted.
+decode_gpp_string, _decode_or_problem = cached_decoder(
+    _decode, what="GPP string", max_length=MAX_GPP_STRING_LENGTH
+)
 
 
 def _decode_header(header: str, *, max_ids: int) -> tuple[int, ...]:
