@@ -28,7 +28,8 @@ def test_a_busy_port_stops_the_demo_before_seeding(tmp_path: Path, settings: Set
         taken.listen()
         port = taken.getsockname()[1]
 
-        with pytest.raises(CommandError, match=f"Port\\(s\\) {port} on 127.0.0.1 are in use"):
+        # Only our port is asserted: a demo running on this machine may hold the defaults too.
+        with pytest.raises(CommandError, match=f"Port\\(s\\) ({port}|.*, {port})\\b.* in use"):
             call_command("run_demo", "--web-port", str(port))
 
     assert not (tmp_path / "demo.json").exists()
