@@ -10,47 +10,15 @@ from django.utils import timezone
 
 from partners.models import CampaignAssignment, Feed, Partner
 from partners.services import api_key_create, partner_create
+from tests.privacy.builders import exposure
 
 _counter = itertools.count(1)
 
 
 def exposure_payload(**overrides: Any) -> dict[str, Any]:
-    """A valid ingest record, as an ad server would send it."""
-    n = next(_counter)
-    record: dict[str, Any] = {
-        "event_id": f"evt-{n:08d}",
-        "occurred_at": "2026-11-24T10:15:00+01:00",
-        "event_type": "impression",
-        "media_type": "audio",
-        "content_type": "podcast",
-        "advertiser_id": "adv-1",
-        "campaign_id": "cmp-1",
-        "line_item_id": "li-1",
-        "creative_id": "cr-1",
-        "placement_id": "pl-1",
-        "content_id": "ep-42",
-        "device": {
-            "type": "mobile",
-            "os": "ios",
-            "ifa": "6D92078A-8246-4BA4-AE5B-76104861E7DC",
-            "lmt": False,
-        },
-        "ip": "203.0.113.77",
-        "user_agent": "Podcasts/1580.2 CFNetwork/1410.0.3 Darwin/22.6.0",
-        "geo": {
-            "country": "US",
-            "region": "CA",
-            "city": "Oakland",
-            "postal_code": "94607",
-            "lat": 37.80437,
-            "lon": -122.27111,
-        },
-        "user_id": "user-123",
-        "household_id": "hh-9",
-        "consent": {"gdpr": 0, "us_privacy": "1YNN", "gpc": False, "coppa": False},
-    }
-    record.update(overrides)
-    return record
+    """A valid ingest record, as an ad server would send it, with a fresh event id."""
+    overrides.setdefault("event_id", f"evt-{next(_counter):08d}")
+    return exposure(**overrides)
 
 
 def make_partner(

@@ -1,6 +1,6 @@
 """Exposure records and policies for the privacy tests, without Django.
 
-The record mirrors ``tests.factories.exposure_payload``, which needs Django set up.
+``exposure`` is also the record behind ``tests.factories.exposure_payload``.
 """
 
 from __future__ import annotations
