@@ -68,27 +68,6 @@ class Partner(models.Model):
         return self.status == self.Status.ACTIVE
 
 
-# Fields a feed may carry, by dotted path into the exposure record. The privacy
-# filter removes everything else, so a new ingest field is never forwarded by
-# accident.
-DEFAULT_FEED_FIELDS = [
-    "event_id",
-    "occurred_at",
-    "event_type",
-    "media_type",
-    "content_type",
-    "advertiser_id",
-    "campaign_id",
-    "line_item_id",
-    "creative_id",
-    "placement_id",
-    "device.type",
-    "device.os",
-    "geo.country",
-    "geo.region",
-]
-
-
 class UserAgentLevel(models.TextChoices):
     REMOVE = "remove", "Removed"
     FAMILY = "family", "Browser/app family and OS only"

@@ -71,10 +71,6 @@ def signing_secret_current(*, partner_id: int) -> str:
     return decrypt(secret.secret_encrypted)
 
 
-def pseudonym_key_current(*, partner_id: int) -> bytes:
-    return pseudonym_keys_in_use(partner_id=partner_id)[0]
-
-
 def pseudonym_keys_in_use(*, partner_id: int, now: datetime | None = None) -> tuple[bytes, bytes]:
     """The current pseudonym key and, during a rotation's overlap, the previous one (else b"")."""
     now = now or timezone.now()
