@@ -1,0 +1,1 @@
+"""File drops: one file per window, with a manifest and its signature, to S3 or SFTP."""

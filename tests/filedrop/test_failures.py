@@ -1,0 +1,187 @@
+"""Failure classification: transient failures retry, permanent ones stop, nothing is lost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import paramiko
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+
+from gateway.delivery.models import Batch, DeliveryAttempt
+from gateway.delivery.services import batch_retry, batch_send
+from gateway.filedrop.models import FileDestination
+from gateway.filedrop.s3 import s3_error
+from gateway.filedrop.services import batch_upload
+from gateway.filedrop.sftp import sftp_error
+from partners.models import Feed
+from tests.filedrop.conftest import attempt_for, free_port, s3_destination, stored_batch
+
+Outcome = DeliveryAttempt.Outcome
+RECORDS = [{"event_id": "evt-1"}]
+
+
+def client_error(code: str, status: int) -> ClientError:
+    response: Any = {
+        "Error": {"Code": code, "Message": f"{code} happened"},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, "PutObject")
+
+
+@pytest.mark.parametrize(
+    ("exc", "transient"),
+    [
+        (client_error("NoSuchBucket", 404), False),
+        (client_error("AccessDenied", 403), False),
+        (client_error("InvalidAccessKeyId", 403), False),
+        (client_error("SignatureDoesNotMatch", 403), False),
+        (client_error("SlowDown", 503), True),
+        (client_error("InternalError", 500), True),
+        (client_error("RequestTimeout", 400), True),
+        (EndpointConnectionError(endpoint_url="http://127.0.0.1:9"), True),
+        (NoCredentialsError(), False),
+    ],
+    ids=lambda value: (
+        getattr(value, "response", {}).get("Error", {}).get("Code") or type(value).__name__
+    ),
+)
+def test_s3_errors_are_transient_only_when_a_later_attempt_can_succeed(exc, transient):
+    error = s3_error(exc, bucket="b", path="k")
+
+    assert error.transient is transient
+    assert "s3://b/k" in error.detail
+
+
+@pytest.mark.parametrize(
+    ("exc", "transient"),
+    [
+        (paramiko.AuthenticationException("Authentication failed."), False),
+        (PermissionError(13, "Permission denied"), False),
+        (FileNotFoundError(2, "No such file"), False),
+        # A full disk: OpenSSH answers SSH_FX_FAILURE, paramiko raises a plain OSError.
+        (OSError("Failure"), True),
+        (OSError("size mismatch in put!  10 != 20"), True),
+        (EOFError(), True),
+        (TimeoutError("timed out"), True),
+        (ConnectionRefusedError(111, "Connection refused"), True),
+        (paramiko.SSHException("Error reading SSH protocol banner"), True),
+    ],
+    ids=lambda value: type(value).__name__ + ":" + str(value)[:20],
+)
+def test_sftp_errors_are_permanent_for_logins_and_permissions_only(exc, transient):
+    error = sftp_error(exc, where="sftp://u@h:22/")
+
+    assert error.transient is transient
+    assert "sftp://u@h:22/" in error.detail
+
+
+@pytest.mark.django_db
+def test_a_feed_without_a_destination_fails_permanently(file_feed: Feed):
+    batch = stored_batch(feed=file_feed, records=RECORDS)
+
+    result = batch_upload(batch=batch, attempt=attempt_for(batch))
+
+    assert (result.outcome, result.error) == (
+        Outcome.PERMANENT_FAILURE,
+        "the feed has no file destination",
+    )
+
+
+@pytest.mark.django_db
+def test_a_feed_that_asks_for_encrypted_bodies_gets_no_plaintext_files(
+    file_feed: Feed, s3_endpoint: str, bucket: str, s3_client: Any
+):
+    s3_destination(feed=file_feed, endpoint=s3_endpoint, bucket=bucket)
+    Feed.objects.filter(pk=file_feed.pk).update(encryption=Feed.Encryption.X25519)
+    batch = stored_batch(feed=file_feed, records=RECORDS)
+    batch.feed.refresh_from_db()
+
+    result = batch_upload(batch=batch, attempt=attempt_for(batch))
+
+    assert result.outcome == Outcome.PERMANENT_FAILURE
+    assert "encrypted" in result.error
+    assert s3_client.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+@pytest.mark.django_db
+def test_nothing_is_uploaded_when_the_partner_has_no_signing_key(
+    file_feed: Feed, s3_endpoint: str, bucket: str, s3_client: Any
+):
+    s3_destination(feed=file_feed, endpoint=s3_endpoint, bucket=bucket)
+    file_feed.partner.signing_secrets.all().delete()
+    batch = stored_batch(feed=file_feed, records=RECORDS)
+
+    result = batch_upload(batch=batch, attempt=attempt_for(batch))
+
+    assert result.outcome == Outcome.PERMANENT_FAILURE
+    assert "signing" in result.error
+    assert s3_client.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+@pytest.mark.django_db
+def test_credentials_encrypted_under_a_retired_key_fail_permanently(
+    file_feed: Feed, s3_endpoint: str, bucket: str
+):
+    destination = s3_destination(feed=file_feed, endpoint=s3_endpoint, bucket=bucket)
+    FileDestination.objects.filter(pk=destination.pk).update(
+        secret_access_key_encrypted="gAAAAAB-not-a-token"
+    )
+    batch = stored_batch(feed=file_feed, records=RECORDS)
+
+    result = batch_upload(batch=batch, attempt=attempt_for(batch))
+
+    assert result.outcome == Outcome.PERMANENT_FAILURE
+    assert "cannot be decrypted" in result.error
+
+
+@pytest.mark.django_db
+def test_an_endpoint_on_a_private_address_is_refused_in_production(
+    file_feed: Feed, s3_endpoint: str, bucket: str, settings
+):
+    s3_destination(feed=file_feed, endpoint=s3_endpoint, bucket=bucket)
+    settings.ALLOW_PRIVATE_ENDPOINTS = False
+    batch = stored_batch(feed=file_feed, records=RECORDS)
+
+    result = batch_upload(batch=batch, attempt=attempt_for(batch))
+
+    assert result.outcome == Outcome.PERMANENT_FAILURE
+    assert result.error.startswith("destination refused")
+
+
+@pytest.mark.django_db
+def test_a_failed_upload_keeps_the_batch_so_it_can_be_sent_again_once_fixed(
+    file_feed: Feed, s3_endpoint: str, s3_client: Any
+):
+    bucket = "created-later-by-the-partner"
+    s3_destination(feed=file_feed, endpoint=s3_endpoint, bucket=bucket)
+    batch = stored_batch(feed=file_feed, records=RECORDS)
+
+    batch_send(batch_id=batch.pk)
+    batch.refresh_from_db()
+    assert batch.status == Batch.Status.FAILED
+    assert "NoSuchBucket" in batch.last_error
+    assert batch.body_path
+
+    s3_client.create_bucket(Bucket=bucket)
+    assert batch_retry(batch_id=batch.pk)
+    batch_send(batch_id=batch.pk)
+
+    batch.refresh_from_db()
+    assert batch.status == Batch.Status.DELIVERED
+    outcomes = list(batch.attempts.order_by("number").values_list("outcome", flat=True))
+    assert outcomes == [Outcome.PERMANENT_FAILURE, Outcome.SUCCEEDED]
+
+
+@pytest.mark.django_db
+def test_a_transient_failure_schedules_a_retry(file_feed: Feed, bucket: str, settings):
+    settings.DELIVERY_TIMEOUT_SECONDS = 2
+    s3_destination(feed=file_feed, endpoint=f"http://127.0.0.1:{free_port()}", bucket=bucket)
+    batch = stored_batch(feed=file_feed, records=RECORDS)
+
+    attempt = batch_send(batch_id=batch.pk)
+
+    batch.refresh_from_db()
+    assert attempt is not None and attempt.outcome == Outcome.TRANSIENT_FAILURE
+    assert batch.status == Batch.Status.RETRY_SCHEDULED
+    assert batch.next_attempt_at is not None
