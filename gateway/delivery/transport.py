@@ -3,16 +3,30 @@
 The transport never raises for network trouble and never decides about
 retries: it reports what happened, and ``gateway.delivery.services`` turns
 that into a state change.
+
+Given a ``pinned_address``, the POST goes to exactly that IP address (the one
+``partners.endpoints.resolve_and_check`` resolved and approved) while the
+URL's host name is still used for TLS SNI, certificate verification and the
+Host header. Without pinning, requests would resolve the name a second time,
+and a DNS answer changed in between (DNS rebinding) could point the signed
+POST at our own network.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from requests.exceptions import InvalidURL
+from urllib3.connectionpool import HTTPConnectionPool
 
 USER_AGENT = "measurement-gateway/0.1"
 # Only the start of a partner's response is kept; reading stops there so a
@@ -57,6 +71,74 @@ def _excerpt(response: requests.Response) -> tuple[str, str]:
     return b"".join(chunks).decode("utf-8", "replace")[:EXCERPT_CHARS], ""
 
 
+class PinnedAddressAdapter(HTTPAdapter):
+    """Sends every request for one host name to one fixed IP address.
+
+    The connection pool is opened on the address, never on the name, so no
+    second DNS lookup happens. For https the name goes into the pool as
+    ``server_hostname`` (SNI) and ``assert_hostname`` (the certificate must be
+    valid for the name, not the address), and every request carries the name
+    in its Host header. Proxies are ignored: a proxy would resolve the name
+    itself and undo the pinning.
+    """
+
+    def __init__(self, *, host: str, address: str) -> None:
+        super().__init__()
+        self.host = host.lower()
+        # Validated here so a bad address is a clear error, not a failed connect.
+        self.address = str(ipaddress.ip_address(address))
+
+    def get_connection_with_tls_context(
+        self,
+        request: requests.PreparedRequest,
+        verify: bool | str | None,
+        proxies: Mapping[str, str] | None = None,
+        cert: Any = None,
+    ) -> HTTPConnectionPool:
+        host_params, pool_kwargs = self.build_connection_pool_key_attributes(request, verify, cert)
+        if host_params["host"] != self.host:
+            # The adapter only knows one checked address; any other host
+            # would be sent to it under a name nobody validated.
+            raise InvalidURL(f"this connection is pinned to {self.host}", request=request)
+        if host_params["scheme"] == "https":
+            pool_kwargs = {
+                **pool_kwargs,
+                "server_hostname": self.host,
+                "assert_hostname": self.host,
+            }
+        return self.poolmanager.connection_from_host(
+            host=self.address,
+            port=host_params["port"],
+            scheme=host_params["scheme"],
+            pool_kwargs=pool_kwargs,
+        )
+
+    def add_headers(self, request: requests.PreparedRequest, **kwargs: Any) -> None:
+        # Without it, http.client would put the IP address in the Host header.
+        request.headers["Host"] = _host_header(request.url or "")
+
+
+def _host_header(url: str) -> str:
+    """The Host header value for ``url``: the name, with the port only when not the default."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    default_port = 443 if parts.scheme == "https" else 80
+    return host if parts.port in (None, default_port) else f"{host}:{parts.port}"
+
+
+def pinned_session(*, url: str, address: str) -> requests.Session:
+    """A session whose requests for ``url``'s host all go to ``address``."""
+    session = requests.Session()
+    # The environment must not add a proxy, which would do its own DNS lookup.
+    session.trust_env = False
+    adapter = PinnedAddressAdapter(host=urlsplit(url).hostname or "", address=address)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
 def post(
     *,
     url: str,
@@ -64,10 +146,36 @@ def post(
     headers: Mapping[str, str],
     timeout: float,
     session: requests.Session | None = None,
+    pinned_address: str | None = None,
+    ca_bundle: str | None = None,
 ) -> TransportResult:
-    """POST ``body`` to ``url`` without following redirects; never raises for network errors."""
-    sender = session or requests
-    all_headers = {"User-Agent": USER_AGENT, **headers}
+    """POST ``body`` to ``url`` without following redirects; never raises for network errors.
+
+    ``pinned_address``: connect to this IP instead of resolving the URL's host
+    (see ``PinnedAddressAdapter``); it cannot be combined with ``session``.
+    ``ca_bundle``: a PEM file of trusted CAs instead of the default bundle.
+    """
+    request = _Request(url=url, body=body, headers=headers, timeout=timeout, verify=ca_bundle)
+    if pinned_address is None:
+        return _send(request, sender=session or requests)
+    if session is not None:
+        raise ValueError("pass either a session or a pinned address, not both")
+    with pinned_session(url=url, address=pinned_address) as pinned:
+        return _send(request, sender=pinned)
+
+
+@dataclass(frozen=True)
+class _Request:
+    url: str
+    body: bytes
+    headers: Mapping[str, str]
+    timeout: float
+    # None keeps requests' default: the session's, else the certifi bundle.
+    verify: str | None
+
+
+def _send(request: _Request, *, sender: requests.Session | ModuleType) -> TransportResult:
+    all_headers = {"User-Agent": USER_AGENT, **request.headers}
     started = time.monotonic()
 
     def elapsed_ms() -> int:
@@ -77,12 +185,13 @@ def post(
         # A redirect is reported as its 3xx status: following it could carry
         # signed data to a host nobody validated.
         response = sender.post(
-            url,
-            data=body,
+            request.url,
+            data=request.body,
             headers=all_headers,
-            timeout=timeout,
+            timeout=request.timeout,
             allow_redirects=False,
             stream=True,
+            verify=request.verify,
         )
     except requests.Timeout as exc:
         return TransportResult(
