@@ -1,7 +1,8 @@
 """Secret material: encryption at rest, random tokens and their hashes.
 
-Partner signing secrets and pseudonym keys must be readable by workers, so they
-are encrypted with Fernet (AES-128-CBC + HMAC) under ``FIELD_ENCRYPTION_KEYS``.
+Partner signing keys (``whsec_`` secrets, ``whsk_`` Ed25519 private keys) and
+pseudonym keys must be readable by workers, so they are encrypted with Fernet
+(AES-128-CBC + HMAC) under ``FIELD_ENCRYPTION_KEYS``.
 API keys and ingest tokens are only ever compared, so they are stored as a
 SHA-256 hash: they are 256-bit random values, so a slow password hash adds
 nothing but latency on every request.
@@ -18,6 +19,8 @@ from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+
+from gateway.delivery.signing import ed25519_key_pair
 
 WHSEC_PREFIX = "whsec_"
 
@@ -49,6 +52,16 @@ def decrypt(ciphertext: str) -> str:
 def new_whsec() -> str:
     """A Standard Webhooks signing secret: ``whsec_`` + base64 of 32 random bytes."""
     return WHSEC_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def new_ed25519_key() -> tuple[str, str]:
+    """A Standard Webhooks v1a key pair: (``whsk_`` private key, ``whpk_`` public key)."""
+    return ed25519_key_pair(secrets.token_bytes(32))
+
+
+def new_signing_key_id() -> str:
+    """A public, random id for a signing key (the JWKS ``kid``); says nothing about the key."""
+    return secrets.token_hex(8)
 
 
 def new_hmac_key() -> str:

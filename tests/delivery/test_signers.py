@@ -1,0 +1,104 @@
+"""The Signer interface: the in-process signer, and a factory plugged in by setting."""
+
+from __future__ import annotations
+
+import base64
+import time
+from datetime import datetime
+
+import pytest
+
+from gateway.delivery.signers import (
+    LocalSigner,
+    NoSigningKey,
+    SigningKeyMaterial,
+    partner_signer,
+    signed_headers,
+)
+from gateway.delivery.signing import ed25519_key_pair
+
+WHSEC = "whsec_" + base64.b64encode(b"k" * 32).decode()
+WHSK, _WHPK = ed25519_key_pair(b"s" * 32)
+
+
+class FakeKmsSigner:
+    """What a KMS-backed signer looks like from the outside: key ids and signatures."""
+
+    def __init__(self, partner_id: int, at: datetime) -> None:
+        self.partner_id, self.at = partner_id, at
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        return ("kms-1",)
+
+    def sign(self, *, msg_id: str, timestamp: int, payload: bytes) -> list[str]:
+        return [f"v1a,{self.partner_id}-{timestamp}"]
+
+
+def fake_kms_factory(*, partner_id: int, at: datetime) -> FakeKmsSigner:
+    return FakeKmsSigner(partner_id, at)
+
+
+def test_a_local_signer_returns_one_signature_per_key_in_key_order() -> None:
+    signer = LocalSigner(
+        keys=(
+            SigningKeyMaterial(key_id="new", secret=WHSK),
+            SigningKeyMaterial(key_id="old", secret=WHSEC),
+        )
+    )
+
+    signatures = signer.sign(msg_id="b", timestamp=1, payload=b"x")
+
+    assert signer.key_ids == ("new", "old")
+    assert [s.split(",")[0] for s in signatures] == ["v1a", "v1"]
+
+
+def test_a_local_signer_without_keys_cannot_exist() -> None:
+    with pytest.raises(NoSigningKey):
+        LocalSigner(keys=())
+
+
+def test_key_material_never_shows_the_secret_in_its_repr() -> None:
+    material = SigningKeyMaterial(key_id="k1", secret=WHSEC)
+
+    assert WHSEC not in repr(material)
+    assert WHSEC not in repr(LocalSigner(keys=(material,)))
+
+
+def test_signed_headers_join_every_signature_with_spaces() -> None:
+    signer = LocalSigner(
+        keys=(SigningKeyMaterial(key_id="a", secret=WHSEC), SigningKeyMaterial("b", WHSK))
+    )
+
+    headers = signed_headers(signer=signer, msg_id="b-1", timestamp=9, payload=b"x")
+
+    assert headers["webhook-id"] == "b-1"
+    assert headers["webhook-timestamp"] == "9"
+    assert len(headers["webhook-signature"].split(" ")) == 2
+
+
+def test_the_signer_factory_is_the_one_the_setting_names(settings) -> None:
+    settings.SIGNER_FACTORY = f"{__name__}.fake_kms_factory"
+
+    signer = partner_signer(partner_id=7, timestamp=1_790_000_000)
+
+    assert isinstance(signer, FakeKmsSigner)
+    assert (signer.partner_id, int(signer.at.timestamp())) == (7, 1_790_000_000)
+    assert (
+        signed_headers(signer=signer, msg_id="m", timestamp=3, payload=b"")["webhook-signature"]
+        == "v1a,7-3"
+    )
+
+
+@pytest.mark.django_db
+def test_without_the_setting_the_database_signer_signs(settings) -> None:
+    from tests.factories import make_partner
+
+    if hasattr(settings, "SIGNER_FACTORY"):
+        del settings.SIGNER_FACTORY
+    partner = make_partner()
+
+    signer = partner_signer(partner_id=partner.pk, timestamp=int(time.time()))
+
+    assert isinstance(signer, LocalSigner)
+    assert signer.key_ids == tuple(partner.signing_secrets.values_list("key_id", flat=True))
