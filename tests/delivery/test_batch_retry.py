@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 import responses
+from django.core.cache import cache
 from django.utils import timezone
 
 from gateway.delivery.models import Batch, DeliveryAttempt
@@ -21,6 +22,15 @@ URL = "http://127.0.0.1:9/ingest"
 RECORDS = [{"event_id": "evt-1"}]
 
 
+@pytest.fixture(autouse=True)
+def _clean_shared_store(settings):
+    # The 503s below must not pause the feed or trip the endpoint's breaker for the next send.
+    settings.DELIVERY_SLOWDOWN_PAUSE_SECONDS = 0
+    cache.clear()
+    yield
+    cache.clear()
+
+
 def fresh(batch: Batch) -> Batch:
     return Batch.objects.get(pk=batch.pk)
 
@@ -29,7 +39,7 @@ def fresh(batch: Batch) -> Batch:
 def test_a_failed_batch_is_sent_again_under_the_same_id_with_new_attempts(
     push_feed: Feed, queued: QueuedTasks, settings, django_capture_on_commit_callbacks
 ):
-    settings.DELIVERY_MAX_ATTEMPTS = 1
+    settings.DELIVERY_RETRY_SCHEDULE = []  # one attempt per round
     responses.add(responses.POST, URL, status=503)
     responses.add(responses.POST, URL, status=200)
     batch = make_batch(feed=push_feed, status=Batch.Status.READY, records=RECORDS)
@@ -53,8 +63,7 @@ def test_a_failed_batch_is_sent_again_under_the_same_id_with_new_attempts(
 
 @responses.activate
 def test_a_retry_gets_the_full_attempt_budget_again(push_feed: Feed, queued: QueuedTasks, settings):
-    settings.DELIVERY_MAX_ATTEMPTS = 2
-    settings.DELIVERY_RETRY_BASE_SECONDS = 0
+    settings.DELIVERY_RETRY_SCHEDULE = [0]  # two attempts per round, the second at once
     responses.add(responses.POST, URL, status=503)
     batch = make_batch(feed=push_feed, status=Batch.Status.READY, records=RECORDS)
     batch_send(batch_id=batch.pk)
