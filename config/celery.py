@@ -35,6 +35,11 @@ def _install_periodic_schedule(sender: Celery, **_: object) -> None:
             "schedule": float(settings.DISPATCH_INTERVAL_SECONDS),
             "options": {"expires": float(settings.DISPATCH_INTERVAL_SECONDS)},
         },
+        "filedrop-check-deadlines": {
+            "task": "filedrop.check_deadlines",
+            "schedule": float(settings.FILEDROP_DEADLINE_CHECK_SECONDS),
+            "options": {"expires": float(settings.FILEDROP_DEADLINE_CHECK_SECONDS)},
+        },
         "reconciliation-run": {
             "task": "reconciliation.run",
             "schedule": float(settings.RECONCILIATION_INTERVAL_SECONDS),

@@ -11,7 +11,20 @@ from pathlib import Path
 
 import dj_database_url
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import ImproperlyConfiguredEnv, env_bool, env_int, env_list, env_str
+
+
+def _env_seconds_list(name: str, default: list[int]) -> list[int]:
+    """A comma-separated list of whole seconds, each 0 to 7 days."""
+    items = env_list(name, [str(value) for value in default])
+    try:
+        values = [int(item) for item in items]
+    except ValueError as exc:
+        raise ImproperlyConfiguredEnv(f"{name}={items!r} is not a list of integers") from exc
+    if not all(0 <= value <= 7 * 86400 for value in values):
+        raise ImproperlyConfiguredEnv(f"{name}: every wait must be 0 to 604800 seconds")
+    return values
+
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("GATEWAY_VAR_DIR", str(BASE_DIR / "var")))
@@ -32,6 +45,7 @@ INSTALLED_APPS = [
     "partners",
     "gateway.ingest",
     "gateway.delivery",
+    "gateway.filedrop",
     "gateway.reconciliation",
     "gateway.partner_api",
     "gateway.simulator",
@@ -110,6 +124,12 @@ STATIC_ROOT = VAR_DIR / "static"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # Batch bodies, written once by the build and streamed by sends and
+    # downloads; any Django storage backend (e.g. S3) fits.
+    "batches": {
+        "BACKEND": env_str("BATCH_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": {"location": env_str("BATCH_STORAGE_DIR", str(VAR_DIR / "batches"))},
+    },
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
@@ -133,17 +153,78 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
 
 # --- Delivery -----------------------------------------------------------------
 DELIVERY_TIMEOUT_SECONDS = env_int("DELIVERY_TIMEOUT_SECONDS", 30, minimum=1)
-DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 8, minimum=1)
-DELIVERY_RETRY_BASE_SECONDS = env_int("DELIVERY_RETRY_BASE_SECONDS", 5, minimum=0)
-DELIVERY_RETRY_MAX_SECONDS = env_int("DELIVERY_RETRY_MAX_SECONDS", 3600, minimum=1)
+# Waits before attempts 2, 3, ... of a feed whose own retry_schedule is empty
+# (gateway.delivery.retry.DEFAULT_RETRY_SCHEDULE): at once, 5 s, 5 min, 30 min,
+# 2 h, 5 h, 10 h, 10 h. A feed gets len(schedule) + 1 attempts per round.
+DELIVERY_RETRY_SCHEDULE = _env_seconds_list(
+    "DELIVERY_RETRY_SCHEDULE", [5, 300, 1800, 7200, 18000, 36000, 36000]
+)
+# A partner's Retry-After is honoured within these bounds.
+DELIVERY_RETRY_AFTER_MIN_SECONDS = env_int("DELIVERY_RETRY_AFTER_MIN_SECONDS", 1, minimum=0)
+DELIVERY_RETRY_AFTER_MAX_SECONDS = env_int("DELIVERY_RETRY_AFTER_MAX_SECONDS", 3600, minimum=1)
+# After a 429/502/503/504 the feed pauses (Retry-After, else this long) and
+# then runs at half its concurrency and rates per slow-down level, up to
+# DELIVERY_SLOWDOWN_MAX_LEVEL halvings, until DELIVERY_SLOWDOWN_SECONDS pass
+# without another such answer.
+DELIVERY_SLOWDOWN_PAUSE_SECONDS = env_int("DELIVERY_SLOWDOWN_PAUSE_SECONDS", 5, minimum=0)
+DELIVERY_SLOWDOWN_SECONDS = env_int("DELIVERY_SLOWDOWN_SECONDS", 300, minimum=1)
+DELIVERY_SLOWDOWN_MAX_LEVEL = env_int("DELIVERY_SLOWDOWN_MAX_LEVEL", 3, minimum=0)
+# A send that finds its feed's concurrency slots all taken goes back to the
+# queue for this long (randomised up to twice as long), without an attempt.
+DELIVERY_BUSY_RETRY_SECONDS = env_int("DELIVERY_BUSY_RETRY_SECONDS", 2, minimum=1)
+# Circuit breaker per endpoint (scheme, host, port): it opens when at least
+# DELIVERY_CIRCUIT_FAILURE_PERCENT of the attempts of the last
+# DELIVERY_CIRCUIT_WINDOW_SECONDS failed, once there were
+# DELIVERY_CIRCUIT_MIN_REQUESTS; sends then wait DELIVERY_CIRCUIT_OPEN_SECONDS,
+# after which one probe decides whether it closes.
+DELIVERY_CIRCUIT_FAILURE_PERCENT = env_int("DELIVERY_CIRCUIT_FAILURE_PERCENT", 50, minimum=1)
+DELIVERY_CIRCUIT_WINDOW_SECONDS = env_int("DELIVERY_CIRCUIT_WINDOW_SECONDS", 60, minimum=1)
+DELIVERY_CIRCUIT_MIN_REQUESTS = env_int("DELIVERY_CIRCUIT_MIN_REQUESTS", 10, minimum=1)
+DELIVERY_CIRCUIT_OPEN_SECONDS = env_int("DELIVERY_CIRCUIT_OPEN_SECONDS", 60, minimum=1)
 DISPATCH_INTERVAL_SECONDS = env_int("DISPATCH_INTERVAL_SECONDS", 10, minimum=1)
+# The sweeper's patience: a queued build or send not started after this long
+# lost its message (broker restart); a claim older than the task time limit
+# plus this margin belongs to a worker that died (SIGKILL, OOM).
+DELIVERY_LOST_MESSAGE_AFTER_SECONDS = env_int(
+    "DELIVERY_LOST_MESSAGE_AFTER_SECONDS", 300, minimum=1
+)
+DELIVERY_DEAD_CLAIM_MARGIN_SECONDS = env_int("DELIVERY_DEAD_CLAIM_MARGIN_SECONDS", 60, minimum=0)
+# After a signing key rotation the old key keeps signing (a second signature in
+# webhook-signature) this long, so partners can switch keys without a failure.
+SIGNING_KEY_OVERLAP_HOURS = env_int("SIGNING_KEY_OVERLAP_HOURS", 24, minimum=0)
 # Push endpoints must be https on public addresses unless this is on
 # (development and tests deliver to loopback).
 ALLOW_PRIVATE_ENDPOINTS = env_bool("ALLOW_PRIVATE_ENDPOINTS", False)
 
+# --- Alerts -------------------------------------------------------------------
+# Where "feed disabled" and similar alerts go (gateway.delivery.alerts): mail to
+# ALERT_EMAILS (else to ADMINS, if any) and a JSON POST to ALERT_WEBHOOK_URL.
+ALERT_CHANNELS = env_list(
+    "ALERT_CHANNELS",
+    ["gateway.delivery.alerts.EmailChannel", "gateway.delivery.alerts.WebhookChannel"],
+)
+ALERT_EMAILS = env_list("ALERT_EMAILS", [])
+ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL", "")
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env_int("ALERT_WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
+
+# --- File drops -----------------------------------------------------------------
+# How often beat checks file-drop windows against their upload deadline, and how
+# far back (by window end) it looks, so a feed switched to file drops or
+# backfilling old windows does not raise a notice per historic window.
+FILEDROP_DEADLINE_CHECK_SECONDS = env_int("FILEDROP_DEADLINE_CHECK_SECONDS", 60, minimum=1)
+FILEDROP_DEADLINE_LOOKBACK_HOURS = env_int("FILEDROP_DEADLINE_LOOKBACK_HOURS", 24, minimum=1)
+
 # --- Reconciliation -----------------------------------------------------------
 RECONCILIATION_INTERVAL_SECONDS = env_int("RECONCILIATION_INTERVAL_SECONDS", 900, minimum=1)
 RECONCILIATION_LOOKBACK_DAYS = env_int("RECONCILIATION_LOOKBACK_DAYS", 7, minimum=1)
+
+# --- Metrics (GET /metrics, gateway/delivery/metrics.py) ------------------------
+# Bearer token Prometheus sends. Unset: /metrics answers only requests made
+# directly on this host (loopback, no proxy headers); everything else gets 403.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# Delivery latency quantiles (metrics and the Feed admin) cover batches
+# delivered in this many recent hours.
+METRICS_LATENCY_WINDOW_HOURS = env_int("METRICS_LATENCY_WINDOW_HOURS", 24, minimum=1)
 
 # --- Celery -------------------------------------------------------------------
 # With REDIS_URL the broker is Redis; without it, kombu's filesystem transport
@@ -170,17 +251,43 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30 if CELERY_TASK_TIME_LIMIT > 60 else None
+# One send is one HTTP request: a few timeouts' worth is plenty. A concurrency
+# slot or circuit probe of a killed worker expires shortly after this.
+DELIVERY_SEND_TIME_LIMIT = min(CELERY_TASK_TIME_LIMIT, DELIVERY_TIMEOUT_SECONDS * 3 + 30)
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# Delivery work has its own queue so a backlog of sends never delays the
-# scheduler and reconciliation (and can get its own workers in production).
+# Sends have their own queue so a backlog of them never delays the scheduler
+# and reconciliation, and builds theirs so a big build never delays a send
+# (each can get its own workers in production).
 CELERY_TASK_ROUTES = {
-    "delivery.build_batch": {"queue": "delivery"},
+    "delivery.build_batch": {"queue": "build"},
     "delivery.send_batch": {"queue": "delivery"},
     "delivery.*": {"queue": "default"},
     "reconciliation.*": {"queue": "default"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = "UTC"
+
+# --- Shared store ---------------------------------------------------------------
+# Small state every worker process must see: concurrency slots, rate limits,
+# slow-downs and circuit breakers of delivery, flush requests of streaming
+# feeds. Redis when there is one; else files in var/cache, shared by the demo's
+# processes (its add/incr are not atomic: limits are approximate there).
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "mg",
+            "OPTIONS": {"socket_connect_timeout": 5, "socket_timeout": 5},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
 
 LOGGING = {
     "version": 1,

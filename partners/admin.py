@@ -2,15 +2,19 @@
 
 Secrets are created through ``partners.services`` and shown exactly once, in a
 message after the save that created them; the database keeps only ciphertext
-(signing secrets, pseudonym keys) or a hash (API keys).
+(signing keys, pseudonym keys) or a hash (API keys). Ed25519 private keys are
+never shown at all: partners verify with the public key.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
@@ -18,9 +22,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from gateway.delivery.health_selectors import FeedHealth, feed_recent_batches, feeds_health
+from gateway.delivery.models import FeedNotice
+from gateway.delivery.replay import TestDeliveryRefused, feed_test_delivery, notices_acknowledge
 from gateway.errors import GatewayError
 from gateway.privacy.gvl import GvlError, parse_gvl
 from partners.models import (
@@ -35,10 +43,16 @@ from partners.models import (
     SigningSecret,
 )
 from partners.services import (
+    SigningKeyIssued,
     api_key_create,
     api_key_revoke,
     partner_provision,
-    signing_secret_rotate,
+    signing_key_overlap_default,
+    signing_key_retire,
+    signing_key_revoke,
+    signing_key_rotate,
+    signing_key_state,
+    signing_keys_rotate,
 )
 
 
@@ -90,12 +104,41 @@ class FeedInline(admin.TabularInline):
     show_change_link = True
 
 
-class SigningSecretInline(admin.TabularInline):
+def _show_signing_key(request: HttpRequest, issued: SigningKeyIssued) -> None:
+    """Show what the partner needs: a v1 secret once, or a v1a public key (and where it lives)."""
+    key = issued.key
+    if issued.secret:
+        label = f"New signing secret of {key.partner.slug} ({key.key_id})"
+        _show_once(request, label, issued.secret)
+        return
+    jwks = request.build_absolute_uri(
+        reverse("partner-jwks", kwargs={"partner_slug": key.partner.slug})
+    )
+    messages.info(
+        request,
+        f"New Ed25519 signing key of {key.partner.slug} ({key.key_id}): public key "
+        f"{issued.public_key} — also published at {jwks}. The private key never leaves us.",
+    )
+
+
+class SigningKeyStateMixin:
+    """The ``state`` column: pending, active, overlap (still signing), retired or revoked."""
+
+    @admin.display(description="State")
+    def state(self, obj: SigningSecret) -> str:
+        if obj.pk is None:
+            return ""
+        state = signing_key_state(key=obj, at=timezone.now())
+        return SigningSecret.State(state).label
+
+
+class SigningSecretInline(SigningKeyStateMixin, admin.TabularInline):
     model = SigningSecret
     extra = 0
-    fields = ["created_at", "revoked_at"]
-    readonly_fields = ["created_at", "revoked_at"]
+    fields = ["key_id", "algorithm", "state", "activates_at", "retires_at", "revoked_at"]
+    readonly_fields = fields
     can_delete = False
+    show_change_link = True
 
     def has_add_permission(self, request: HttpRequest, obj: Partner | None = None) -> bool:
         return False
@@ -135,7 +178,7 @@ class PartnerAdmin(admin.ModelAdmin):
         ApiKeyInline,
         SigningSecretInline,
     ]
-    actions = ["rotate_signing_secret", "create_api_key"]
+    actions = ["rotate_signing_keys", "create_api_key"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Partner]:
         return super().get_queryset(request).annotate(_feed_count=Count("feeds"))
@@ -186,14 +229,11 @@ class PartnerAdmin(admin.ModelAdmin):
         if secret:
             _show_once(request, f"Signing secret of {form.instance.slug}", secret)
 
-    @admin.action(description="Rotate signing secret (old one stops signing now)")
-    def rotate_signing_secret(self, request: HttpRequest, queryset: QuerySet[Partner]) -> None:
+    @admin.action(description="Rotate signing keys (old ones keep signing for the overlap)")
+    def rotate_signing_keys(self, request: HttpRequest, queryset: QuerySet[Partner]) -> None:
         for partner in queryset:
-            _show_once(
-                request,
-                f"New signing secret of {partner.slug}",
-                signing_secret_rotate(partner=partner),
-            )
+            for issued in signing_keys_rotate(partner=partner):
+                _show_signing_key(request, issued)
 
     @admin.action(description="Create an API key")
     def create_api_key(self, request: HttpRequest, queryset: QuerySet[Partner]) -> None:
@@ -344,19 +384,246 @@ class PrivacySettingsAdmin(admin.ModelAdmin):
 
 @admin.register(Feed)
 class FeedAdmin(admin.ModelAdmin):
+    """Feeds with their delivery health at a glance (``gateway.delivery.health_selectors``).
+
+    The list shows last success, failure streak, circuit, backlog, latency and
+    open notices per feed, computed for the whole page in a few grouped
+    queries; the change page shows them in full with the newest batches.
+    """
+
     list_display = [
         "__str__",
         "mode",
-        "endpoint_url",
-        "gzip",
-        "batch_window_seconds",
         "enabled",
-        "deliver_from",
+        "last_success",
+        "failure_streak",
+        "circuit",
+        "backlog",
+        "latency",
+        "open_notices",
     ]
     list_filter = ["mode", "enabled", "partner"]
     list_select_related = ["partner"]
     search_fields = ["name", "partner__slug", "endpoint_url"]
     raw_id_fields = ["partner"]
+    readonly_fields = ["health", "recent_batches"]
+    actions = ["send_test_delivery", "acknowledge_notices"]
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        changelist = super().get_changelist_instance(request)
+        # Evaluates the page's queryset once (the template reuses these rows)
+        # and gives every row its health, so columns do not query per row.
+        feeds = list(changelist.result_list)
+        health = feeds_health(feeds=feeds, at=timezone.now())
+        for feed in feeds:
+            feed._health = health[feed.pk]  # type: ignore[attr-defined]
+        return changelist
+
+    def _health(self, feed: Feed) -> FeedHealth:
+        health = getattr(feed, "_health", None)
+        if health is None:
+            health = feeds_health(feeds=[feed], at=timezone.now())[feed.pk]
+            feed._health = health  # type: ignore[attr-defined]
+        return health
+
+    @admin.display(description="last success")
+    def last_success(self, feed: Feed) -> str:
+        ago = self._health(feed).since_last_success
+        return "never" if ago is None else f"{_duration_text(ago)} ago"
+
+    @admin.display(description="failing")
+    def failure_streak(self, feed: Feed) -> SafeString | str:
+        health = self._health(feed)
+        if not health.failed_attempts:
+            return "—"
+        return format_html(
+            '<span style="color:#dc3545">{} attempts over {}</span>',
+            health.failed_attempts,
+            _duration_text(health.failing_for),
+        )
+
+    @admin.display(description="circuit")
+    def circuit(self, feed: Feed) -> SafeString | str:
+        snapshot = self._health(feed).circuit
+        if snapshot is None:
+            return "—"
+        return format_html(
+            '<span style="color:#fff;background:{};padding:1px 6px;border-radius:3px">{}</span>',
+            CIRCUIT_COLOURS[snapshot.state],
+            snapshot.state.replace("_", "-"),
+        )
+
+    @admin.display(description="backlog")
+    def backlog(self, feed: Feed) -> str:
+        health = self._health(feed)
+        if not health.backlog_batches:
+            return "—"
+        return f"{health.backlog_batches} batches, {health.backlog_events} events"
+
+    @admin.display(description="latency p50 / p95")
+    def latency(self, feed: Feed) -> str:
+        latency = self._health(feed).latency
+        if not latency.samples:
+            return "—"
+        return f"{_duration_text(latency.p50)} / {_duration_text(latency.p95)}"
+
+    @admin.display(description="notices")
+    def open_notices(self, feed: Feed) -> SafeString | str:
+        count = self._health(feed).open_notices
+        if not count:
+            return "—"
+        return format_html('<a href="{}">{} open</a>', _notices_url(feed), count)
+
+    @admin.display(description="Health")
+    def health(self, feed: Feed) -> SafeString | str:
+        if feed.pk is None:
+            return "Save the feed first."
+        health = self._health(feed)
+        circuit = health.circuit
+        rows = [
+            ("Last success", self.last_success(feed)),
+            ("Failed attempts since", self.failure_streak(feed)),
+            (
+                "Circuit",
+                "—"
+                if circuit is None
+                else format_html(
+                    "{} ({} of {} attempts failed in the window{})",
+                    self.circuit(feed),
+                    circuit.failures,
+                    circuit.requests,
+                    f"; open until {circuit.open_until:%Y-%m-%d %H:%M:%S} UTC"
+                    if circuit.open_until
+                    else "",
+                ),
+            ),
+            ("Backlog", self.backlog(feed)),
+            (
+                f"Latency p50 / p95 (last {settings.METRICS_LATENCY_WINDOW_HOURS} h)",
+                f"{self.latency(feed)} over {health.latency.samples} batches",
+            ),
+            ("Open notices", _notices_html(feed)),
+            (
+                "Batches",
+                format_html(
+                    '<a href="{}">all batches</a> · <a href="{}">dead batches</a>',
+                    _batches_url(feed),
+                    _batches_url(feed, dead="yes"),
+                ),
+            ),
+        ]
+        return format_html(
+            "<table>{}</table>",
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
+        )
+
+    @admin.display(description="Newest batches (open one for its attempts)")
+    def recent_batches(self, feed: Feed) -> SafeString | str:
+        if feed.pk is None:
+            return "—"
+        rows = [
+            (
+                reverse("admin:delivery_batch_change", args=[batch.pk]),
+                batch.sequence,
+                batch.get_kind_display(),
+                f"{batch.window_start:%Y-%m-%d %H:%M:%S}",
+                batch.get_status_display(),
+                batch.attempt_count,
+                batch.delivered_count,
+                batch.last_error[:120],
+            )
+            for batch in feed_recent_batches(feed=feed)
+        ]
+        if not rows:
+            return "No batches yet."
+        return format_html(
+            "<table><tr><th>#</th><th>kind</th><th>window start (UTC)</th><th>status</th>"
+            "<th>attempts</th><th>rows</th><th>last error</th></tr>{}</table>",
+            format_html_join(
+                "",
+                '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td>'
+                "<td>{}</td><td>{}</td><td>{}</td></tr>",
+                rows,
+            ),
+        )
+
+    @admin.action(
+        description="Send a test delivery (one synthetic record, signed and retried as usual)",
+        permissions=["change"],
+    )
+    def send_test_delivery(self, request: HttpRequest, queryset: QuerySet[Feed]) -> None:
+        for feed in queryset.select_related("partner"):
+            try:
+                batch = feed_test_delivery(feed=feed)
+            except TestDeliveryRefused as exc:
+                self.message_user(
+                    request, f"{feed}: no test delivery: {exc.detail}.", messages.WARNING
+                )
+                continue
+            url = reverse("admin:delivery_batch_change", args=[batch.pk])
+            self.message_user(
+                request,
+                format_html(
+                    '{}: test batch <a href="{}">#{}</a> queued for sending.',
+                    feed,
+                    url,
+                    batch.sequence,
+                ),
+                messages.SUCCESS,
+            )
+
+    @admin.action(
+        description="Acknowledge the open notices of the selected feeds", permissions=["change"]
+    )
+    def acknowledge_notices(self, request: HttpRequest, queryset: QuerySet[Feed]) -> None:
+        done = notices_acknowledge(notices=FeedNotice.objects.filter(feed__in=queryset))
+        self.message_user(request, f"{done} notices acknowledged.", messages.SUCCESS)
+
+
+# Circuit breaker states as the Feed admin colours them.
+CIRCUIT_COLOURS = {"closed": "#198754", "half_open": "#fd7e14", "open": "#dc3545"}
+# Open notices listed on a feed's page; the rest are behind the link.
+NOTICES_SHOWN = 5
+
+
+def _duration_text(duration: timedelta | None) -> str:
+    """A duration the way people say it: 45 s, 12 min, 3.5 h, 2.0 d."""
+    if duration is None:
+        return "—"
+    seconds = duration.total_seconds()
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def _batches_url(feed: Feed, **filters: str) -> str:
+    query = urlencode({"feed__id__exact": feed.pk, **filters})
+    return f"{reverse('admin:delivery_batch_changelist')}?{query}"
+
+
+def _notices_url(feed: Feed) -> str:
+    query = urlencode({"feed__id__exact": feed.pk, "acknowledged_at__isempty": 1})
+    return f"{reverse('admin:delivery_feednotice_changelist')}?{query}"
+
+
+def _notices_html(feed: Feed) -> SafeString | str:
+    notices = FeedNotice.objects.filter(feed=feed, acknowledged_at__isnull=True)[:NOTICES_SHOWN]
+    rows = [
+        (f"{n.created_at:%Y-%m-%d %H:%M}", n.get_level_display(), n.code, n.message)
+        for n in notices
+    ]
+    if not rows:
+        return "none"
+    return format_html(
+        '<ul style="margin:0;padding-left:1em">{}</ul><a href="{}">all open notices</a> '
+        "(acknowledge them there, or with this list's action)",
+        format_html_join("", "<li>{} {} <b>{}</b>: {}</li>", rows),
+        _notices_url(feed),
+    )
 
 
 @admin.register(CampaignAssignment)
@@ -406,3 +673,87 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         for api_key in queryset.filter(revoked_at__isnull=True):
             api_key_revoke(api_key=api_key)
+
+
+class SigningKeyAddForm(forms.ModelForm):
+    """A new key for a partner: the scheme, and how long its current keys of that scheme overlap."""
+
+    overlap_hours = forms.IntegerField(
+        min_value=0,
+        required=False,
+        help_text="How long the partner's current keys of this scheme keep signing; "
+        "empty = the SIGNING_KEY_OVERLAP_HOURS setting; 0 = stop them now.",
+    )
+
+    class Meta:
+        model = SigningSecret
+        fields = ["partner", "algorithm"]
+
+
+@admin.register(SigningSecret)
+class SigningSecretAdmin(SigningKeyStateMixin, admin.ModelAdmin):
+    """Signing keys: adding one rotates the partner's keys of its scheme; never edited."""
+
+    list_display = [
+        "key_id",
+        "partner",
+        "algorithm",
+        "state",
+        "activates_at",
+        "retires_at",
+        "revoked_at",
+        "created_at",
+    ]
+    list_filter = ["algorithm", "partner", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["partner"]
+    search_fields = ["key_id", "partner__slug"]
+    raw_id_fields = ["partner"]
+    readonly_fields = [
+        "partner",
+        "key_id",
+        "algorithm",
+        "state",
+        "public_key",
+        "created_at",
+        "activates_at",
+        "retires_at",
+        "revoked_at",
+    ]
+    actions = ["retire_after_overlap", "revoke_now"]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        if obj is None:
+            kwargs["form"] = SigningKeyAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["partner", "algorithm", "overlap_hours"] if obj is None else self.readonly_fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # Key material and dates change only through rotation, retirement and revocation.
+        return [] if obj is None else self.readonly_fields
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: SigningSecret, form, change: bool) -> None:
+        if change:
+            return
+        hours = form.cleaned_data.get("overlap_hours")
+        issued = signing_key_rotate(
+            partner=obj.partner,
+            algorithm=obj.algorithm,
+            overlap=signing_key_overlap_default() if hours is None else timedelta(hours=hours),
+        )
+        obj.pk, obj.key_id = issued.key.pk, issued.key.key_id
+        _show_signing_key(request, issued)
+
+    @admin.action(description="Retire after the overlap (SIGNING_KEY_OVERLAP_HOURS from now)")
+    def retire_after_overlap(self, request: HttpRequest, queryset: QuerySet[SigningSecret]) -> None:
+        for key in queryset.filter(revoked_at__isnull=True):
+            signing_key_retire(key=key)
+
+    @admin.action(description="Revoke now (a leaked key: stops signing at once)")
+    def revoke_now(self, request: HttpRequest, queryset: QuerySet[SigningSecret]) -> None:
+        for key in queryset:
+            signing_key_revoke(key=key)

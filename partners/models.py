@@ -84,11 +84,19 @@ class Feed(models.Model):
     """How a partner receives exposures: pushed to its endpoint, or pulled by it."""
 
     class Mode(models.TextChoices):
-        PUSH = "push", "Push (HTTPS POST)"
+        PUSH = "push", "Push (HTTPS POST per window)"
         PULL = "pull", "Pull (partner downloads)"
+        FILE = "file", "File drop (S3 or SFTP, one file per window)"
+        STREAM = "stream", "Streaming (HTTPS POST of micro-batches as exposures arrive)"
 
     class Format(models.TextChoices):
-        NDJSON = "ndjson", "NDJSON"
+        NDJSON = "ndjson", "NDJSON (gzip)"
+        PARQUET = "parquet", "Parquet (file drops only)"
+
+    class Encryption(models.TextChoices):
+        NONE = "none", "None"
+        X25519 = "ecdh-es+x25519", "JWE ECDH-ES (X25519) + A256GCM"
+        RSA_OAEP_256 = "rsa-oaep-256", "JWE RSA-OAEP-256 + A256GCM"
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="feeds")
     name = models.SlugField(help_text="Short name, unique per partner.")
@@ -145,6 +153,68 @@ class Feed(models.Model):
         default=50,
         help_text="Aggregate feeds: cells with fewer distinct users are suppressed.",
     )
+    # --- retries and health ---------------------------------------------------
+    retry_schedule = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Seconds to wait before each attempt after the first, e.g. "
+        "[5, 300, 1800]; empty = the documented default schedule.",
+    )
+    retry_jitter_pct = models.PositiveSmallIntegerField(
+        default=20,
+        validators=[MaxValueValidator(100)],
+        help_text="Each wait is randomised by up to this many percent either way.",
+    )
+    auto_disable_after_hours = models.PositiveIntegerField(
+        default=120,
+        help_text="Disable the feed after this long of continuous failure; 0 = never.",
+    )
+    disabled_reason = models.CharField(
+        max_length=300, blank=True, help_text="Why the gateway disabled the feed, if it did."
+    )
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    # --- isolation --------------------------------------------------------------
+    max_concurrency = models.PositiveSmallIntegerField(
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(64)],
+        help_text="Deliveries of this feed in flight at once, across all workers.",
+    )
+    max_requests_per_second = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests (or uploads) per second; empty = no limit."
+    )
+    max_events_per_second = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Events delivered per second; empty = no limit."
+    )
+    # --- streaming feeds ----------------------------------------------------------
+    stream_max_events = models.PositiveIntegerField(
+        default=500,
+        validators=[MinValueValidator(1), MaxValueValidator(100_000)],
+        help_text="Streaming: a micro-batch is sent once this many exposures wait.",
+    )
+    stream_max_delay_ms = models.PositiveIntegerField(
+        default=250,
+        validators=[MinValueValidator(10), MaxValueValidator(60_000)],
+        help_text="Streaming: no exposure waits longer than this before it is sent.",
+    )
+    # --- file drops ---------------------------------------------------------------
+    file_path_prefix = models.CharField(
+        max_length=200, blank=True, help_text="File drops: folder under which files are written."
+    )
+    file_deadline_minutes = models.PositiveIntegerField(
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
+        help_text="File drops: a window's file must be uploaded this long after it ends.",
+    )
+    # --- payload encryption ---------------------------------------------------------
+    encryption = models.CharField(
+        max_length=20, choices=Encryption.choices, default=Encryption.NONE
+    )
+    encryption_public_key = models.TextField(
+        blank=True, help_text="The partner's public key (PEM) that bodies are encrypted to."
+    )
+    encryption_key_id = models.CharField(
+        max_length=100, blank=True, help_text="Sent as the JWE 'kid', so the partner picks its key."
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -154,7 +224,7 @@ class Feed(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["partner", "name"], name="feed_unique_name"),
             models.CheckConstraint(
-                condition=~Q(mode="push") | ~Q(endpoint_url=""),
+                condition=~Q(mode__in=["push", "stream"]) | ~Q(endpoint_url=""),
                 name="feed_push_needs_endpoint",
             ),
         ]
@@ -162,13 +232,39 @@ class Feed(models.Model):
     def __str__(self) -> str:
         return f"{self.partner.slug}/{self.name}"
 
+    @property
+    def pushes(self) -> bool:
+        """Whether the gateway delivers this feed itself (HTTP or file), not the partner pulls."""
+        return self.mode in (self.Mode.PUSH, self.Mode.STREAM, self.Mode.FILE)
+
     def clean(self) -> None:
         from partners.endpoints import validate_push_endpoint
 
-        if self.mode == self.Mode.PUSH:
+        if self.mode in (self.Mode.PUSH, self.Mode.STREAM):
             if not self.endpoint_url:
                 raise ValidationError({"endpoint_url": "A push feed needs an endpoint URL."})
             validate_push_endpoint(self.endpoint_url)
+        if self.encryption != self.Encryption.NONE:
+            from gateway.delivery.encryption import encryption_key_problems
+
+            problems = encryption_key_problems(self.encryption, self.encryption_public_key)
+            if problems:
+                raise ValidationError({"encryption_public_key": problems})
+        if self.format == self.Format.PARQUET and self.mode != self.Mode.FILE:
+            raise ValidationError({"format": "Parquet is only for file-drop feeds."})
+        if (
+            not isinstance(self.retry_schedule, list)
+            or not all(
+                isinstance(delay, int | float)
+                and not isinstance(delay, bool)
+                and 0 <= delay <= 604800
+                for delay in self.retry_schedule
+            )
+            or len(self.retry_schedule) > 30
+        ):
+            raise ValidationError(
+                {"retry_schedule": "Must be a list of at most 30 waits in seconds (0 to 7 days)."}
+            )
         if not isinstance(self.field_allowlist, list) or not all(
             isinstance(item, str) and item for item in self.field_allowlist
         ):
@@ -268,19 +364,57 @@ class ConsentRule(models.Model):
 
 
 class SigningSecret(models.Model):
-    """A Standard Webhooks ``whsec_`` secret, encrypted at rest."""
+    """A key that signs a partner's webhooks: v1 HMAC (``whsec_``) or v1a Ed25519 (``whsk_``).
+
+    The secret part is Fernet-encrypted at rest; a v1a key also keeps its
+    ``whpk_`` public key in clear, since that is published (JWKS) anyway.
+    Created and rotated only through ``partners.services``.
+    """
+
+    class Algorithm(models.TextChoices):
+        HMAC_SHA256 = "v1", "v1: HMAC-SHA256 (shared whsec_ secret)"
+        ED25519 = "v1a", "v1a: Ed25519 (partner verifies with our whpk_ public key)"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending (not signing yet)"
+        ACTIVE = "active", "Active"
+        OVERLAP = "overlap", "Overlap (still signing until it retires)"
+        RETIRED = "retired", "Retired"
+        REVOKED = "revoked", "Revoked"
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="signing_secrets")
+    key_id = models.CharField(
+        max_length=32, unique=True, editable=False, help_text="Public id; the JWKS 'kid'."
+    )
+    algorithm = models.CharField(
+        max_length=8, choices=Algorithm.choices, default=Algorithm.HMAC_SHA256
+    )
     secret_encrypted = models.TextField(editable=False)
+    public_key = models.CharField(
+        max_length=64, blank=True, editable=False, help_text="v1a only: the whpk_ public key."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+    # A key signs from activates_at (empty: since it was created) until
+    # retires_at (empty: until rotated). After a rotation the old key keeps
+    # signing until retires_at, the overlap, so partners can switch keys
+    # without a single failed verification. Revocation stops it at once.
+    activates_at = models.DateTimeField(null=True, blank=True)
+    retires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = "signing key"
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(algorithm="v1") & Q(public_key=""))
+                | (Q(algorithm="v1a") & ~Q(public_key="")),
+                name="signing_key_public_key_iff_v1a",
+            ),
+        ]
 
     def __str__(self) -> str:
-        state = "revoked" if self.revoked_at else "active"
-        return f"Signing secret of {self.partner} ({state}, {self.created_at:%Y-%m-%d})"
+        return f"Signing key {self.key_id} of {self.partner} ({self.algorithm})"
 
 
 class PseudonymKey(models.Model):

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from gateway.delivery.signers import LocalSigner, NoSigningKey, SigningKeyMaterial
+from gateway.delivery.signing import ed25519_jwk
 from partners.models import (
     ApiKey,
     ConsentRule,
@@ -17,7 +22,18 @@ from partners.models import (
     PseudonymKey,
     SigningSecret,
 )
-from partners.secrets import decrypt, encrypt, new_hmac_key, new_whsec, token_issue
+from partners.secrets import (
+    SecretDecryptionError,
+    decrypt,
+    encrypt,
+    new_ed25519_key,
+    new_hmac_key,
+    new_signing_key_id,
+    new_whsec,
+    token_issue,
+)
+
+logger = logging.getLogger(__name__)
 
 API_KEY_KIND = "mgk"
 
@@ -37,7 +53,7 @@ def partner_provision(*, partner: Partner) -> str:
     )
     if not partner.pseudonym_keys.filter(revoked_at__isnull=True).exists():
         PseudonymKey.objects.create(partner=partner, key_encrypted=encrypt(new_hmac_key()))
-    if partner.signing_secrets.filter(revoked_at__isnull=True).exists():
+    if partner.signing_secrets.filter(_signing_keys_live_q(timezone.now())).exists():
         return ""
     return signing_secret_rotate(partner=partner)
 
@@ -50,25 +66,209 @@ def partner_create(*, slug: str, name: str, **fields: Any) -> tuple[Partner, str
     return partner, partner_provision(partner=partner)
 
 
+# --- signing keys -------------------------------------------------------------
+# A partner's keys sign every webhook we push and every batch it downloads.
+# Rotating starts a new key and lets the old ones of the same scheme keep
+# signing for an overlap, so the ``webhook-signature`` header carries both
+# and a partner can switch keys without one failed verification.
+
+
+@dataclass(frozen=True)
+class SigningKeyIssued:
+    """A new signing key and what the partner needs to verify its signatures.
+
+    ``secret`` is the ``whsec_`` plaintext of a v1 key (show it once, it is
+    stored only encrypted) and empty for v1a, whose ``whsk_`` private key never
+    leaves the gateway; ``public_key`` is the ``whpk_`` of a v1a key.
+    """
+
+    key: SigningSecret
+    secret: str
+    public_key: str
+
+
+def signing_key_overlap_default() -> timedelta:
+    return timedelta(hours=settings.SIGNING_KEY_OVERLAP_HOURS)
+
+
+def _signing_keys_in_use_q(at: datetime) -> Q:
+    """Keys that sign a webhook timestamped ``at``."""
+    return (
+        Q(revoked_at__isnull=True)
+        & (Q(activates_at__isnull=True) | Q(activates_at__lte=at))
+        & (Q(retires_at__isnull=True) | Q(retires_at__gt=at))
+    )
+
+
+def _signing_keys_live_q(at: datetime) -> Q:
+    """Keys that sign now or will: neither revoked nor retired (pending ones included)."""
+    return Q(revoked_at__isnull=True) & (Q(retires_at__isnull=True) | Q(retires_at__gt=at))
+
+
+def _whole_second(moment: datetime) -> datetime:
+    # Signatures carry whole seconds; switching keys on a second boundary means
+    # the webhook-timestamp alone says which keys signed a request.
+    return moment.replace(microsecond=0)
+
+
 @transaction.atomic
-def signing_secret_rotate(*, partner: Partner, now: datetime | None = None) -> str:
-    """Create a new active signing secret and revoke the old ones; returns the plaintext."""
+def signing_key_rotate(
+    *,
+    partner: Partner,
+    algorithm: str = SigningSecret.Algorithm.HMAC_SHA256,
+    overlap: timedelta | None = None,
+    now: datetime | None = None,
+) -> SigningKeyIssued:
+    """Start a new ``algorithm`` key now; the partner's keys of that scheme retire after overlap.
+
+    Keys of the other scheme are left alone: a partner may verify both. The
+    overlap defaults to ``SIGNING_KEY_OVERLAP_HOURS``; zero retires the old
+    keys at once (use ``signing_key_revoke`` for a leaked key).
+    """
+    if algorithm not in SigningSecret.Algorithm.values:
+        raise ValueError(f"unknown signing algorithm {algorithm!r}")
+    overlap = signing_key_overlap_default() if overlap is None else overlap
+    if overlap < timedelta(0):
+        raise ValueError("a rotation overlap cannot be negative")
+    now = _whole_second(now or timezone.now())
+    # Serialise rotations of one partner, so two racing admins cannot both
+    # leave their old keys unretired.
+    Partner.objects.select_for_update().get(pk=partner.pk)
+    retires_at = now + overlap
+    partner.signing_secrets.filter(algorithm=algorithm, revoked_at__isnull=True).filter(
+        Q(retires_at__isnull=True) | Q(retires_at__gt=retires_at)
+    ).update(retires_at=retires_at)
+    return _signing_key_create(partner=partner, algorithm=algorithm, activates_at=now)
+
+
+def _signing_key_create(
+    *, partner: Partner, algorithm: str, activates_at: datetime
+) -> SigningKeyIssued:
+    if algorithm == SigningSecret.Algorithm.ED25519:
+        secret, public_key = new_ed25519_key()
+    else:
+        secret, public_key = new_whsec(), ""
+    key = SigningSecret.objects.create(
+        partner=partner,
+        key_id=new_signing_key_id(),
+        algorithm=algorithm,
+        secret_encrypted=encrypt(secret),
+        public_key=public_key,
+        activates_at=activates_at,
+    )
+    shown = secret if algorithm == SigningSecret.Algorithm.HMAC_SHA256 else ""
+    return SigningKeyIssued(key=key, secret=shown, public_key=public_key)
+
+
+@transaction.atomic
+def signing_keys_rotate(
+    *, partner: Partner, overlap: timedelta | None = None, now: datetime | None = None
+) -> list[SigningKeyIssued]:
+    """Rotate every scheme the partner signs with (v1 if it has no key left)."""
     now = now or timezone.now()
-    partner.signing_secrets.filter(revoked_at__isnull=True).update(revoked_at=now)
-    plaintext = new_whsec()
-    SigningSecret.objects.create(partner=partner, secret_encrypted=encrypt(plaintext))
-    return plaintext
+    algorithms = set(
+        partner.signing_secrets.filter(_signing_keys_live_q(now)).values_list(
+            "algorithm", flat=True
+        )
+    ) or {SigningSecret.Algorithm.HMAC_SHA256}
+    return [
+        signing_key_rotate(partner=partner, algorithm=algorithm, overlap=overlap, now=now)
+        for algorithm in sorted(algorithms)
+    ]
+
+
+def signing_key_retire(
+    *, key: SigningSecret, overlap: timedelta | None = None, now: datetime | None = None
+) -> None:
+    """Stop ``key`` signing after ``overlap`` (e.g. a partner drops a scheme); never extends."""
+    overlap = signing_key_overlap_default() if overlap is None else overlap
+    retires_at = _whole_second(now or timezone.now()) + overlap
+    if key.retires_at is None or key.retires_at > retires_at:
+        key.retires_at = retires_at
+        key.save(update_fields=["retires_at"])
+
+
+def signing_key_revoke(*, key: SigningSecret, now: datetime | None = None) -> None:
+    """Stop ``key`` signing at once, overlap or not: for a key that may have leaked."""
+    if key.revoked_at is None:
+        key.revoked_at = now or timezone.now()
+        key.save(update_fields=["revoked_at"])
+
+
+def signing_key_state(*, key: SigningSecret, at: datetime) -> str:
+    """Where ``key`` stands at ``at``: pending, active, overlap, retired or revoked."""
+    State = SigningSecret.State
+    if key.revoked_at is not None:
+        return State.REVOKED
+    if key.activates_at is not None and key.activates_at > at:
+        return State.PENDING
+    if key.retires_at is None:
+        return State.ACTIVE
+    return State.OVERLAP if key.retires_at > at else State.RETIRED
+
+
+def signing_secret_rotate(
+    *, partner: Partner, overlap: timedelta | None = None, now: datetime | None = None
+) -> str:
+    """Rotate the partner's v1 HMAC secret; returns the new ``whsec_`` plaintext to show once."""
+    return signing_key_rotate(partner=partner, overlap=overlap, now=now).secret
 
 
 def signing_secret_current(*, partner_id: int) -> str:
+    """The newest v1 ``whsec_`` secret signing now; SigningSecret.DoesNotExist if none."""
     secret = (
-        SigningSecret.objects.filter(partner_id=partner_id, revoked_at__isnull=True)
-        .order_by("-created_at")
+        SigningSecret.objects.filter(
+            _signing_keys_in_use_q(timezone.now()),
+            partner_id=partner_id,
+            algorithm=SigningSecret.Algorithm.HMAC_SHA256,
+        )
+        .order_by("-created_at", "-pk")
         .first()
     )
     if secret is None:
         raise SigningSecret.DoesNotExist(f"partner {partner_id} has no active signing secret")
     return decrypt(secret.secret_encrypted)
+
+
+def signer_from_database(*, partner_id: int, at: datetime) -> LocalSigner:
+    """The default ``SIGNER_FACTORY``: the partner's keys in use at ``at``, decrypted.
+
+    Raises NoSigningKey when no key is in use.
+    """
+    keys = list(
+        SigningSecret.objects.filter(_signing_keys_in_use_q(at), partner_id=partner_id)
+        .order_by("-created_at", "-pk")
+        .only("key_id", "secret_encrypted")
+    )
+    if not keys:
+        raise NoSigningKey(f"partner {partner_id} has no signing key in use")
+    return LocalSigner(keys=_signing_keys_decrypted(keys))
+
+
+def _signing_keys_decrypted(keys: list[SigningSecret]) -> tuple[SigningKeyMaterial, ...]:
+    material: list[SigningKeyMaterial] = []
+    failure: SecretDecryptionError | None = None
+    for key in keys:
+        try:
+            material.append(
+                SigningKeyMaterial(key_id=key.key_id, secret=decrypt(key.secret_encrypted))
+            )
+        except SecretDecryptionError as exc:
+            # One unreadable key (say, encrypted under a retired Fernet key) must
+            # not stop the others signing; with none readable, fail loudly.
+            logger.error("signing key %s cannot be decrypted; it does not sign", key.key_id)
+            failure = exc
+    if not material and failure is not None:
+        raise failure
+    return tuple(material)
+
+
+def signing_public_keys(*, partner: Partner, at: datetime) -> list[dict[str, str]]:
+    """The JWKs (RFC 8037) of the partner's v1a keys that sign now or will; never HMAC keys."""
+    keys = partner.signing_secrets.filter(
+        _signing_keys_live_q(at), algorithm=SigningSecret.Algorithm.ED25519
+    ).order_by("-created_at", "-pk")
+    return [ed25519_jwk(public_key=key.public_key, key_id=key.key_id) for key in keys]
 
 
 def pseudonym_keys_in_use(*, partner_id: int, now: datetime | None = None) -> tuple[bytes, bytes]:

@@ -39,7 +39,7 @@ def make_partner(
 def make_feed(*, partner: Partner, **fields: Any) -> Feed:
     fields.setdefault("name", f"feed-{next(_counter)}")
     fields.setdefault("mode", Feed.Mode.PUSH)
-    if fields["mode"] == Feed.Mode.PUSH:
+    if fields["mode"] in (Feed.Mode.PUSH, Feed.Mode.STREAM):
         fields.setdefault("endpoint_url", "http://127.0.0.1:9/ingest")
     fields.setdefault("batch_window_seconds", 60)
     fields.setdefault("grace_seconds", 0)

@@ -1,10 +1,13 @@
-"""Django admin for delivery: batches and their attempts, read-only except for actions.
+"""Django admin for delivery: batches, their attempts and feed notices, read-only but for actions.
 
-Every change goes through ``gateway.delivery.services``; the admin never edits a
-batch's fields. Batch bodies can be large, so every query here defers them.
+Every change goes through ``gateway.delivery.services`` or ``gateway.delivery.replay``;
+the admin never edits a batch's fields. Batch bodies can be large, so every
+query here defers them.
 """
 
 from __future__ import annotations
+
+import uuid
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -12,8 +15,15 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from gateway.delivery.models import Batch, DeliveryAttempt
-from gateway.delivery.services import batch_rebuild, batch_retry
+from gateway.delivery.models import Batch, DeliveryAttempt, FeedNotice
+from gateway.delivery.replay import (
+    BulkReport,
+    batches_rebuild,
+    batches_replay,
+    dead_q,
+    notices_acknowledge,
+)
+from gateway.delivery.services import batch_retry
 
 # Status badge colours; failed is the one an operator must not miss.
 STATUS_COLOURS = {
@@ -25,6 +35,12 @@ STATUS_COLOURS = {
     Batch.Status.RETRY_SCHEDULED: "#fd7e14",
     Batch.Status.DELIVERED: "#198754",
     Batch.Status.FAILED: "#dc3545",
+    Batch.Status.SUPERSEDED: "#adb5bd",
+}
+NOTICE_COLOURS = {
+    FeedNotice.Level.INFO: "#0d6efd",
+    FeedNotice.Level.WARNING: "#fd7e14",
+    FeedNotice.Level.ERROR: "#dc3545",
 }
 OUTCOME_COLOURS = {
     DeliveryAttempt.Outcome.IN_PROGRESS: "#0d6efd",
@@ -70,6 +86,19 @@ class DeliveryAttemptInline(admin.TabularInline):
         return False
 
 
+class DeadBatchFilter(admin.SimpleListFilter):
+    """ "Dead batches": failed ones of feeds we deliver, waiting for an operator to retry them."""
+
+    title = "dead batches"
+    parameter_name = "dead"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("yes", "Dead (failed: retries exhausted or permanent error)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Batch]) -> QuerySet[Batch]:
+        return queryset.filter(dead_q()) if self.value() == "yes" else queryset
+
+
 @admin.register(Batch)
 class BatchAdmin(admin.ModelAdmin):
     """Batches per feed and window; failed ones stand out in red and have their own filter."""
@@ -77,6 +106,7 @@ class BatchAdmin(admin.ModelAdmin):
     list_display = [
         "feed",
         "sequence",
+        "kind",
         "window",
         "status_badge",
         "candidate_count",
@@ -84,16 +114,17 @@ class BatchAdmin(admin.ModelAdmin):
         "attempt_count",
         "delivered_at",
     ]
-    list_filter = ["status", "feed__partner", "feed__mode"]
+    list_filter = [DeadBatchFilter, "status", "kind", "feed__partner", "feed__mode"]
     list_select_related = ["feed__partner"]
     search_fields = ["=id", "feed__name", "feed__partner__slug"]
     date_hierarchy = "window_start"
-    actions = ["retry_now", "rebuild"]
+    actions = ["replay", "retry_now", "rebuild"]
     inlines = [DeliveryAttemptInline]
     fields = [
         "id",
         "feed",
         "sequence",
+        "kind",
         "window_start",
         "window_end",
         "status_badge",
@@ -103,6 +134,8 @@ class BatchAdmin(admin.ModelAdmin):
         "delivered_at",
         "next_attempt_at",
         "attempt_count",
+        "attempt_round_start",
+        "superseded_by",
         "claimed_at",
         "queued_at",
         "candidate_count",
@@ -117,9 +150,6 @@ class BatchAdmin(admin.ModelAdmin):
         "first_downloaded_at",
     ]
     readonly_fields = fields
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Batch]:
-        return super().get_queryset(request).defer("body_gzip")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -157,6 +187,14 @@ class BatchAdmin(admin.ModelAdmin):
         return _counts_list(batch.transformed_by_reason) or self.get_empty_value_display()
 
     @admin.action(
+        description="Replay: send again as new attempts of the same batches (same webhook-id)",
+        permissions=["operate"],
+    )
+    def replay(self, request: HttpRequest, queryset: QuerySet[Batch]) -> None:
+        report = batches_replay(ids=_ids_in_order(queryset))
+        self._report_bulk(request, report, verb="queued for sending again")
+
+    @admin.action(
         description="Retry now (failed or retry-scheduled push batches)",
         permissions=["operate"],
     )
@@ -166,13 +204,13 @@ class BatchAdmin(admin.ModelAdmin):
         self._report(request, done=done, total=len(ids), verb="queued for sending")
 
     @admin.action(
-        description="Rebuild (empty, failed, or ready and never downloaded)",
+        description="Re-build under the current configuration as new batches (old ones superseded)",
         permissions=["operate"],
     )
     def rebuild(self, request: HttpRequest, queryset: QuerySet[Batch]) -> None:
-        ids = list(queryset.values_list("pk", flat=True))
-        done = sum(batch_rebuild(batch_id=batch_id) for batch_id in ids)
-        self._report(request, done=done, total=len(ids), verb="queued for rebuilding")
+        # Oldest first, so the new batches are numbered in the order of the old ones.
+        report = batches_rebuild(ids=_ids_in_order(queryset))
+        self._report_bulk(request, report, verb="superseded by new batches")
 
     def _report(self, request: HttpRequest, *, done: int, total: int, verb: str) -> None:
         self.message_user(request, f"{done} of {total} batches {verb}.", messages.SUCCESS)
@@ -182,6 +220,17 @@ class BatchAdmin(admin.ModelAdmin):
                 f"{total - done} batches were skipped: their status does not allow it.",
                 messages.WARNING,
             )
+
+    def _report_bulk(self, request: HttpRequest, report: BulkReport, *, verb: str) -> None:
+        self.message_user(
+            request, f"{len(report.done)} of {report.total} batches {verb}.", messages.SUCCESS
+        )
+        for reason, ids in report.skipped.items():
+            self.message_user(request, f"{len(ids)} skipped: {reason}.", messages.WARNING)
+
+
+def _ids_in_order(queryset: QuerySet[Batch]) -> list[uuid.UUID]:
+    return list(queryset.order_by("feed_id", "sequence").values_list("pk", flat=True))
 
 
 @admin.register(DeliveryAttempt)
@@ -202,9 +251,6 @@ class DeliveryAttemptAdmin(admin.ModelAdmin):
     search_fields = ["=batch__id", "task_id"]
     ordering = ["-started_at"]
     date_hierarchy = "started_at"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[DeliveryAttempt]:
-        return super().get_queryset(request).defer("batch__body_gzip")
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: DeliveryAttempt | None = None
@@ -243,3 +289,46 @@ def _counts_list(counts: dict[str, int]) -> SafeString | None:
         "<ul style='margin:0;padding-left:1em'>{}</ul>",
         format_html_join("", "<li>{}: {}</li>", rows),
     )
+
+
+@admin.register(FeedNotice)
+class FeedNoticeAdmin(admin.ModelAdmin):
+    """What operators must see about feeds (disabled, circuit open, gone), to acknowledge."""
+
+    list_display = ["created_at", "feed", "level_badge", "code", "message", "acknowledged_at"]
+    list_filter = [
+        ("acknowledged_at", admin.EmptyFieldListFilter),
+        "level",
+        "code",
+        "feed__partner",
+    ]
+    list_select_related = ["feed__partner"]
+    search_fields = ["code", "message", "feed__name", "feed__partner__slug"]
+    date_hierarchy = "created_at"
+    actions = ["acknowledge"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: FeedNotice | None = None) -> list[str]:
+        return [f.name for f in FeedNotice._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Notices are written by the gateway when something happens to a feed.
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: FeedNotice | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: FeedNotice | None = None) -> bool:
+        return False
+
+    def has_acknowledge_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("delivery.change_feednotice")
+
+    @admin.display(description="level", ordering="level")
+    def level_badge(self, notice: FeedNotice) -> SafeString:
+        level = FeedNotice.Level(notice.level)
+        return _badge(level.label, NOTICE_COLOURS[level], alarm=level == FeedNotice.Level.ERROR)
+
+    @admin.action(description="Acknowledge the selected notices", permissions=["acknowledge"])
+    def acknowledge(self, request: HttpRequest, queryset: QuerySet[FeedNotice]) -> None:
+        done = notices_acknowledge(notices=queryset)
+        self.message_user(request, f"{done} notices acknowledged.", messages.SUCCESS)

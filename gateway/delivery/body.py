@@ -1,18 +1,22 @@
-"""The NDJSON body of a batch, written straight into gzip, without Django.
+"""The NDJSON body of a batch, written straight into gzip on disk, without Django.
 
-Records are compressed as they arrive, so building a batch holds the
-compressed output in memory, never the whole uncompressed window.
+Records are compressed as they arrive into a temporary file, so building a
+batch holds neither the uncompressed window nor its compressed output in
+memory; ``gateway.delivery.storage`` then stores the file.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
+
+# Bodies up to this size stay in memory before spilling to a temporary file.
+SPOOL_BYTES = 1024 * 1024
 
 
 def ndjson_line(record: Mapping[str, Any]) -> bytes:
@@ -23,19 +27,30 @@ def ndjson_line(record: Mapping[str, Any]) -> bytes:
 
 @dataclass(frozen=True)
 class Body:
-    """A finished body: gzip bytes plus the size and SHA-256 of the uncompressed NDJSON."""
+    """A finished body: an open gzip file plus the size and SHA-256 of the uncompressed NDJSON.
 
-    gzip_bytes: bytes
+    The file is a temporary one: it disappears when closed.
+    """
+
+    file: IO[bytes]
     sha256: str
     uncompressed_bytes: int
     records: int
 
+    def read_gzip(self) -> bytes:
+        """The whole compressed body (small bodies and tests only)."""
+        self.file.seek(0)
+        return self.file.read()
+
+    def close(self) -> None:
+        self.file.close()
+
 
 class BodyWriter:
-    """Accumulates NDJSON records into a gzip buffer, hashing the uncompressed bytes."""
+    """Streams NDJSON records into a gzip temporary file, hashing the uncompressed bytes."""
 
     def __init__(self, *, compresslevel: int = 6) -> None:
-        self._buffer = io.BytesIO()
+        self._buffer: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
         # mtime=0 keeps the gzip header free of the build time: a rebuild of the
         # same records gives byte-identical output.
         self._gzip = gzip.GzipFile(
@@ -54,8 +69,9 @@ class BodyWriter:
 
     def finish(self) -> Body:
         self._gzip.close()
+        self._buffer.seek(0)
         return Body(
-            gzip_bytes=self._buffer.getvalue(),
+            file=self._buffer,
             sha256=self._sha256.hexdigest(),
             uncompressed_bytes=self._size,
             records=self._records,

@@ -10,24 +10,28 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.utils import timezone
 
 from gateway.delivery.body import Body, BodyWriter
+from gateway.delivery.claims import claimed_exposures
 from gateway.delivery.models import Batch
 from gateway.delivery.policies import policy_for
 from gateway.delivery.queueing import on_commit_send
-from gateway.ingest.models import Exposure
+from gateway.delivery.storage import body_name, body_save
 from gateway.privacy.aggregate import Aggregation, aggregate_dimensions_problems
 from gateway.privacy.filter import filter_with_result
 from gateway.privacy.policy import PartnerPolicy
 from partners.models import Feed, FeedShape
-from partners.selectors import campaign_scope_q
+
+if TYPE_CHECKING:
+    from gateway.filedrop.parquet import ParquetBodyWriter
 
 BatchId = uuid.UUID | str
 # (payload, campaign_id, occurred_at, event_type) of one exposure.
@@ -72,9 +76,11 @@ def batch_build(*, batch_id: BatchId) -> Batch | None:
     )
     if not claimed:
         return None
-    batch = Batch.objects.select_related("feed__partner").defer("body_gzip").get(pk=batch_id)
+    batch = Batch.objects.select_related("feed__partner").get(pk=batch_id)
     try:
         tally, body = _window_filter(batch=batch)
+        with closing(body):
+            body_path = _body_store(batch=batch, body=body) if tally.delivered else ""
     except Exception as exc:
         # Hand the batch back: the sweeper queues it again later, and last_error
         # shows in the admin why it is still pending.
@@ -82,7 +88,13 @@ def batch_build(*, batch_id: BatchId) -> Batch | None:
             pk=batch_id, status=Batch.Status.BUILDING, claimed_at=claimed_at
         ).update(status=Batch.Status.PENDING, claimed_at=None, last_error=f"build failed: {exc!r}")
         raise
-    return _build_finish(batch=batch, claimed_at=claimed_at, tally=tally, body=body)
+    return _build_finish(
+        batch=batch, claimed_at=claimed_at, tally=tally, body=body, body_path=body_path
+    )
+
+
+def _body_store(*, batch: Batch, body: Body) -> str:
+    return body_save(name=body_name(feed_id=batch.feed_id, batch_id=batch.pk), content=body.file)
 
 
 def _window_filter(*, batch: Batch) -> tuple[BuildTally, Body]:
@@ -95,28 +107,37 @@ def _window_filter(*, batch: Batch) -> tuple[BuildTally, Body]:
     if feed.shape == FeedShape.AGGREGATE:
         body = _aggregate_body(feed=feed, policy=policy, rows=rows, zone=zone, tally=tally)
     else:
-        body = _events_body(policy=policy, rows=rows, zone=zone, tally=tally)
+        body = _events_body(feed=feed, policy=policy, rows=rows, zone=zone, tally=tally)
     return tally, body
 
 
 def _window_exposures(*, batch: Batch) -> Iterator[ExposureRow]:
-    partner = batch.feed.partner
     return (
-        Exposure.objects.filter(
-            received_at__gte=batch.window_start, received_at__lt=batch.window_end
-        )
-        .filter(campaign_scope_q(partner=partner))
-        # A fixed order makes a rebuild of the same window byte-identical.
-        .order_by("received_at", "pk")
+        claimed_exposures(batch)
         .values_list("payload", "campaign_id", "occurred_at", "event_type")
         .iterator(chunk_size=EXPOSURE_CHUNK_SIZE)
     )
 
 
+def _body_writer(feed: Feed) -> BodyWriter | ParquetBodyWriter:
+    """The writer of the feed's format: gzip NDJSON, or Parquet (file drops only)."""
+    if feed.format == Feed.Format.PARQUET and feed.mode == Feed.Mode.FILE:
+        # Imported here: only Parquet feeds need pyarrow.
+        from gateway.filedrop.parquet import writer_for_feed
+
+        return writer_for_feed(feed)
+    return BodyWriter()
+
+
 def _events_body(
-    *, policy: PartnerPolicy, rows: Iterator[ExposureRow], zone: ZoneInfo, tally: BuildTally
+    *,
+    feed: Feed,
+    policy: PartnerPolicy,
+    rows: Iterator[ExposureRow],
+    zone: ZoneInfo,
+    tally: BuildTally,
 ) -> Body:
-    writer = BodyWriter()
+    writer = _body_writer(feed)
     for payload, campaign_id, occurred_at, event_type in rows:
         tally.candidates += 1
         result, record = filter_with_result(payload, policy)
@@ -167,7 +188,7 @@ def _aggregate_body(
             tag=_campaign_day_event(campaign_id, occurred_at, event_type, zone),
         )
     outcome = aggregation.finish()
-    writer = BodyWriter()
+    writer = _body_writer(feed)
     for row in outcome.rows:
         writer.write(row)
     # delivered_count is what the partner receives: lines of the body, i.e.
@@ -188,7 +209,7 @@ def _campaign_day_event(
 
 
 def _build_finish(
-    *, batch: Batch, claimed_at: datetime, tally: BuildTally, body: Body
+    *, batch: Batch, claimed_at: datetime, tally: BuildTally, body: Body, body_path: str
 ) -> Batch | None:
     status = Batch.Status.READY if tally.delivered else Batch.Status.EMPTY
     now = timezone.now()
@@ -206,11 +227,11 @@ def _build_finish(
         ),
         "suppressed_cells": tally.suppressed_cells,
         "gvl_version": tally.gvl_version,
-        "body_gzip": body.gzip_bytes if tally.delivered else None,
+        "body_path": body_path,
         "body_sha256": body.sha256 if tally.delivered else "",
         "body_bytes": body.uncompressed_bytes if tally.delivered else 0,
     }
-    push = status == Batch.Status.READY and batch.feed.mode == Feed.Mode.PUSH
+    push = status == Batch.Status.READY and batch.feed.pushes
     if push:
         fields["queued_at"] = now
     with transaction.atomic():

@@ -15,8 +15,20 @@ class Batch(models.Model):
     Life cycle: pending -> building -> ready -> sending -> delivered, with
     retry_scheduled between attempts and failed when a permanent error or the
     attempt limit ends it. A window with no eligible exposures ends as empty.
-    Pull feeds stop at ready; the partner downloads the body.
+    Pull feeds stop at ready; the partner downloads the body. A batch replaced
+    by an explicit re-build under a new configuration ends as superseded.
+
+    Which exposures a batch holds is fixed when it is created, never later:
+    those that occurred in [window_start, window_end) and were written by a
+    transaction whose commit sequence lies in [claim_from, claim_to)
+    (``gateway.delivery.claims``). Building it twice gives the same rows.
     """
+
+    class Kind(models.TextChoices):
+        WINDOW = "window", "Window (on time)"
+        LATE = "late", "Late exposures of earlier windows"
+        STREAM = "stream", "Streaming micro-batch"
+        TEST = "test", "Test delivery"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending build"
@@ -27,12 +39,21 @@ class Batch(models.Model):
         RETRY_SCHEDULED = "retry_scheduled", "Retry scheduled"
         DELIVERED = "delivered", "Delivered"
         FAILED = "failed", "Failed"
+        SUPERSEDED = "superseded", "Superseded by a re-build"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     feed = models.ForeignKey(Feed, on_delete=models.PROTECT, related_name="batches")
-    sequence = models.PositiveIntegerField(help_text="1, 2, 3... per feed, in window order.")
+    sequence = models.PositiveIntegerField(help_text="1, 2, 3... per feed, in creation order.")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.WINDOW)
+    # Occurrence times covered: the window, or for a late batch everything
+    # before the windows already closed.
     window_start = models.DateTimeField()
     window_end = models.DateTimeField()
+    claim_from = models.BigIntegerField(default=0)
+    claim_to = models.BigIntegerField(default=0)
+    superseded_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="supersedes"
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(auto_now_add=True)
     built_at = models.DateTimeField(null=True, blank=True)
@@ -40,7 +61,7 @@ class Batch(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     attempt_count = models.PositiveIntegerField(default=0)
     # attempt_count when the current round of attempts began: an admin retry
-    # starts a new round with the full DELIVERY_MAX_ATTEMPTS budget.
+    # starts a new round with the feed's full retry budget.
     attempt_round_start = models.PositiveIntegerField(default=0)
     # When a worker claimed the batch (building or sending); a claim older than
     # the task time limit belongs to a dead worker and the sweeper takes it back.
@@ -61,9 +82,10 @@ class Batch(models.Model):
     # time zone at build time; reconciliation sums the keys of the event type a
     # metric counts (impressions: "impression") for "delivered".
     delivered_by_campaign_day_event = models.JSONField(default=dict, blank=True)
-    # The NDJSON body, always stored gzip-compressed; signatures cover the
+    # The body lives in the batch body storage (``gateway.delivery.storage``),
+    # gzip-compressed NDJSON (or Parquet for file drops); signatures cover the
     # uncompressed bytes, whose SHA-256 is kept for partners and audits.
-    body_gzip = models.BinaryField(null=True, blank=True, editable=False)
+    body_path = models.CharField(max_length=300, blank=True, editable=False)
     body_sha256 = models.CharField(max_length=64, blank=True)
     body_bytes = models.PositiveBigIntegerField(default=0)
     first_downloaded_at = models.DateTimeField(null=True, blank=True)
@@ -76,7 +98,13 @@ class Batch(models.Model):
         ordering = ["-window_start"]
         verbose_name_plural = "batches"
         constraints = [
-            models.UniqueConstraint(fields=["feed", "window_start"], name="batch_unique_window"),
+            # One live batch per claim: a dispatcher racing another cannot
+            # claim the same exposures twice.
+            models.UniqueConstraint(
+                fields=["feed", "kind", "window_start", "claim_from"],
+                condition=~models.Q(status="superseded"),
+                name="batch_unique_claim",
+            ),
             models.UniqueConstraint(fields=["feed", "sequence"], name="batch_unique_sequence"),
         ]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="batch_due")]
@@ -85,8 +113,48 @@ class Batch(models.Model):
         return f"{self.feed} #{self.sequence} ({self.window_start:%Y-%m-%d %H:%M:%S})"
 
 
+class FeedCursor(models.Model):
+    """How far a feed's batches have claimed exposures (``gateway.delivery.claims``).
+
+    ``horizon``: every exposure with a commit sequence below it is in a batch
+    (or waits for its window to close). ``frontier``: the end of the newest
+    window closed so far; exposures that occurred before it and commit later
+    go to late batches.
+    """
+
+    feed = models.OneToOneField(Feed, on_delete=models.CASCADE, related_name="cursor")
+    horizon = models.BigIntegerField(default=0)
+    frontier = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"cursor of {self.feed}: {self.horizon} / {self.frontier}"
+
+
+class FeedNotice(models.Model):
+    """Something an operator must see about a feed: auto-disabled, circuit opened, gone (410)."""
+
+    class Level(models.TextChoices):
+        INFO = "info", "Info"
+        WARNING = "warning", "Warning"
+        ERROR = "error", "Error"
+
+    feed = models.ForeignKey(Feed, on_delete=models.CASCADE, related_name="notices")
+    created_at = models.DateTimeField(auto_now_add=True)
+    level = models.CharField(max_length=8, choices=Level.choices, default=Level.WARNING)
+    code = models.CharField(max_length=40, help_text="e.g. feed_disabled, circuit_open, gone")
+    message = models.TextField()
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.feed}: {self.code}"
+
+
 class DeliveryAttempt(models.Model):
-    """One HTTP POST of a batch to a partner endpoint."""
+    """One HTTP POST (or file upload) of a batch to a partner."""
 
     class Outcome(models.TextChoices):
         IN_PROGRESS = "in_progress", "In progress"

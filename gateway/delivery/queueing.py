@@ -1,7 +1,9 @@
 """Queueing the build and send tasks of a batch, after the current transaction commits.
 
 Shared by dispatch, build and send (``gateway.delivery.services`` and
-``gateway.delivery.build``), so none of them imports another for it.
+``gateway.delivery.build``), so none of them imports another for it. Builds
+go to the "build" queue and sends to the "delivery" queue, so a big build
+never waits in front of a send.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ BatchId = uuid.UUID | str
 
 def enqueue_build(batch_id: BatchId) -> None:
     # Imported here: the tasks module imports the services.
-    from gateway.delivery.tasks import DELIVERY_QUEUE, build_batch
+    from gateway.delivery.tasks import BUILD_QUEUE, build_batch
 
-    build_batch.apply_async(args=[str(batch_id)], queue=DELIVERY_QUEUE)
+    build_batch.apply_async(args=[str(batch_id)], queue=BUILD_QUEUE)
 
 
 def enqueue_send(batch_id: BatchId, countdown: float = 0) -> None:

@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
-from gateway.delivery import retry, transport
+from gateway.delivery import health, retry, transport
 from gateway.delivery.build import (
     EXPOSURE_CHUNK_SIZE,
     UNSPECIFIED_REASON,
@@ -33,14 +32,16 @@ from gateway.delivery.build import (
     BuildTally,
     batch_build,
 )
-from gateway.delivery.models import Batch, DeliveryAttempt
+from gateway.delivery.claims import Round, commit_horizon, window_round
+from gateway.delivery.encryption import JOSE_CONTENT_TYPE, EncryptionError, encrypt_body
+from gateway.delivery.models import Batch, DeliveryAttempt, FeedCursor
 from gateway.delivery.queueing import BatchId, on_commit_build, on_commit_send
-from gateway.delivery.signing import webhook_headers
-from gateway.delivery.windows import DEFAULT_MAX_WINDOWS, closed_windows, first_window_start
+from gateway.delivery.signers import NoSigningKey, partner_signer, signed_headers
+from gateway.delivery.storage import body_read
+from gateway.delivery.windows import DEFAULT_MAX_WINDOWS
 from gateway.errors import DeliveryError
-from partners.endpoints import validate_push_endpoint
-from partners.models import Feed, Partner, SigningSecret
-from partners.services import signing_secret_current
+from partners.endpoints import EndpointRefused, EndpointUnresolvable, resolve_and_check
+from partners.models import Feed, Partner
 
 __all__ = [
     "EXPOSURE_CHUNK_SIZE",
@@ -51,24 +52,22 @@ __all__ = [
     "BuildTally",
     "DispatchReport",
     "batch_build",
-    "batch_rebuild",
     "batch_retry",
     "batch_send",
+    "batch_supersede",
     "batches_sweep",
     "windows_dispatch",
 ]
 
 logger = logging.getLogger(__name__)
 
-# A batch still waiting this long after its task was queued has probably lost
-# its message (broker restart, worker killed before ack); the sweeper re-queues it.
-LOST_MESSAGE_AFTER = timedelta(minutes=5)
-# Added to the hard task time limit before a claim is taken from its worker:
-# by then Celery has killed the task for sure.
-DEAD_CLAIM_MARGIN = timedelta(seconds=60)
 # Batches re-queued per category per sweep, so one sweep stays a short task.
 SWEEP_LIMIT = 500
 NDJSON_CONTENT_TYPE = "application/x-ndjson"
+# Feed modes whose batches the gateway delivers itself (the partner pulls the others).
+PUSHED_MODES = (Feed.Mode.PUSH, Feed.Mode.STREAM, Feed.Mode.FILE)
+# A batch being built or sent is left alone; a superseded one already has its successor.
+SUPERSEDE_REFUSED = (Batch.Status.BUILDING, Batch.Status.SENDING, Batch.Status.SUPERSEDED)
 
 
 @dataclass(frozen=True)
@@ -87,65 +86,72 @@ def _live_feed_q(prefix: str = "") -> Q:
 
 
 def windows_dispatch(*, now: datetime, max_windows: int = DEFAULT_MAX_WINDOWS) -> DispatchReport:
-    """Create a batch for each newly closed window of every live feed, then sweep.
+    """Cut the batches of every live window feed whose next window has closed, then sweep.
 
-    Live feeds are enabled feeds of active partners, push and pull alike. Each
-    feed is handled in its own savepoint: when another dispatcher created the
-    same windows first, the unique constraints reject ours, that feed is
-    skipped this time and the others go ahead.
+    Live feeds are enabled feeds of active partners (streaming feeds cut their
+    own micro-batches). Each feed is handled in its own transaction, its
+    cursor row locked: when another dispatcher got there first, the unique
+    claim constraint rejects our batches, that feed is skipped this time and
+    the others go ahead.
     """
     created = 0
-    feeds = Feed.objects.filter(_live_feed_q()).annotate(
-        last_sequence=Max("batches__sequence"), last_end=Max("batches__window_end")
+    horizon = commit_horizon()
+    feeds = (
+        Feed.objects.filter(_live_feed_q()).exclude(mode=Feed.Mode.STREAM).select_related("partner")
     )
     for feed in feeds:
         try:
             with transaction.atomic():
-                created += _feed_dispatch(feed=feed, now=now, max_windows=max_windows)
+                created += _feed_dispatch(
+                    feed=feed, horizon=horizon, now=now, max_windows=max_windows
+                )
         except IntegrityError:
             logger.info("feed %s: windows already dispatched by a concurrent dispatcher", feed.pk)
     return DispatchReport(created=created, requeued=batches_sweep(now=now))
 
 
-def _feed_dispatch(*, feed: Feed, now: datetime, max_windows: int) -> int:
-    start = first_window_start(
-        deliver_from=feed.deliver_from,
-        last_end=feed.last_end,  # type: ignore[attr-defined]
-        length_seconds=feed.batch_window_seconds,
-    )
-    windows = closed_windows(
-        start=start,
-        length_seconds=feed.batch_window_seconds,
-        grace_seconds=feed.grace_seconds,
-        now=now,
-        limit=max_windows,
-    )
-    previous = feed.last_sequence or 0  # type: ignore[attr-defined]
-    batches = [
-        Batch(
-            feed=feed,
-            sequence=previous + offset,
-            window_start=window.start,
-            window_end=window.end,
-            queued_at=now,
-        )
-        for offset, window in enumerate(windows, start=1)
-    ]
-    Batch.objects.bulk_create(batches)
-    for batch in batches:
+def _feed_dispatch(*, feed: Feed, horizon: int, now: datetime, max_windows: int) -> int:
+    cursor = feed_cursor_locked(feed=feed)
+    cut = window_round(feed=feed, cursor=cursor, horizon=horizon, now=now, max_windows=max_windows)
+    if cut is None:
+        return 0
+    round_save(feed=feed, cursor=cursor, cut=cut)
+    for batch in cut.batches:
         on_commit_build(batch.pk)
-    return len(batches)
+    return len(cut.batches)
+
+
+def feed_cursor_locked(*, feed: Feed) -> FeedCursor:
+    """The feed's cursor row, created on first use and locked until the transaction ends."""
+    FeedCursor.objects.get_or_create(feed=feed)
+    return FeedCursor.objects.select_for_update().get(feed=feed)
+
+
+def round_save(*, feed: Feed, cursor: FeedCursor, cut: Round) -> None:
+    """Number and store a round's batches and move the feed's cursor (caller's transaction)."""
+    previous = Batch.objects.filter(feed=feed).aggregate(last=Max("sequence"))["last"] or 0
+    for offset, batch in enumerate(cut.batches, start=1):
+        batch.sequence = previous + offset
+    Batch.objects.bulk_create(cut.batches)
+    cursor.horizon = cut.horizon
+    cursor.frontier = cut.frontier
+    cursor.save(update_fields=["horizon", "frontier", "updated_at"])
 
 
 def batches_sweep(*, now: datetime) -> int:
     """Re-queue batches whose task message was probably lost; returns how many.
 
     Covers pending batches never built, ready push batches never sent, retries
-    well past due, and builds or sends claimed by a worker that died (its claim
-    is older than the task time limit).
+    and deferred sends well past due, and builds or sends claimed by a worker
+    that died (its claim is older than the task time limit).
     """
-    lost_before = now - LOST_MESSAGE_AFTER
-    dead_before = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT) - DEAD_CLAIM_MARGIN
+    # A batch still waiting this long after its task was queued has probably
+    # lost its message (broker restart, worker killed before ack).
+    lost_before = now - timedelta(seconds=settings.DELIVERY_LOST_MESSAGE_AFTER_SECONDS)
+    # By the hard time limit plus a margin, Celery has killed the task for sure.
+    dead_before = now - timedelta(
+        seconds=settings.CELERY_TASK_TIME_LIMIT + settings.DELIVERY_DEAD_CLAIM_MARGIN_SECONDS
+    )
     # A dead build simply starts over; it lands in the pending case below
     # because its queued_at is old by now.
     Batch.objects.filter(status=Batch.Status.BUILDING, claimed_at__lt=dead_before).update(
@@ -164,7 +170,10 @@ def batches_sweep(*, now: datetime) -> int:
     )
     send_ids = list(
         live.filter(
-            Q(status=Batch.Status.READY, feed__mode=Feed.Mode.PUSH)
+            # A ready batch may wait for its feed's limits (next_attempt_at set
+            # by a deferral): lost only once that time is well past too.
+            Q(status=Batch.Status.READY, feed__mode__in=PUSHED_MODES)
+            & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=lost_before))
             | Q(status=Batch.Status.RETRY_SCHEDULED, next_attempt_at__lt=lost_before)
         ).values_list("pk", flat=True)[:SWEEP_LIMIT]
     )
@@ -187,8 +196,13 @@ def batches_sweep(*, now: datetime) -> int:
 @transaction.atomic
 def _send_reclaim(*, batch_id: uuid.UUID, claimed_at: datetime, now: datetime) -> int:
     """Close the attempt of a worker that died mid-send, and schedule the next one."""
-    batch = Batch.objects.only("attempt_count", "attempt_round_start").get(pk=batch_id)
-    exhausted = batch.attempt_count - batch.attempt_round_start >= settings.DELIVERY_MAX_ATTEMPTS
+    batch = (
+        Batch.objects.select_related("feed")
+        .only("attempt_count", "attempt_round_start", "feed__retry_schedule")
+        .get(pk=batch_id)
+    )
+    budget = retry.attempt_budget(retry_schedule(batch.feed))
+    exhausted = batch.attempt_count - batch.attempt_round_start >= budget
     error = "worker lost during the attempt (killed or timed out)"
     claimed = Batch.objects.filter(
         pk=batch_id, status=Batch.Status.SENDING, claimed_at=claimed_at
@@ -223,6 +237,33 @@ class AttemptResult:
     response_excerpt: str = ""
     duration_ms: int | None = None
     retry_after: str | None = None
+    # Why no HTTP status came back (transport.NetworkError), for the circuit breaker.
+    network_error: str = ""
+
+
+def retry_schedule(feed: Feed) -> list[int]:
+    """The waits before a feed's attempts 2, 3, ...: its own, else the default."""
+    return list(feed.retry_schedule or settings.DELIVERY_RETRY_SCHEDULE)
+
+
+def _due_q(now: datetime) -> Q:
+    """Batches a send may claim: ready, or a retry, whose time (if it has one) has come.
+
+    A ready batch gets a time only when its send was deferred (feed limits,
+    circuit open); until then duplicate messages of it do nothing.
+    """
+    return Q(status=Batch.Status.READY, next_attempt_at__isnull=True) | Q(
+        status__in=[Batch.Status.READY, Batch.Status.RETRY_SCHEDULED], next_attempt_at__lte=now
+    )
+
+
+def _is_due(batch: Batch, *, now: datetime) -> bool:
+    """``_due_q`` for a batch in hand; the claim checks again with the query."""
+    if batch.status not in (Batch.Status.READY, Batch.Status.RETRY_SCHEDULED):
+        return False
+    if batch.next_attempt_at is None:
+        return batch.status == Batch.Status.READY
+    return batch.next_attempt_at <= now
 
 
 def batch_send(*, batch_id: BatchId, task_id: str = "") -> DeliveryAttempt | None:
@@ -230,21 +271,53 @@ def batch_send(*, batch_id: BatchId, task_id: str = "") -> DeliveryAttempt | Non
 
     Returns None, doing nothing, when the batch is gone, not a push batch, its
     feed or partner is not live, or it is not ready or due (already sent, or
-    claimed by another worker).
+    claimed by another worker). Returns None as well when the feed's limits or
+    its endpoint's circuit breaker say "not now" (``gateway.delivery.health``):
+    the send is queued again for later, which is not an attempt.
     """
     now = timezone.now()
-    batch = (
-        Batch.objects.select_related("feed__partner").defer("body_gzip").filter(pk=batch_id).first()
-    )
-    if batch is None or batch.feed.mode != Feed.Mode.PUSH:
+    batch = Batch.objects.select_related("feed__partner").filter(pk=batch_id).first()
+    if batch is None or not batch.feed.pushes:
         return None
     if not (batch.feed.enabled and batch.feed.partner.is_active):
         # Paused partners keep their batches; the sweeper sends them once live again.
         return None
-    due = Q(status=Batch.Status.READY) | Q(
-        status=Batch.Status.RETRY_SCHEDULED, next_attempt_at__lte=now
-    )
-    claimed = Batch.objects.filter(due, pk=batch_id).update(
+    if not _is_due(batch, now=now):
+        return None
+    permit = health.send_permit(batch=batch, now=now.timestamp())
+    if isinstance(permit, health.Deferral):
+        _send_defer(batch=batch, deferral=permit, now=now)
+        return None
+    try:
+        attempt = _attempt_start(batch=batch, now=now, task_id=task_id)
+        if attempt is None:
+            return None
+        result = _attempt_run(batch=batch, attempt=attempt)
+        _attempt_finish(batch=batch, attempt=attempt, result=result)
+        _attempt_observe(batch=batch, attempt=attempt, result=result, permit=permit)
+        return attempt
+    finally:
+        permit.release()
+
+
+def _send_defer(*, batch: Batch, deferral: health.Deferral, now: datetime) -> None:
+    """Queue the send again after the deferral's wait: not an attempt, no retry budget spent."""
+    later = now + timedelta(seconds=deferral.wait_seconds)
+    with transaction.atomic():
+        # Conditional on queued_at as we read it: of duplicate messages for the
+        # batch, only one queues the next, so duplicates do not live on.
+        moved = Batch.objects.filter(_due_q(now), pk=batch.pk, queued_at=batch.queued_at).update(
+            next_attempt_at=later,
+            queued_at=now,
+            last_error=f"waiting until {later:%H:%M:%S} UTC, not attempted: {deferral.reason}",
+        )
+        if moved:
+            on_commit_send(batch.pk, deferral.wait_seconds)
+
+
+def _attempt_start(*, batch: Batch, now: datetime, task_id: str) -> DeliveryAttempt | None:
+    """Claim a due batch for one attempt and write the attempt row; None if another got it."""
+    claimed = Batch.objects.filter(_due_q(now), pk=batch.pk).update(
         status=Batch.Status.SENDING,
         claimed_at=now,
         next_attempt_at=None,
@@ -255,21 +328,35 @@ def batch_send(*, batch_id: BatchId, task_id: str = "") -> DeliveryAttempt | Non
     batch.refresh_from_db(fields=["status", "attempt_count", "attempt_round_start", "claimed_at"])
     # The attempt row exists before any traffic, so even a worker killed
     # mid-request leaves a trace (the sweeper closes it).
-    attempt = DeliveryAttempt.objects.create(
+    return DeliveryAttempt.objects.create(
         batch=batch,
         number=batch.attempt_count,
         started_at=now,
         webhook_timestamp=int(now.timestamp()),
         task_id=task_id[:64],
     )
-    result = _attempt_run(batch=batch, attempt=attempt)
-    _attempt_finish(batch=batch, attempt=attempt, result=result)
-    return attempt
+
+
+def _attempt_observe(
+    *, batch: Batch, attempt: DeliveryAttempt, result: AttemptResult, permit: health.Permit
+) -> None:
+    """Feed and endpoint health after the attempt; the attempt is recorded whatever happens here."""
+    try:
+        health.attempt_observe(
+            batch=batch, result=result, permit=permit, now=attempt.finished_at or timezone.now()
+        )
+    except Exception:
+        logger.exception("batch %s attempt %d: health bookkeeping failed", batch.pk, attempt.number)
 
 
 def _attempt_run(*, batch: Batch, attempt: DeliveryAttempt) -> AttemptResult:
     started = time.monotonic()
     try:
+        if batch.feed.mode == Feed.Mode.FILE:
+            # Imported here: file drops pull in storage clients only file feeds need.
+            from gateway.filedrop.services import batch_upload
+
+            return batch_upload(batch=batch, attempt=attempt)
         return _attempt_classify(_attempt_post(batch=batch, timestamp=attempt.webhook_timestamp))
     except DeliveryError as exc:
         outcome = (
@@ -291,36 +378,64 @@ def _attempt_post(*, batch: Batch, timestamp: int) -> transport.TransportResult:
     """Sign and POST the batch body once; raises DeliveryError when it cannot even be sent."""
     feed = batch.feed
     try:
-        # Checked at every attempt, not only when the feed was saved: DNS may
-        # have changed to point at a private address since.
-        validate_push_endpoint(feed.endpoint_url)
-    except ValidationError as exc:
-        raise DeliveryError(
-            f"endpoint refused: {'; '.join(exc.messages)}", transient=False
-        ) from exc
+        # Resolved and checked at every attempt, not only when the feed was
+        # saved, and the request goes to exactly the address checked: DNS
+        # cannot be re-pointed at our own network in between.
+        pinned = resolve_and_check(feed.endpoint_url)
+    except EndpointRefused as exc:
+        raise DeliveryError(f"endpoint refused: {exc}", transient=False) from exc
+    except EndpointUnresolvable as exc:  # a DNS hiccup: worth a retry
+        raise DeliveryError(f"endpoint did not resolve: {exc}", transient=True) from exc
     try:
-        secret = signing_secret_current(partner_id=feed.partner_id)
-    except SigningSecret.DoesNotExist as exc:
+        # The keys in use at this attempt's timestamp: during a rotation's
+        # overlap that is the old and the new key, each adding a signature.
+        signer = partner_signer(partner_id=feed.partner_id, timestamp=timestamp)
+    except NoSigningKey as exc:
         raise DeliveryError("the partner has no active signing secret", transient=False) from exc
-    stored = Batch.objects.values_list("body_gzip", flat=True).get(pk=batch.pk)
-    if not stored:
+    if not batch.body_path:
         raise DeliveryError("the batch has no body", transient=False)
-    compressed = bytes(stored)
-    payload = gzip.decompress(compressed)
+    body, signed, headers = _push_body(feed=feed, compressed=body_read(batch.body_path))
     # The batch id is the webhook id on every attempt, so partners can drop
     # a duplicate when a "failed" attempt had in fact arrived.
-    headers = webhook_headers(
-        secret=secret, msg_id=str(batch.pk), timestamp=timestamp, payload=payload
+    headers.update(
+        signed_headers(signer=signer, msg_id=str(batch.pk), timestamp=timestamp, payload=signed)
     )
-    headers["Content-Type"] = NDJSON_CONTENT_TYPE
-    if feed.gzip:
-        headers["Content-Encoding"] = "gzip"
     return transport.post(
         url=feed.endpoint_url,
-        body=compressed if feed.gzip else payload,
+        body=body,
         headers=headers,
         timeout=settings.DELIVERY_TIMEOUT_SECONDS,
+        pinned_address=pinned.address,
     )
+
+
+def _push_body(*, feed: Feed, compressed: bytes) -> tuple[bytes, bytes, dict[str, str]]:
+    """What to send, what the signature covers, and the content headers.
+
+    Plain feeds: the gzip body with Content-Encoding (or the NDJSON itself),
+    signed over the NDJSON, which the reference Standard Webhooks libraries
+    need as text. Encrypted feeds: the JWE compact text of the gzip body,
+    signed as sent, so a partner verifies before it decrypts.
+    """
+    if feed.encryption != Feed.Encryption.NONE:
+        try:
+            token = encrypt_body(
+                compressed,
+                scheme=feed.encryption,
+                public_key_pem=feed.encryption_public_key,
+                key_id=feed.encryption_key_id,
+            )
+        except EncryptionError as exc:
+            raise DeliveryError(f"cannot encrypt the body: {exc}", transient=False) from exc
+        return token, token, {"Content-Type": JOSE_CONTENT_TYPE}
+    payload = gzip.decompress(compressed)
+    if feed.gzip:
+        return (
+            compressed,
+            payload,
+            {"Content-Type": NDJSON_CONTENT_TYPE, "Content-Encoding": "gzip"},
+        )
+    return payload, payload, {"Content-Type": NDJSON_CONTENT_TYPE}
 
 
 def _attempt_classify(sent: transport.TransportResult) -> AttemptResult:
@@ -345,6 +460,7 @@ def _attempt_classify(sent: transport.TransportResult) -> AttemptResult:
         response_excerpt=sent.response_excerpt,
         duration_ms=sent.duration_ms,
         retry_after=sent.retry_after if outcome == Outcome.TRANSIENT_FAILURE else None,
+        network_error=str(sent.network_error or ""),
     )
 
 
@@ -359,7 +475,9 @@ def _attempt_finish(*, batch: Batch, attempt: DeliveryAttempt, result: AttemptRe
     attempt.finished_at = now
     batch.claimed_at = None
     fields = ["status", "claimed_at", "last_error"]
-    countdown = 0.0
+    countdown = None
+    if result.outcome == DeliveryAttempt.Outcome.TRANSIENT_FAILURE:
+        countdown = _retry_wait(batch=batch, attempt=attempt, result=result, now=now)
     if result.outcome == DeliveryAttempt.Outcome.SUCCEEDED:
         batch.status = Batch.Status.DELIVERED
         batch.delivered_at = now
@@ -368,18 +486,11 @@ def _attempt_finish(*, batch: Batch, attempt: DeliveryAttempt, result: AttemptRe
     elif result.outcome == DeliveryAttempt.Outcome.PERMANENT_FAILURE:
         batch.status = Batch.Status.FAILED
         batch.last_error = f"attempt {attempt.number}: {result.error}"
-    elif attempt.number - batch.attempt_round_start >= settings.DELIVERY_MAX_ATTEMPTS:
+    elif countdown is None:
         batch.status = Batch.Status.FAILED
-        batch.last_error = (
-            f"gave up after {settings.DELIVERY_MAX_ATTEMPTS} attempts; last: {result.error}"
-        )
+        budget = retry.attempt_budget(retry_schedule(batch.feed))
+        batch.last_error = f"gave up after {budget} attempts; last: {result.error}"
     else:
-        countdown = retry.retry_delay(
-            attempt=attempt.number - batch.attempt_round_start,
-            base_seconds=settings.DELIVERY_RETRY_BASE_SECONDS,
-            max_seconds=settings.DELIVERY_RETRY_MAX_SECONDS,
-            retry_after=retry.parse_retry_after(result.retry_after, now=now),
-        )
         batch.status = Batch.Status.RETRY_SCHEDULED
         batch.next_attempt_at = now + timedelta(seconds=countdown)
         batch.queued_at = now
@@ -397,8 +508,28 @@ def _attempt_finish(*, batch: Batch, attempt: DeliveryAttempt, result: AttemptRe
             ]
         )
         batch.save(update_fields=fields)
-        if batch.status == Batch.Status.RETRY_SCHEDULED:
+        if countdown is not None:
             on_commit_send(batch.pk, countdown)
+
+
+def _retry_wait(
+    *, batch: Batch, attempt: DeliveryAttempt, result: AttemptResult, now: datetime
+) -> float | None:
+    """Seconds until the next attempt, or None when the round's attempt budget is spent.
+
+    The feed's schedule (with jitter) decides, unless the partner sent a
+    Retry-After, which wins within the configured bounds.
+    """
+    feed = batch.feed
+    scheduled = retry.scheduled_delay(
+        attempt=attempt.number - batch.attempt_round_start,
+        schedule=retry_schedule(feed),
+        jitter_pct=feed.retry_jitter_pct,
+    )
+    if scheduled is None:
+        return None
+    asked = health.retry_after_seconds(result.retry_after, now=now)
+    return scheduled if asked is None else asked
 
 
 # --- Admin operations -----------------------------------------------------------------
@@ -413,7 +544,7 @@ def batch_retry(*, batch_id: BatchId) -> bool:
     now = timezone.now()
     with transaction.atomic():
         updated = (
-            Batch.objects.filter(pk=batch_id, feed__mode=Feed.Mode.PUSH)
+            Batch.objects.filter(pk=batch_id, feed__mode__in=PUSHED_MODES)
             .filter(status__in=[Batch.Status.FAILED, Batch.Status.RETRY_SCHEDULED])
             .update(
                 status=Batch.Status.READY,
@@ -427,34 +558,39 @@ def batch_retry(*, batch_id: BatchId) -> bool:
     return bool(updated)
 
 
-def batch_rebuild(*, batch_id: BatchId) -> bool:
-    """Build a batch again from its window, e.g. after a consent rule changed.
+def batch_supersede(*, batch_id: BatchId) -> Batch | None:
+    """Build a batch's exposures again, under today's configuration, as a new batch.
 
-    Only batches whose body no partner can have seen: empty, failed, or ready
-    and never downloaded. Returns False otherwise.
+    The new batch claims exactly what the old one did (same kind, window and
+    commit range) and gets the next sequence number and a new id, so the
+    partner sees a new delivery; the old batch is marked superseded and keeps
+    its attempts for the record. Only on explicit request (admin, command):
+    nothing supersedes automatically. Returns the new batch, or None when the
+    batch is in flight (building or sending) or superseded already.
     """
     now = timezone.now()
-    rebuildable = Q(status__in=[Batch.Status.EMPTY, Batch.Status.FAILED]) | Q(
-        status=Batch.Status.READY, first_downloaded_at__isnull=True
-    )
     with transaction.atomic():
-        updated = Batch.objects.filter(rebuildable, pk=batch_id).update(
-            status=Batch.Status.PENDING,
-            next_attempt_at=None,
-            claimed_at=None,
-            queued_at=now,
-            attempt_round_start=F("attempt_count"),
-            candidate_count=0,
-            delivered_count=0,
-            dropped_by_reason={},
-            transformed_by_reason={},
-            delivered_by_campaign_day_event={},
-            suppressed_cells=0,
-            gvl_version=None,
-            body_gzip=None,
-            body_sha256="",
-            body_bytes=0,
+        old = (
+            Batch.objects.select_for_update()
+            .filter(pk=batch_id)
+            .exclude(status__in=SUPERSEDE_REFUSED)
+            .first()
         )
-        if updated:
-            on_commit_build(batch_id)
-    return bool(updated)
+        if old is None:
+            return None
+        # Freed first: the claim constraint admits one live batch per claim.
+        Batch.objects.filter(pk=old.pk).update(status=Batch.Status.SUPERSEDED)
+        previous = Batch.objects.filter(feed_id=old.feed_id).aggregate(last=Max("sequence"))
+        new = Batch.objects.create(
+            feed_id=old.feed_id,
+            sequence=(previous["last"] or 0) + 1,
+            kind=old.kind,
+            window_start=old.window_start,
+            window_end=old.window_end,
+            claim_from=old.claim_from,
+            claim_to=old.claim_to,
+            queued_at=now,
+        )
+        Batch.objects.filter(pk=old.pk).update(superseded_by=new, next_attempt_at=None)
+        on_commit_build(new.pk)
+    return new

@@ -2,8 +2,9 @@
 
 Windows are aligned to multiples of the window length since the Unix epoch, so
 every gateway process computes the same boundaries whatever its start time,
-and a window is only handed out once it ended ``grace`` seconds ago (ingests
-in flight when it ended have landed by then).
+and a window is only cut once it ended ``grace`` seconds ago, so exposures
+reported a little after they occurred still make their window's batch
+(later ones go to a late batch: ``gateway.delivery.claims``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ DEFAULT_MAX_WINDOWS = 100
 
 
 class Window(NamedTuple):
-    """A half-open range [start, end) of arrival times."""
+    """A half-open range [start, end) of occurrence times."""
 
     start: datetime
     end: datetime
@@ -40,15 +41,6 @@ def window_floor(instant: datetime, *, length_seconds: int) -> datetime:
         raise ValueError("window length must be positive")
     seconds = _epoch_seconds(instant)
     return _from_epoch(seconds - seconds % length_seconds)
-
-
-def first_window_start(
-    *, deliver_from: datetime, last_end: datetime | None, length_seconds: int
-) -> datetime:
-    """Where the next window begins: after the last batch, else at ``deliver_from`` floored."""
-    if last_end is not None:
-        return last_end
-    return window_floor(deliver_from, length_seconds=length_seconds)
 
 
 def closed_windows(

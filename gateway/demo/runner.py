@@ -75,7 +75,7 @@ def demo_children(
                 *celery,
                 "worker",
                 "-Q",
-                "default,delivery",
+                "default,delivery,build,stream",
                 "--concurrency",
                 "2",
                 "--without-mingle",

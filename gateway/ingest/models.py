@@ -6,13 +6,24 @@ from django.db import models
 from django.utils import timezone
 
 
+class CommitSequence(models.Func):
+    """The writing transaction's id on PostgreSQL; NULL elsewhere (a trigger fills it on SQLite)."""
+
+    template = "NULL"
+    output_field = models.BigIntegerField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):  # type: ignore[no-untyped-def]
+        return "(pg_current_xact_id()::text::bigint)", []
+
+
 class Exposure(models.Model):
     """One ad event as our ad server reported it, validated and normalised.
 
     The filterable dimensions are columns; ``payload`` holds the whole normalised
-    record, which the privacy filter reduces per partner. ``received_at`` is the
-    gateway's clock and decides the delivery window, so every exposure falls in
-    exactly one window however late it arrives.
+    record, which the privacy filter reduces per partner. ``occurred_at``
+    decides the delivery window; ``commit_seq`` decides whether the exposure
+    goes in its window's batch or, having arrived after that was cut, in a
+    later "late" batch (``gateway.delivery.claims``).
     """
 
     event_id = models.CharField(max_length=128, unique=True)
@@ -26,9 +37,15 @@ class Exposure(models.Model):
     line_item_id = models.CharField(max_length=64)
     creative_id = models.CharField(max_length=64)
     payload = models.JSONField()
+    # The id of the transaction that wrote the row (PostgreSQL's xid8; on
+    # SQLite, whose writers take turns, the row id), set by the database.
+    # Delivery claims exposures by ranges of it (``gateway.delivery.claims``).
+    commit_seq = models.BigIntegerField(null=True, editable=False, db_default=CommitSequence())
 
     class Meta:
         indexes = [
+            models.Index(fields=["commit_seq"], name="exposure_commit_seq"),
+            models.Index(fields=["occurred_at", "id"], name="exposure_occurred_at"),
             models.Index(fields=["received_at"], name="exposure_received_at"),
             models.Index(fields=["campaign_id", "occurred_at"], name="exposure_campaign_time"),
         ]

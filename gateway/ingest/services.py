@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from gateway.ingest.insert import ExposureRow, exposures_insert
-from gateway.ingest.models import IngestToken
+from gateway.ingest.models import Exposure, IngestToken
+from gateway.ingest.signals import exposures_committed
 from gateway.ingest.validation import Problem, exposure_validate
 from partners.secrets import token_issue
 
@@ -74,12 +76,18 @@ def exposures_ingest(*, records: Sequence[Any], now: datetime | None = None) -> 
     # The insert reports the rows it wrote; any other was stored before, by an
     # earlier batch or by a request racing this one, and is a duplicate either way.
     inserted = exposures_insert(rows=list(fresh.values()), received_at=now)
+    if inserted:
+        transaction.on_commit(partial(_announce, len(inserted)), robust=True)
     return IngestResult(
         accepted=len(inserted),
         duplicate=repeats + len(fresh) - len(inserted),
         rejected=len(errors),
         errors=errors,
     )
+
+
+def _announce(count: int) -> None:
+    exposures_committed.send(sender=Exposure, count=count)
 
 
 @transaction.atomic

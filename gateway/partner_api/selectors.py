@@ -27,17 +27,20 @@ class BatchPage:
 
 def pullable_batches(*, partner: Partner) -> QuerySet[Batch]:
     """Batches of ``partner``'s pull feeds whose body is built, and nobody else's."""
-    return Batch.objects.select_related("feed").filter(
-        feed__partner=partner,
-        feed__mode=Feed.Mode.PULL,
-        status__in=PULLABLE_STATUSES,
-        body_gzip__isnull=False,
+    return (
+        Batch.objects.select_related("feed")
+        .filter(
+            feed__partner=partner,
+            feed__mode=Feed.Mode.PULL,
+            status__in=PULLABLE_STATUSES,
+        )
+        .exclude(body_path="")
     )
 
 
 def batch_page(*, partner: Partner, params: BatchListParams) -> BatchPage:
     """The batches ``params`` asks for, newest window first (ties broken by id)."""
-    batches = pullable_batches(partner=partner).defer("body_gzip")
+    batches = pullable_batches(partner=partner)
     if params.feed is not None:
         if not partner.feeds.filter(name=params.feed, mode=Feed.Mode.PULL).exists():
             detail = f"You have no pull feed named {params.feed!r}."
@@ -59,15 +62,13 @@ def batch_page(*, partner: Partner, params: BatchListParams) -> BatchPage:
     )
 
 
-def batch_for_partner(*, partner: Partner, batch_id: uuid.UUID, with_body: bool = False) -> Batch:
+def batch_for_partner(*, partner: Partner, batch_id: uuid.UUID) -> Batch:
     """``partner``'s pullable batch ``batch_id``, or NotFound.
 
     Another partner's batch is "not found" too, never "forbidden": a partner
     must not learn that a batch id exists.
     """
     batches = pullable_batches(partner=partner)
-    if not with_body:
-        batches = batches.defer("body_gzip")
     batch = batches.filter(pk=batch_id).first()
     if batch is None:
         raise NotFound("No such batch.", code="batch_not_found")

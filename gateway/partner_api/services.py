@@ -13,13 +13,13 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 
 from gateway.delivery.models import Batch
-from gateway.delivery.signing import webhook_headers
+from gateway.delivery.signers import NoSigningKey, partner_signer, signed_headers
+from gateway.delivery.storage import body_read
 from gateway.errors import GatewayError, ValidationFailed
 from gateway.partner_api.report_rows import ReportRow, report_rows_parse, row_error
 from gateway.partner_api.selectors import batch_for_partner
 from gateway.reconciliation.models import Metric, PartnerReport
-from partners.models import Partner, SigningSecret
-from partners.services import signing_secret_current
+from partners.models import Partner
 
 logger = logging.getLogger(__name__)
 
@@ -53,16 +53,18 @@ class ReportUpsertResult:
 @transaction.atomic
 def batch_download(*, partner: Partner, batch_id: uuid.UUID, now: datetime) -> BatchDownload:
     """The body of ``partner``'s batch, signed now; records the first download."""
-    batch = batch_for_partner(partner=partner, batch_id=batch_id, with_body=True)
-    compressed = bytes(batch.body_gzip)
+    batch = batch_for_partner(partner=partner, batch_id=batch_id)
+    compressed = body_read(batch.body_path)
     body = gzip.decompress(compressed)
     body_sha256 = hashlib.sha256(body).hexdigest()
     if batch.body_sha256 and body_sha256 != batch.body_sha256:
         logger.error("batch %s body does not match its stored sha256", batch.pk)
         raise BatchIntegrityError(f"Batch {batch.pk} cannot be served; we have been alerted.")
+    timestamp = int(now.timestamp())
     try:
-        secret = signing_secret_current(partner_id=partner.pk)
-    except SigningSecret.DoesNotExist as exc:
+        # The same signer as pushes: every key in use now, one signature each.
+        signer = partner_signer(partner_id=partner.pk, timestamp=timestamp)
+    except NoSigningKey as exc:
         raise GatewayError(
             "No signing secret is configured for your account.", code="signing_secret_missing"
         ) from exc
@@ -78,8 +80,8 @@ def batch_download(*, partner: Partner, batch_id: uuid.UUID, now: datetime) -> B
         content=compressed if batch.feed.gzip else body,
         content_encoding="gzip" if batch.feed.gzip else None,
         body_sha256=body_sha256,
-        webhook_headers=webhook_headers(
-            secret=secret, msg_id=str(batch.pk), timestamp=int(now.timestamp()), payload=body
+        webhook_headers=signed_headers(
+            signer=signer, msg_id=str(batch.pk), timestamp=timestamp, payload=body
         ),
     )
 

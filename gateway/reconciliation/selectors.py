@@ -97,10 +97,16 @@ def internal_eligible(
 
 def batches_reached_partner(*, partner: Partner) -> QuerySet[Batch]:
     """Batches the partner actually has: pushed and acknowledged, or pulled at least once."""
-    reached = Q(feed__mode=Feed.Mode.PUSH, status=Batch.Status.DELIVERED) | Q(
+    reached = Q(status=Batch.Status.DELIVERED) & ~Q(feed__mode=Feed.Mode.PULL) | Q(
         feed__mode=Feed.Mode.PULL, first_downloaded_at__isnull=False
     )
-    return Batch.objects.filter(reached, feed__partner=partner)
+    # A superseded batch's exposures are counted in the batch that replaced it.
+    # Test deliveries carry one synthetic record, never exposures.
+    return (
+        Batch.objects.filter(reached, feed__partner=partner)
+        .exclude(status=Batch.Status.SUPERSEDED)
+        .exclude(kind=Batch.Kind.TEST)
+    )
 
 
 def internal_delivered(
@@ -108,9 +114,9 @@ def internal_delivered(
 ) -> dict[CampaignDay, int]:
     """Exposures of ``metric`` per campaign and day in batches that reached the partner."""
     start, _end = day_bounds(days=days, time_zone=partner.reporting_time_zone)
-    # Windows go by arrival time, so an exposure of a day can sit in any later
-    # batch, but not in one that ended before the day began (one day of slack
-    # for ad server clocks running ahead).
+    # Windows go by occurrence time, and late batches cover everything before
+    # their frontier: no batch that ended before the day began holds any of
+    # it (one day of slack for reporting time zones and clock skew).
     batches = batches_reached_partner(partner=partner).filter(
         window_end__gt=start - timedelta(days=1)
     )

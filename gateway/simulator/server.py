@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -27,7 +29,7 @@ from gateway.simulator.bodies import (
     gunzip_limited,
     parse_ndjson,
 )
-from gateway.simulator.signatures import SignatureError, signature_verify, webhook_for
+from gateway.simulator.signatures import SignatureError, signature_verify, verification_keys
 from gateway.simulator.store import BatchStore, batch_id_valid
 
 logger = logging.getLogger("gateway.simulator")
@@ -67,23 +69,70 @@ class ReceivedRequest:
         return data
 
 
+@dataclass(frozen=True)
+class PlannedStep:
+    """How to answer one POST: a status, optionally with Retry-After, a reset, or a delay.
+
+    Written as text in plans: ``503``; ``429:5`` (429 with ``Retry-After: 5``);
+    ``reset`` (drop the connection with a TCP reset before reading anything
+    into the store); ``stored-reset`` (store the batch, then reset: the partner
+    has it but the gateway never hears so); ``sleep:2.5`` (answer normally
+    after 2.5 s, e.g. beyond the gateway's timeout).
+    """
+
+    status: int = HTTPStatus.OK
+    retry_after: str | None = None
+    reset: bool = False
+    store_first: bool = False
+    sleep: float = 0.0
+
+    @classmethod
+    def parse(cls, step: int | str) -> PlannedStep:
+        text = str(step).strip().lower()
+        if text == "reset":
+            return cls(reset=True)
+        if text == "stored-reset":
+            return cls(reset=True, store_first=True)
+        if text.startswith("sleep:"):
+            return cls(sleep=_non_negative(text.removeprefix("sleep:"), text))
+        status, _, retry_after = text.partition(":")
+        if not status.isdigit() or not 100 <= int(status) <= 599:
+            raise ValueError(f"not a planned step: {step!r}")
+        if retry_after and not retry_after.isdigit():
+            raise ValueError(f"Retry-After must be whole seconds: {step!r}")
+        return cls(status=int(status), retry_after=retry_after or None)
+
+
+def _non_negative(value: str, step: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 3600:
+        raise ValueError(f"sleep must be 0 to 3600 seconds: {step!r}")
+    return seconds
+
+
 class ResponsePlan:
-    """Statuses to answer the first POSTs with, in order; 200 afterwards.
+    """Steps to answer the first POSTs with, in order; a plain 200 afterwards.
 
     A planned status of 300 or more is returned before anything is verified
     or stored, like a partner that is down; a planned 2xx is a normal answer
-    with that status.
+    with that status. See ``PlannedStep`` for resets and delays.
     """
 
-    def __init__(self, statuses: Iterable[int] = ()) -> None:
-        self._pending = deque(int(status) for status in statuses)
+    def __init__(self, steps: Iterable[int | str] = ()) -> None:
+        self._pending = deque(PlannedStep.parse(step) for step in steps)
         self._lock = threading.Lock()
 
-    def next_status(self) -> int:
+    def next_step(self) -> PlannedStep:
         with self._lock:
-            return self._pending.popleft() if self._pending else HTTPStatus.OK
+            return self._pending.popleft() if self._pending else PlannedStep()
 
-    def remaining(self) -> list[int]:
+    def next_status(self) -> int:
+        return self.next_step().status
+
+    def remaining(self) -> list[PlannedStep]:
         with self._lock:
             return list(self._pending)
 
@@ -128,6 +177,9 @@ class _Outcome:
     webhook_id: str | None = None
     event_count: int = 0
     error: str = ""
+    retry_after: str | None = None
+    # Drop the connection with a TCP reset instead of answering.
+    reset: bool = False
 
 
 class PartnerSimulator:
@@ -145,14 +197,14 @@ class PartnerSimulator:
         secret: str | None = None,
         time_zone: str = "UTC",
         port: int = 0,
-        respond: Iterable[int] = (),
+        respond: Iterable[int | str] = (),
         delay: float = 0.0,
         max_body_bytes: int = MAX_BODY_BYTES,
         store: BatchStore | None = None,
         request_log_size: int = 1000,
     ) -> None:
         if secret is not None:
-            webhook_for(secret)  # fail at construction, not on the first request
+            verification_keys(secret)  # fail at construction, not on the first request
         if store is None and data_dir is None:
             raise ValueError("give data_dir (or a store)")
         self.secret = secret
@@ -236,16 +288,27 @@ class PartnerSimulator:
         """Decide the answer to one POST whose body has been read."""
         if self.delay > 0:
             time.sleep(self.delay)
-        planned = self.plan.next_status()
-        if planned >= 300:
+        planned = self.plan.next_step()
+        if planned.sleep:
+            time.sleep(planned.sleep)
+        if planned.reset and not planned.store_first:
             return _Outcome(
-                status=planned,
+                status=0,
+                outcome="planned_reset",
+                body={},
+                webhook_id=headers.get("webhook-id"),
+                reset=True,
+            )
+        if planned.status >= 300:
+            return _Outcome(
+                status=planned.status,
                 outcome="planned_failure",
                 body={"error": "planned failure", "code": "planned_failure"},
                 webhook_id=headers.get("webhook-id"),
+                retry_after=planned.retry_after,
             )
         try:
-            return self._accept(headers=headers, body=body, status=planned)
+            outcome = self._accept(headers=headers, body=body, status=planned.status)
         except _Rejection as exc:
             return _Outcome(
                 status=exc.status,
@@ -254,6 +317,12 @@ class PartnerSimulator:
                 webhook_id=exc.webhook_id,
                 error=f"{exc.code}: {exc}",
             )
+        if planned.reset:
+            # Stored, but the answer never reaches the gateway: it will retry,
+            # and the retry must be recognised as a duplicate.
+            outcome.reset = True
+            outcome.outcome = f"{outcome.outcome}_then_reset"
+        return outcome
 
     def _accept(self, *, headers: dict[str, str], body: bytes, status: int) -> _Outcome:
         webhook_id = headers.get("webhook-id")
@@ -375,7 +444,18 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             outcome = self._handle_safely(simulator, headers, body)
         simulator.record(path=self.path, headers=headers, outcome=outcome)
-        self._send_json(outcome.status, outcome.body)
+        if outcome.reset:
+            self._reset_connection()
+            return
+        extra = {"Retry-After": outcome.retry_after} if outcome.retry_after else {}
+        self._send_json(outcome.status, outcome.body, headers=extra)
+
+    def _reset_connection(self) -> None:
+        # SO_LINGER with a zero timeout makes close() send RST, not FIN: the
+        # client sees "connection reset by peer", as from a crashing proxy.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
 
     @staticmethod
     def _handle_safely(
@@ -414,9 +494,13 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Rejection(400, "short_body", "body is shorter than Content-Length")
         return body
 
-    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
+    def _send_json(
+        self, status: int, payload: dict[str, Any], *, headers: dict[str, str] | None = None
+    ) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         if self.close_connection:

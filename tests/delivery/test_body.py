@@ -27,7 +27,7 @@ def test_the_body_decompresses_to_one_record_per_line():
 
     body = writer.finish()
 
-    lines = gzip.decompress(body.gzip_bytes).splitlines()
+    lines = gzip.decompress(body.read_gzip()).splitlines()
     assert [json.loads(line) for line in lines] == records
     assert body.records == 3
 
@@ -39,7 +39,7 @@ def test_size_and_sha256_describe_the_uncompressed_bytes():
 
     body = writer.finish()
 
-    plain = gzip.decompress(body.gzip_bytes)
+    plain = gzip.decompress(body.read_gzip())
     assert plain == b'{"a":1}\n{"b":2}\n'
     assert body.uncompressed_bytes == len(plain)
     assert body.sha256 == hashlib.sha256(plain).hexdigest()
@@ -49,7 +49,7 @@ def test_the_same_records_give_byte_identical_gzip_output():
     def build() -> bytes:
         writer = BodyWriter()
         writer.write({"z": 1, "a": 2})
-        return writer.finish().gzip_bytes
+        return writer.finish().read_gzip()
 
     assert build() == build()
 
@@ -57,6 +57,6 @@ def test_the_same_records_give_byte_identical_gzip_output():
 def test_an_empty_body_is_valid_gzip_of_nothing():
     body = BodyWriter().finish()
 
-    assert gzip.decompress(body.gzip_bytes) == b""
+    assert gzip.decompress(body.read_gzip()) == b""
     assert body.records == 0
     assert body.sha256 == hashlib.sha256(b"").hexdigest()

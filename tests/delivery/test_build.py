@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 from datetime import UTC, date, datetime, timedelta
@@ -13,7 +12,7 @@ from gateway.delivery.models import Batch
 from gateway.delivery.services import batch_build
 from gateway.privacy.filter import Reason
 from partners.models import CampaignAssignment, Feed, Partner
-from tests.delivery.builders import WINDOW_START, make_batch, make_exposure
+from tests.delivery.builders import WINDOW_START, batch_body, make_batch, make_exposure
 from tests.delivery.conftest import QueuedTasks
 from tests.factories import make_feed, make_partner
 
@@ -23,7 +22,7 @@ IN_WINDOW = WINDOW_START + timedelta(seconds=30)
 
 
 def body_records(batch: Batch) -> list[dict]:
-    return [json.loads(line) for line in gzip.decompress(bytes(batch.body_gzip)).splitlines()]
+    return [json.loads(line) for line in batch_body(batch).splitlines()]
 
 
 def fresh(batch: Batch) -> Batch:
@@ -116,7 +115,7 @@ def test_it_counts_events_sent_without_fields_by_activity_and_reason(
         "transmit_precise_geo_denied:us_privacy_opt_out": 1,
         "transmit_user_ids_denied:us_privacy_opt_out": 1,
     }
-    records = [json.loads(line) for line in gzip.decompress(batch.body_gzip).splitlines()]
+    records = [json.loads(line) for line in batch_body(batch).splitlines()]
     assert ["user_id" in record for record in records] == [True, False]
 
 
@@ -141,7 +140,7 @@ def test_the_body_is_gzip_ndjson_whose_sha256_and_size_are_stored(
     batch_build(batch_id=batch.pk)
 
     batch = fresh(batch)
-    plain = gzip.decompress(bytes(batch.body_gzip))
+    plain = batch_body(batch)
     lines = plain.split(b"\n")
     assert lines[-1] == b"" and len(lines) == 4
     for line in lines[:-1]:
@@ -163,6 +162,13 @@ def test_records_come_in_arrival_order(push_feed: Feed, queued: QueuedTasks):
     assert [r["event_id"] for r in body_records(fresh(batch))] == [early.event_id, late.event_id]
 
 
+# A batch spanning the 23rd and 24th (UTC), for exposures on either day.
+TWO_DAYS = {
+    "window_start": datetime(2026, 11, 23, tzinfo=UTC),
+    "window_end": datetime(2026, 11, 25, tzinfo=UTC),
+}
+
+
 def test_delivered_counts_are_keyed_by_campaign_day_in_the_partner_time_zone_and_event_type(
     queued: QueuedTasks,
 ):
@@ -181,7 +187,7 @@ def test_delivered_counts_are_keyed_by_campaign_day_in_the_partner_time_zone_and
         occurred_at=datetime(2026, 11, 24, 8, tzinfo=UTC),
         consent={"gdpr": 1},
     )
-    batch = make_batch(feed=feed)
+    batch = make_batch(feed=feed, **TWO_DAYS)
 
     batch_build(batch_id=batch.pk)
 
@@ -196,7 +202,7 @@ def test_each_event_type_is_counted_under_its_own_key(push_feed: Feed, queued: Q
     occurred_at = datetime(2026, 11, 24, 8, tzinfo=UTC)
     for event_type in ("impression", "impression", "first_quartile", "complete", "click"):
         make_exposure(received_at=IN_WINDOW, occurred_at=occurred_at, event_type=event_type)
-    batch = make_batch(feed=push_feed)
+    batch = make_batch(feed=push_feed, **TWO_DAYS)
 
     batch_build(batch_id=batch.pk)
 
@@ -211,7 +217,7 @@ def test_each_event_type_is_counted_under_its_own_key(push_feed: Feed, queued: Q
 def test_campaign_day_counts_do_not_depend_on_the_allowlist(partner: Partner, queued: QueuedTasks):
     feed = make_feed(partner=partner, field_allowlist=["event_id"])
     make_exposure(received_at=IN_WINDOW, occurred_at=datetime(2026, 11, 24, 8, tzinfo=UTC))
-    batch = make_batch(feed=feed)
+    batch = make_batch(feed=feed, **TWO_DAYS)
 
     batch_build(batch_id=batch.pk)
 
@@ -231,7 +237,7 @@ def test_a_window_with_nothing_to_deliver_ends_empty_without_a_body(
     assert batch.status == Batch.Status.EMPTY
     assert batch.candidate_count == 1
     assert batch.delivered_count == 0
-    assert batch.body_gzip is None
+    assert batch.body_path == ""
     assert batch.body_sha256 == ""
     assert queued.calls == []
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import gzip
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -13,14 +12,14 @@ from gateway.delivery.models import Batch
 from gateway.delivery.services import batch_build
 from gateway.privacy.reasons import Reason
 from partners.models import Feed, FeedShape, GlobalVendorList, Partner
-from tests.delivery.builders import WINDOW_START, make_batch, make_exposure
+from tests.delivery.builders import WINDOW_START, batch_body, make_batch, make_exposure
 from tests.delivery.conftest import QueuedTasks
 from tests.factories import make_feed
 
 pytestmark = pytest.mark.django_db
 
 IN_WINDOW = WINDOW_START + timedelta(seconds=30)
-OCCURRED = datetime(2026, 11, 24, 8, tzinfo=UTC)
+OCCURRED = IN_WINDOW
 ALLOWLIST = ["event_id", "campaign_id", "event_type", "geo", "ip", "user_agent", "user_id"]
 
 
@@ -40,7 +39,7 @@ def exposures(users: int, *, events_each: int = 1, **overrides) -> None:
 
 
 def body_text(batch: Batch) -> str:
-    return gzip.decompress(bytes(batch.body_gzip)).decode()
+    return batch_body(batch).decode()
 
 
 def body_rows(batch: Batch) -> list[dict]:
@@ -128,7 +127,7 @@ def test_a_window_whose_cells_are_all_suppressed_ends_empty(
         batch = build(feed)
 
     assert batch.status == Batch.Status.EMPTY
-    assert batch.body_gzip is None
+    assert batch.body_path == ""
     assert batch.suppressed_cells == 1
     assert batch.delivered_by_campaign_day_event == {}
     assert queued.calls == []
@@ -188,23 +187,24 @@ def test_an_aggregate_feed_with_a_forbidden_dimension_is_not_built(
     batch = Batch.objects.get(pk=batch.pk)
     assert batch.status == Batch.Status.PENDING
     assert "identifies a person" in batch.last_error
-    assert batch.body_gzip is None
+    assert batch.body_path == ""
 
 
 def test_a_rebuild_gives_the_same_body(partner: Partner, queued: QueuedTasks):
-    from gateway.delivery.services import batch_rebuild
+    from gateway.delivery.services import batch_supersede
 
     feed = aggregate_feed(partner)
     exposures(3, geo={"country": "US"})
     exposures(2, geo={"country": "DE"})
     first = build(feed)
 
-    assert batch_rebuild(batch_id=first.pk)
-    batch_build(batch_id=first.pk)
+    successor = batch_supersede(batch_id=first.pk)
+    assert successor is not None
+    batch_build(batch_id=successor.pk)
 
-    second = Batch.objects.get(pk=first.pk)
+    second = Batch.objects.get(pk=successor.pk)
     assert second.body_sha256 == first.body_sha256
-    assert bytes(second.body_gzip) == bytes(first.body_gzip)
+    assert batch_body(second) == batch_body(first)
 
 
 def test_the_batch_records_the_vendor_list_version(partner: Partner, queued: QueuedTasks):

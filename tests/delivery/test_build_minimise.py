@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import hmac
 import json
@@ -14,7 +13,7 @@ from gateway.delivery.models import Batch
 from gateway.delivery.services import batch_build
 from partners.models import Feed, GlobalVendorList, Partner
 from partners.services import pseudonym_key_rotate, pseudonym_keys_in_use
-from tests.delivery.builders import WINDOW_START, make_batch, make_exposure
+from tests.delivery.builders import WINDOW_START, batch_body, make_batch, make_exposure
 from tests.delivery.conftest import QueuedTasks
 from tests.factories import make_feed
 
@@ -28,7 +27,7 @@ def built_records(feed: Feed) -> list[dict]:
     batch = make_batch(feed=feed)
     batch_build(batch_id=batch.pk)
     batch = Batch.objects.get(pk=batch.pk)
-    return [json.loads(line) for line in gzip.decompress(bytes(batch.body_gzip)).splitlines()]
+    return [json.loads(line) for line in batch_body(batch).splitlines()]
 
 
 def test_the_feed_settings_reach_the_body(partner: Partner, queued: QueuedTasks):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
 
 from gateway.delivery import services
-from gateway.delivery.models import Batch
+from gateway.delivery.models import Batch, FeedCursor
 from gateway.delivery.services import windows_dispatch
 from partners.models import Feed, Partner
 from tests.delivery.conftest import QueuedTasks
@@ -157,16 +158,13 @@ def test_a_dispatcher_that_lost_the_race_skips_the_feed_without_crashing(
 ):
     other = make_feed(partner=partner, deliver_from=DELIVER_FROM)
     windows_dispatch(now=NOW)
-    # A stale read: this dispatcher believes no batch exists yet, as one that
-    # read before the winner committed would.
-    original = services._feed_dispatch
 
-    def stale(*, feed: Feed, now: datetime, max_windows: int) -> int:
-        feed.last_sequence = None  # type: ignore[attr-defined]
-        feed.last_end = None  # type: ignore[attr-defined]
-        return original(feed=feed, now=now, max_windows=max_windows)
+    # A stale read: this dispatcher believes the feed's cursor is fresh, as
+    # one that skipped the row lock would; the claim constraint still holds.
+    def stale(*, feed: Feed) -> FeedCursor:
+        return FeedCursor(feed=feed, pk=feed.cursor.pk)
 
-    monkeypatch.setattr(services, "_feed_dispatch", stale)
+    monkeypatch.setattr(services, "feed_cursor_locked", stale)
 
     report = windows_dispatch(now=NOW + timedelta(minutes=1))
 
@@ -185,9 +183,9 @@ def test_two_dispatchers_racing_create_each_window_once(
     barrier = threading.Barrier(2, timeout=10)
     original = services._feed_dispatch
 
-    def synchronised(*, feed: Feed, now: datetime, max_windows: int) -> int:
+    def synchronised(**kwargs: Any) -> int:
         barrier.wait()
-        return original(feed=feed, now=now, max_windows=max_windows)
+        return original(**kwargs)
 
     monkeypatch.setattr(services, "_feed_dispatch", synchronised)
     reports: list[services.DispatchReport] = []

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 import requests
 import responses
+from django.core.cache import cache
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
@@ -29,11 +30,22 @@ Outcome = DeliveryAttempt.Outcome
 
 @pytest.fixture(autouse=True)
 def quick_retries(settings) -> None:
-    # Zero base delay makes a scheduled retry due at once, so tests can send again.
-    settings.DELIVERY_RETRY_BASE_SECONDS = 0
-    settings.DELIVERY_RETRY_MAX_SECONDS = 3600
-    settings.DELIVERY_MAX_ATTEMPTS = 3
+    # Zero waits make a scheduled retry due at once, so tests can send again:
+    # three attempts in all.
+    settings.DELIVERY_RETRY_SCHEDULE = [0, 0]
+    settings.DELIVERY_RETRY_AFTER_MAX_SECONDS = 3600
     settings.DELIVERY_TIMEOUT_SECONDS = 7
+    # No slow-down pause after a 429/503: these tests send the same feed again at once.
+    settings.DELIVERY_SLOWDOWN_PAUSE_SECONDS = 0
+    settings.DELIVERY_CIRCUIT_MIN_REQUESTS = 1000
+
+
+@pytest.fixture(autouse=True)
+def _clean_shared_store():
+    # Breakers, slots and slow-downs live in the shared cache; no test may see another's.
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
@@ -129,7 +141,7 @@ def test_a_redirect_is_a_permanent_failure(batch: Batch, queued: QueuedTasks):
 def test_a_refused_connection_schedules_a_retry(
     batch: Batch, queued: QueuedTasks, settings, django_capture_on_commit_callbacks
 ):
-    settings.DELIVERY_RETRY_BASE_SECONDS = 5
+    settings.DELIVERY_RETRY_SCHEDULE = [5, 300]
     responses.add(responses.POST, URL, body=requests.ConnectionError("connection refused"))
     before = timezone.now()
 
@@ -138,14 +150,15 @@ def test_a_refused_connection_schedules_a_retry(
 
     batch = fresh(batch)
     assert batch.status == Batch.Status.RETRY_SCHEDULED
-    # Attempt 1: full jitter up to base * 2**0 = 5 s.
-    assert before <= batch.next_attempt_at <= timezone.now() + timedelta(seconds=5)
+    # After attempt 1: the schedule's first wait, 5 s give or take 20 %.
+    assert before + timedelta(seconds=4) <= batch.next_attempt_at
+    assert batch.next_attempt_at <= timezone.now() + timedelta(seconds=6)
     [row] = attempts(batch)
     assert row.outcome == Outcome.TRANSIENT_FAILURE
     assert row.http_status is None
     assert "connection" in row.error
     [options] = queued.options("delivery.send_batch")
-    assert 0 <= (options["countdown"] or 0) <= 5
+    assert 4 <= options["countdown"] <= 6
 
 
 @responses.activate
@@ -180,7 +193,7 @@ def test_a_429_with_retry_after_waits_as_the_partner_asked(
 def test_a_retry_after_beyond_the_cap_is_capped(
     batch: Batch, queued: QueuedTasks, settings, django_capture_on_commit_callbacks
 ):
-    settings.DELIVERY_RETRY_MAX_SECONDS = 60
+    settings.DELIVERY_RETRY_AFTER_MAX_SECONDS = 60
     responses.add(responses.POST, URL, status=503, headers={"Retry-After": "86400"})
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -191,7 +204,7 @@ def test_a_retry_after_beyond_the_cap_is_capped(
 
 @responses.activate
 def test_a_retry_is_not_sent_before_it_is_due(batch: Batch, queued: QueuedTasks, settings):
-    settings.DELIVERY_RETRY_BASE_SECONDS = 3600
+    settings.DELIVERY_RETRY_SCHEDULE = [3600, 3600]
     responses.add(responses.POST, URL, status=429, headers={"Retry-After": "600"})
     batch_send(batch_id=batch.pk)
 
@@ -360,13 +373,14 @@ def test_the_request_uses_the_configured_timeout(
     batch: Batch, queued: QueuedTasks, monkeypatch: pytest.MonkeyPatch
 ):
     seen: dict[str, object] = {}
-    original = requests.post
+    original = requests.Session.post
 
-    def spy(*args: object, **kwargs: object) -> requests.Response:
+    def spy(self: requests.Session, *args: object, **kwargs: object) -> requests.Response:
         seen.update(kwargs)
-        return original(*args, **kwargs)
+        return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(requests, "post", spy)
+    # The send goes through a session pinned to the checked address.
+    monkeypatch.setattr(requests.Session, "post", spy)
     responses.add(responses.POST, URL, status=200)
 
     batch_send(batch_id=batch.pk)

@@ -7,7 +7,7 @@ from itertools import pairwise
 
 import pytest
 
-from gateway.delivery.windows import Window, closed_windows, first_window_start, window_floor
+from gateway.delivery.windows import Window, closed_windows, window_floor
 
 
 def at(hour: int, minute: int = 0, second: int = 0, microsecond: int = 0) -> datetime:
@@ -38,18 +38,6 @@ def test_floor_works_in_any_time_zone():
 def test_floor_refuses_naive_datetimes():
     with pytest.raises(ValueError, match="timezone-aware"):
         window_floor(datetime(2026, 11, 24, 10), length_seconds=60)
-
-
-def test_the_first_window_starts_at_deliver_from_floored():
-    start = first_window_start(deliver_from=at(10, 17), last_end=None, length_seconds=3600)
-
-    assert start == at(10)
-
-
-def test_later_windows_start_where_the_last_batch_ended():
-    start = first_window_start(deliver_from=at(0), last_end=at(12), length_seconds=3600)
-
-    assert start == at(12)
 
 
 def test_only_windows_that_ended_before_now_minus_grace_are_closed():

@@ -50,7 +50,7 @@ def test_the_demo_runs_two_simulators_then_web_worker_and_beat(tmp_path: Path) -
     assert web.argv == ["py", "/app/manage.py", "runserver", "127.0.0.1:8650", "--noreload"]
     assert web.ready_url == "http://127.0.0.1:8650/admin/login/"
     assert worker.argv[:5] == ["py", "-m", "celery", "-A", "config"]
-    assert "default,delivery" in worker.argv and "--without-gossip" in worker.argv
+    assert "default,delivery,build,stream" in worker.argv and "--without-gossip" in worker.argv
     assert beat.argv[-3:] == ["beat", "--loglevel", "INFO"]
 
 

@@ -120,9 +120,12 @@ def celery_env(transactional_db, tmp_path: Path) -> dict[str, str]:
         "DATABASE_URL": _worker_database_url(),
         "REDIS_URL": broker,
         "GATEWAY_VAR_DIR": str(tmp_path),
+        # The worker writes batch bodies where this process reads them.
+        "BATCH_STORAGE_DIR": str(settings.STORAGES["batches"]["OPTIONS"]["location"]),
         "DISPATCH_INTERVAL_SECONDS": "1",
-        "DELIVERY_RETRY_BASE_SECONDS": "1",
-        "DELIVERY_RETRY_MAX_SECONDS": "2",
+        # Quick retries, and a circuit breaker that opens and probes in seconds.
+        "DELIVERY_RETRY_SCHEDULE": "1,1,2,2,2,2,2",
+        "DELIVERY_CIRCUIT_OPEN_SECONDS": "2",
         "DELIVERY_TIMEOUT_SECONDS": "5",
         "RECONCILIATION_INTERVAL_SECONDS": "2",
         "ALLOW_PRIVATE_ENDPOINTS": "true",
@@ -136,7 +139,9 @@ def start_celery(
     """Start a real worker (and, with ``beat=True``, beat); stopped after the test."""
     started: list[CeleryProcesses] = []
 
-    def start(*, beat: bool = False, extra_env: dict[str, str] | None = None) -> CeleryProcesses:
+    def start(
+        *, beat: bool = False, extra_env: dict[str, str] | None = None, concurrency: int = 2
+    ) -> CeleryProcesses:
         env = {**celery_env, **(extra_env or {})}
         node = f"itest-{uuid.uuid4().hex[:8]}@%h"
         worker = _spawn(
@@ -144,9 +149,9 @@ def start_celery(
             [
                 "worker",
                 "-Q",
-                "default,delivery",
+                "default,delivery,build,stream",
                 "-c",
-                "2",
+                str(concurrency),
                 "-n",
                 node,
                 "--without-mingle",

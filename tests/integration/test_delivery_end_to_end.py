@@ -52,7 +52,8 @@ def _post_exposures(base_url: str, records: list[dict[str, Any]]) -> dict[str, A
 
 
 def _exposures(count: int, **overrides: Any) -> list[dict[str, Any]]:
-    occurred_at = (timezone.now() - timedelta(minutes=5)).isoformat()
+    # Just now: inside the feed's windows, which start a few seconds back.
+    occurred_at = (timezone.now() - timedelta(seconds=1)).isoformat()
     return [exposure_payload(occurred_at=occurred_at, **overrides) for _ in range(count)]
 
 

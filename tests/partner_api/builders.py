@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway.delivery.models import Batch
+from gateway.delivery.storage import body_name, body_save
 from partners.models import Feed
 
 WINDOW_START = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -30,7 +33,10 @@ def make_ready_batch(
 ) -> Batch:
     """A built batch of ``feed`` whose body holds ``records``, stored as delivery stores it."""
     body = ndjson(records)
-    fields.setdefault("body_gzip", gzip.compress(body))
+    batch_id = fields.setdefault("id", uuid.uuid4())
+    if "body_path" not in fields:
+        name = body_name(feed_id=feed.pk, batch_id=batch_id)
+        fields["body_path"] = body_save(name=name, content=io.BytesIO(gzip.compress(body)))
     fields.setdefault("body_sha256", hashlib.sha256(body).hexdigest())
     fields.setdefault("body_bytes", len(body))
     return Batch.objects.create(

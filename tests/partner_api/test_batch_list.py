@@ -79,7 +79,7 @@ def test_batches_that_are_not_ready_are_not_listed(
 def test_a_ready_batch_without_a_body_is_not_listed(
     partner_client: APIClient, pull_feed: Feed
 ) -> None:
-    make_ready_batch(feed=pull_feed, body_gzip=None)
+    make_ready_batch(feed=pull_feed, body_path="")
     assert _ids(partner_client.get(URL)) == []
 
 

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from gateway.delivery.models import Batch
+from gateway.delivery.storage import body_read
 from partners.models import Feed, Partner
 from partners.services import signing_secret_current, signing_secret_rotate
 from tests.factories import make_feed
@@ -37,7 +38,7 @@ def test_a_gzip_feed_sends_the_stored_gzip_bytes_with_content_encoding(
     assert response.status_code == 200
     assert response["Content-Type"] == "application/x-ndjson"
     assert response["Content-Encoding"] == "gzip"
-    assert response.content == bytes(batch.body_gzip)
+    assert response.content == body_read(batch.body_path)
     assert gzip.decompress(response.content) == ndjson(RECORDS)
 
 
@@ -74,7 +75,8 @@ def test_the_signature_does_not_verify_with_another_secret(
 ) -> None:
     batch = make_ready_batch(feed=pull_feed, records=RECORDS)
     old_secret = signing_secret_current(partner_id=partner.pk)
-    signing_secret_rotate(partner=partner)
+    # No overlap: the old secret stops signing at once.
+    signing_secret_rotate(partner=partner, overlap=timedelta(0))
     response = partner_client.get(_download_url(batch))
     body = gzip.decompress(response.content).decode()
     with pytest.raises(WebhookVerificationError):
@@ -82,6 +84,20 @@ def test_the_signature_does_not_verify_with_another_secret(
     Webhook(signing_secret_current(partner_id=partner.pk)).verify(
         body, dict(response.headers), json_parse=False
     )
+
+
+def test_during_a_rotation_overlap_both_secrets_verify_a_download(
+    partner: Partner, partner_client: APIClient, pull_feed: Feed
+) -> None:
+    batch = make_ready_batch(feed=pull_feed, records=RECORDS)
+    old_secret = signing_secret_current(partner_id=partner.pk)
+    new_secret = signing_secret_rotate(partner=partner, overlap=timedelta(hours=1))
+    response = partner_client.get(_download_url(batch))
+    body = gzip.decompress(response.content).decode()
+
+    assert len(response["webhook-signature"].split(" ")) == 2
+    for secret in (old_secret, new_secret):
+        Webhook(secret).verify(body, dict(response.headers), json_parse=False)
 
 
 def test_the_first_download_time_is_recorded_once(

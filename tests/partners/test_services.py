@@ -44,12 +44,14 @@ def test_provisioning_twice_creates_nothing_new() -> None:
     assert SigningSecret.objects.filter(partner=partner).count() == 1
 
 
-def test_rotating_the_signing_secret_revokes_the_old_one() -> None:
+def test_rotating_the_signing_secret_retires_the_old_one_after_the_overlap() -> None:
     partner, old = partner_create(slug="acme", name="Acme")
     new = signing_secret_rotate(partner=partner)
     assert new != old
     assert signing_secret_current(partner_id=partner.pk) == new
-    assert SigningSecret.objects.filter(partner=partner, revoked_at__isnull=True).count() == 1
+    [retiring] = SigningSecret.objects.filter(partner=partner, retires_at__isnull=False)
+    assert decrypt(retiring.secret_encrypted) == old
+    assert retiring.revoked_at is None
 
 
 def test_partner_create_validates_the_time_zone() -> None:

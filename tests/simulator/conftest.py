@@ -69,6 +69,7 @@ def push(
     msg_id: str = "batch-1",
     compress: bool = False,
     timestamp: int | None = None,
+    timeout: float = 10,
 ) -> requests.Response:
     """POST a batch the way the gateway does: signature over the uncompressed body."""
     body = ndjson(records)
@@ -76,7 +77,7 @@ def push(
     if compress:
         body = gzip.compress(body)
         headers["Content-Encoding"] = "gzip"
-    return requests.post(f"{url}/exposures", data=body, headers=headers, timeout=10)
+    return requests.post(f"{url}/exposures", data=body, headers=headers, timeout=timeout)
 
 
 @pytest.fixture

@@ -17,22 +17,30 @@ from django.core.management import CommandError, call_command
 from gateway.simulator.management.commands.partner_simulator import (
     SECRET_ENV,
     parse_event_types,
-    parse_statuses,
+    parse_plan,
 )
 from tests.simulator.conftest import event, push
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_statuses_are_parsed_from_a_comma_list() -> None:
-    assert parse_statuses("500, 503,200") == [500, 503, 200]
-    assert parse_statuses("") == []
+def test_plans_are_parsed_from_a_comma_list() -> None:
+    assert parse_plan("500, 503,200") == ["500", "503", "200"]
+    assert parse_plan("429:5,reset,stored-reset,sleep:2.5") == [
+        "429:5",
+        "reset",
+        "stored-reset",
+        "sleep:2.5",
+    ]
+    assert parse_plan("") == []
 
 
-@pytest.mark.parametrize("value", ["abc", "99", "600", "500,x"])
-def test_anything_but_http_statuses_is_refused(value: str) -> None:
+@pytest.mark.parametrize(
+    "value", ["abc", "99", "600", "500,x", "429:soon", "sleep:-1", "sleep:x", "sleep:99999"]
+)
+def test_anything_but_known_steps_is_refused(value: str) -> None:
     with pytest.raises(CommandError):
-        parse_statuses(value)
+        parse_plan(value)
 
 
 def test_event_types_are_parsed_from_a_comma_list_and_all_means_every_type() -> None:

@@ -44,13 +44,13 @@ def test_a_batch_signed_and_sent_by_the_gateway_is_accepted(tmp_path: Path, secr
         secret=secret,
         msg_id=batch_id,
         timestamp=int(time.time()),
-        payload=gzip.decompress(body.gzip_bytes),
+        payload=gzip.decompress(body.read_gzip()),
     )
 
     with PartnerSimulator(data_dir=tmp_path, secret=secret) as sim:
         result = post(
             url=f"{sim.url}/exposures",
-            body=body.gzip_bytes,
+            body=body.read_gzip(),
             headers={
                 **headers,
                 "Content-Type": "application/x-ndjson",

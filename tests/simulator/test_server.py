@@ -391,3 +391,53 @@ def test_stopping_and_starting_the_same_simulator_does_not_count_twice(
     with sim:
         assert sim.stats().event_total == 1
         assert sum(sim.stats().counts.values()) == 1
+
+
+# --- Fault steps ------------------------------------------------------------------------
+
+
+def test_a_planned_429_carries_its_retry_after(secret: str, tmp_path: Path) -> None:
+    with PartnerSimulator(data_dir=tmp_path, secret=secret, respond=["429:7"]) as sim:
+        response = push(sim.url, secret, [event()], msg_id="b1")
+
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "7"
+
+
+def test_a_planned_reset_drops_the_connection_and_stores_nothing(
+    secret: str, tmp_path: Path
+) -> None:
+    with PartnerSimulator(data_dir=tmp_path, secret=secret, respond=["reset"]) as sim:
+        with pytest.raises(requests.ConnectionError):
+            push(sim.url, secret, [event()], msg_id="b1")
+        assert sim.stats().batch_ids == []
+        assert push(sim.url, secret, [event()], msg_id="b1").status_code == 200
+
+
+def test_stored_then_reset_keeps_the_batch_and_the_retry_is_a_duplicate(
+    secret: str, tmp_path: Path
+) -> None:
+    with PartnerSimulator(data_dir=tmp_path, secret=secret, respond=["stored-reset"]) as sim:
+        with pytest.raises(requests.ConnectionError):
+            push(sim.url, secret, [event()], msg_id="b1")
+        retry = push(sim.url, secret, [event()], msg_id="b1")
+        stats = sim.stats()
+
+    assert retry.status_code == 200
+    assert stats.batch_ids == ["b1"]
+    assert stats.event_total == 1
+    assert [r.outcome for r in stats.requests] == ["accepted_then_reset", "duplicate"]
+
+
+def test_a_planned_sleep_answers_late(secret: str, tmp_path: Path) -> None:
+    with (
+        PartnerSimulator(data_dir=tmp_path, secret=secret, respond=["sleep:0.5"]) as sim,
+        pytest.raises(requests.Timeout),
+    ):
+        push(sim.url, secret, [event()], msg_id="b1", timeout=0.2)
+
+
+@pytest.mark.parametrize("step", ["abc", "429:x", "sleep:-2", "700"])
+def test_unknown_steps_are_refused_at_construction(secret: str, step: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        PartnerSimulator(data_dir=tmp_path, secret=secret, respond=[step])

@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from gateway.simulator.periodic import Periodic
 from gateway.simulator.puller import Puller
 from gateway.simulator.reporter import REPORT_EVENT_TYPES, Reporter
-from gateway.simulator.server import PartnerSimulator
+from gateway.simulator.server import PartnerSimulator, PlannedStep
 
 logger = logging.getLogger("gateway.simulator")
 
@@ -28,14 +28,16 @@ API_KEY_ENV = "PARTNER_SIMULATOR_API_KEY"
 ALL_EVENT_TYPES = "all"
 
 
-def parse_statuses(value: str) -> list[int]:
-    """``"500,503,200"`` -> ``[500, 503, 200]``; CommandError on anything else."""
-    statuses = []
+def parse_plan(value: str) -> list[str]:
+    """``"500,429:5,reset,sleep:2"`` -> its steps, each checked; CommandError on anything else."""
+    steps = []
     for part in filter(None, (item.strip() for item in value.split(","))):
-        if not part.isdigit() or not 100 <= int(part) <= 599:
-            raise CommandError(f"--respond: {part!r} is not an HTTP status")
-        statuses.append(int(part))
-    return statuses
+        try:
+            PlannedStep.parse(part)
+        except ValueError as exc:
+            raise CommandError(f"--respond: {exc}") from exc
+        steps.append(part)
+    return steps
 
 
 def parse_event_types(value: str) -> frozenset[str] | None:
@@ -59,12 +61,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
         parser.add_argument(
-            "--secret", default=None, help=f"whsec_ signing secret (or ${SECRET_ENV})"
+            "--secret",
+            default=None,
+            help=f"verification keys (or ${SECRET_ENV}): whsec_ secrets and/or whpk_ public "
+            "keys, space-separated; a request passes if any signature verifies",
         )
         parser.add_argument("--data-dir", default=None, help="default: var/simulator/<port>")
         parser.add_argument("--time-zone", default="UTC", help="partner reporting time zone")
         parser.add_argument(
-            "--respond", default="", help="statuses for the first POSTs, e.g. 500,200"
+            "--respond",
+            default="",
+            help="how to answer the first POSTs, e.g. 500,429:5,reset,stored-reset,sleep:2",
         )
         parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
         parser.add_argument("--gateway-url", default="http://127.0.0.1:8000")
@@ -96,7 +103,7 @@ class Command(BaseCommand):
             secret=secret,
             time_zone=options["time_zone"],
             port=options["port"],
-            respond=parse_statuses(options["respond"]),
+            respond=parse_plan(options["respond"]),
             delay=options["delay"],
         )
         with simulator:
