@@ -17,7 +17,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -397,6 +397,7 @@ def _attempt_post(*, batch: Batch, timestamp: int) -> transport.TransportResult:
     body, signed, headers = _push_body(feed=feed, compressed=body_read(batch.body_path))
     # The batch id is the webhook id on every attempt, so partners can drop
     # a duplicate when a "failed" attempt had in fact arrived.
+    headers.update(batch_headers(batch))
     headers.update(
         signed_headers(signer=signer, msg_id=str(batch.pk), timestamp=timestamp, payload=signed)
     )
@@ -407,6 +408,29 @@ def _attempt_post(*, batch: Batch, timestamp: int) -> transport.TransportResult:
         timeout=settings.DELIVERY_TIMEOUT_SECONDS,
         pinned_address=pinned.address,
     )
+
+
+def batch_headers(batch: Batch) -> dict[str, str]:
+    """What a partner needs to file a batch without opening it (not covered by the signature).
+
+    The sequence shows gaps, the kind says whether the batch is a window's,
+    late exposures of earlier windows, a streaming micro-batch or a test, and
+    ``Gateway-Supersedes`` names the batch an explicit re-build replaces.
+    """
+    headers = {
+        "Gateway-Batch-Sequence": str(batch.sequence),
+        "Gateway-Batch-Kind": batch.kind,
+        "Gateway-Window-Start": _http_instant(batch.window_start),
+        "Gateway-Window-End": _http_instant(batch.window_end),
+    }
+    replaced = Batch.objects.filter(superseded_by=batch).values_list("pk", flat=True).first()
+    if replaced is not None:
+        headers["Gateway-Supersedes"] = str(replaced)
+    return headers
+
+
+def _http_instant(instant: datetime) -> str:
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _push_body(*, feed: Feed, compressed: bytes) -> tuple[bytes, bytes, dict[str, str]]:

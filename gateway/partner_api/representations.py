@@ -17,6 +17,10 @@ def batch_data(*, batch: Batch, request: Request) -> dict[str, Any]:
         "id": str(batch.pk),
         "feed": batch.feed.name,
         "sequence": batch.sequence,
+        # window | late (exposures of earlier windows that arrived after those
+        # were cut) | stream | test; "supersedes": the batch a re-build replaces.
+        "kind": batch.kind,
+        "supersedes": _superseded_id(batch),
         "window_start": batch.window_start,
         "window_end": batch.window_end,
         "event_count": batch.delivered_count,
@@ -26,3 +30,9 @@ def batch_data(*, batch: Batch, request: Request) -> dict[str, Any]:
         "content_encoding": "gzip" if batch.feed.gzip else "identity",
         "download_url": request.build_absolute_uri(download_path),
     }
+
+
+def _superseded_id(batch: Batch) -> str | None:
+    # ``supersedes`` is prefetched by the selectors: no query per batch.
+    replaced = next(iter(batch.supersedes.all()), None)
+    return str(replaced.pk) if replaced is not None else None

@@ -29,6 +29,7 @@ def pullable_batches(*, partner: Partner) -> QuerySet[Batch]:
     """Batches of ``partner``'s pull feeds whose body is built, and nobody else's."""
     return (
         Batch.objects.select_related("feed")
+        .prefetch_related("supersedes")
         .filter(
             feed__partner=partner,
             feed__mode=Feed.Mode.PULL,

@@ -33,6 +33,8 @@ def test_an_item_carries_what_a_partner_needs_to_download_and_check(
                 "id": str(batch.id),
                 "feed": "exposures",
                 "sequence": 7,
+                "kind": "window",
+                "supersedes": None,
                 "window_start": "2026-11-24T09:00:00Z",
                 "window_end": "2026-11-24T09:01:00Z",
                 "event_count": 2,
@@ -193,3 +195,20 @@ def test_an_unknown_batch_id_is_a_404_problem(partner_client: APIClient, batch_i
     assert response.status_code == 404
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["code"] == "batch_not_found"
+
+
+def test_a_rebuilt_batch_names_the_batch_it_replaces(
+    partner_client: APIClient, pull_feed: Feed
+) -> None:
+    from gateway.delivery.services import batch_supersede
+
+    old = make_ready_batch(feed=pull_feed, sequence=1)
+    new = batch_supersede(batch_id=old.pk)
+    assert new is not None
+    Batch.objects.filter(pk=new.pk).update(
+        status=Batch.Status.READY, body_path=old.body_path, body_sha256=old.body_sha256
+    )
+
+    items = partner_client.get(URL).json()["results"]
+
+    assert [(item["id"], item["supersedes"]) for item in items] == [(str(new.pk), str(old.pk))]
