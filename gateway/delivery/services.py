@@ -316,25 +316,32 @@ def _send_defer(*, batch: Batch, deferral: health.Deferral, now: datetime) -> No
 
 
 def _attempt_start(*, batch: Batch, now: datetime, task_id: str) -> DeliveryAttempt | None:
-    """Claim a due batch for one attempt and write the attempt row; None if another got it."""
-    claimed = Batch.objects.filter(_due_q(now), pk=batch.pk).update(
-        status=Batch.Status.SENDING,
-        claimed_at=now,
-        next_attempt_at=None,
-        attempt_count=F("attempt_count") + 1,
-    )
-    if not claimed:
-        return None
-    batch.refresh_from_db(fields=["status", "attempt_count", "attempt_round_start", "claimed_at"])
-    # The attempt row exists before any traffic, so even a worker killed
-    # mid-request leaves a trace (the sweeper closes it).
-    return DeliveryAttempt.objects.create(
-        batch=batch,
-        number=batch.attempt_count,
-        started_at=now,
-        webhook_timestamp=int(now.timestamp()),
-        task_id=task_id[:64],
-    )
+    """Claim a due batch for one attempt and write the attempt row; None if another got it.
+
+    One transaction, so one commit: a send's bookkeeping is two commits in all
+    (this and the outcome), which matters when each costs a disk flush.
+    """
+    with transaction.atomic():
+        claimed = Batch.objects.filter(_due_q(now), pk=batch.pk).update(
+            status=Batch.Status.SENDING,
+            claimed_at=now,
+            next_attempt_at=None,
+            attempt_count=F("attempt_count") + 1,
+        )
+        if not claimed:
+            return None
+        batch.refresh_from_db(
+            fields=["status", "attempt_count", "attempt_round_start", "claimed_at"]
+        )
+        # The attempt row exists before any traffic, so even a worker killed
+        # mid-request leaves a trace (the sweeper closes it).
+        return DeliveryAttempt.objects.create(
+            batch=batch,
+            number=batch.attempt_count,
+            started_at=now,
+            webhook_timestamp=int(now.timestamp()),
+            task_id=task_id[:64],
+        )
 
 
 def _attempt_observe(
