@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, Q
+from django.db.models import F, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from gateway.delivery import health, retry, transport
@@ -66,6 +66,8 @@ SWEEP_LIMIT = 500
 NDJSON_CONTENT_TYPE = "application/x-ndjson"
 # Feed modes whose batches the gateway delivers itself (the partner pulls the others).
 PUSHED_MODES = (Feed.Mode.PUSH, Feed.Mode.STREAM, Feed.Mode.FILE)
+# The batch a re-build replaces, if any, as a subquery of the batch's own row.
+_REPLACED_ID = Subquery(Batch.objects.filter(superseded_by=OuterRef("pk")).values("pk")[:1])
 # A batch being built or sent is left alone; a superseded one already has its successor.
 SUPERSEDE_REFUSED = (Batch.Status.BUILDING, Batch.Status.SENDING, Batch.Status.SUPERSEDED)
 
@@ -276,7 +278,12 @@ def batch_send(*, batch_id: BatchId, task_id: str = "") -> DeliveryAttempt | Non
     the send is queued again for later, which is not an attempt.
     """
     now = timezone.now()
-    batch = Batch.objects.select_related("feed__partner").filter(pk=batch_id).first()
+    batch = (
+        Batch.objects.select_related("feed__partner")
+        .annotate(replaced_id=_REPLACED_ID)
+        .filter(pk=batch_id)
+        .first()
+    )
     if batch is None or not batch.feed.pushes:
         return None
     if not (batch.feed.enabled and batch.feed.partner.is_active):
@@ -430,7 +437,11 @@ def batch_headers(batch: Batch) -> dict[str, str]:
         "Gateway-Window-Start": _http_instant(batch.window_start),
         "Gateway-Window-End": _http_instant(batch.window_end),
     }
-    replaced = Batch.objects.filter(superseded_by=batch).values_list("pk", flat=True).first()
+    # Annotated by batch_send (one query for everything); looked up otherwise.
+    if hasattr(batch, "replaced_id"):
+        replaced = batch.replaced_id
+    else:
+        replaced = Batch.objects.filter(superseded_by=batch).values_list("pk", flat=True).first()
     if replaced is not None:
         headers["Gateway-Supersedes"] = str(replaced)
     return headers
