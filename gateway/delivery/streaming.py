@@ -35,6 +35,8 @@ from partners.models import Feed, Partner
 logger = logging.getLogger(__name__)
 
 STREAM_QUEUE = "stream"
+# How soon a flush that could not claim everything committed tries again.
+FOLLOW_UP_SECONDS = 0.05
 
 
 def _pending_key(feed_id: int) -> str:
@@ -151,7 +153,9 @@ def _follow_up_if_waiting(*, feed: Feed, horizon: int) -> None:
     if Exposure.objects.filter(commit_seq__gte=horizon).exists() and cache.add(
         _scheduled_key(feed.pk), 1, timeout=max(2, (feed.stream_max_delay_ms * 4) // 1000)
     ):
-        _enqueue_flush(feed.pk, countdown=feed.stream_max_delay_ms / 1000)
+        # These have waited already: try again as soon as the transaction that
+        # held the horizon back is likely to have committed.
+        _enqueue_flush(feed.pk, countdown=min(FOLLOW_UP_SECONDS, feed.stream_max_delay_ms / 1000))
 
 
 def streams_flush_waiting(*, now: datetime) -> int:

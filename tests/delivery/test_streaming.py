@@ -11,6 +11,7 @@ from gateway.delivery import streaming
 from gateway.delivery.claims import claimed_exposures
 from gateway.delivery.models import Batch
 from gateway.delivery.streaming import exposures_arrived, stream_flush, streams_flush_waiting
+from gateway.ingest.models import Exposure
 from gateway.ingest.services import exposures_ingest
 from partners.models import Feed, Partner
 from tests.delivery.builders import make_exposure
@@ -148,3 +149,16 @@ def test_the_safety_net_flushes_feeds_with_anything_waiting(
     assert streams_flush_waiting(now=NOW) == 1
     assert streams_flush_waiting(now=NOW) == 0
     assert Batch.objects.filter(feed=stream_feed).count() == 1
+
+
+def test_a_flush_held_back_by_an_open_transaction_tries_again_soon(
+    stream_feed: Feed, queued: QueuedTasks, flushes, monkeypatch: pytest.MonkeyPatch
+):
+    exposure()
+    # As if a transaction below this exposure were still open at the cut.
+    held_back = Exposure.objects.order_by("commit_seq").first().commit_seq
+    monkeypatch.setattr(streaming, "commit_horizon", lambda: held_back)
+
+    assert stream_flush(feed_id=stream_feed.pk, now=NOW) is None
+
+    assert flushes == [(stream_feed.pk, streaming.FOLLOW_UP_SECONDS)]
