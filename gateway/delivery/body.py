@@ -7,9 +7,13 @@ memory; ``gateway.delivery.storage`` then stores the file.
 
 from __future__ import annotations
 
-import gzip
+import contextlib
 import hashlib
+import queue
 import tempfile
+import threading
+import weakref
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, Any
@@ -19,6 +23,12 @@ import orjson
 _NDJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
 # Bodies up to this size stay in memory before spilling to a temporary file.
 SPOOL_BYTES = 1024 * 1024
+# Level 3 compresses about twice as fast as zlib's default 6, for bodies
+# about 10 % larger (measured on benchmark NDJSON: 4.1x against 4.5x).
+COMPRESS_LEVEL = 3
+# Lines are compressed in chunks of this size, at most QUEUED_CHUNKS waiting.
+CHUNK_BYTES = 256 * 1024
+QUEUED_CHUNKS = 4
 
 
 def ndjson_line(record: Mapping[str, Any]) -> bytes:
@@ -53,32 +63,95 @@ class Body:
 
 
 class BodyWriter:
-    """Streams NDJSON records into a gzip temporary file, hashing the uncompressed bytes."""
+    """Streams NDJSON records into a gzip temporary file, hashing the uncompressed bytes.
 
-    def __init__(self, *, compresslevel: int = 6) -> None:
+    Lines are gathered into chunks that a background thread hashes, compresses
+    and writes (``_Compression``). zlib and hashlib release the GIL on large
+    buffers, so on a multi-core machine compression runs beside the privacy
+    filter instead of after it, in the same process; the bounded queue keeps
+    memory to a few chunks. The gzip stream has mtime 0, so the same records
+    always give the same bytes.
+    """
+
+    def __init__(self, *, compresslevel: int = COMPRESS_LEVEL) -> None:
         self._buffer: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
-        # mtime=0 keeps the gzip header free of the build time: a rebuild of the
-        # same records gives byte-identical output.
-        self._gzip = gzip.GzipFile(
-            fileobj=self._buffer, mode="wb", compresslevel=compresslevel, mtime=0
-        )
-        self._sha256 = hashlib.sha256()
+        self._compression = _Compression(self._buffer, level=compresslevel)
+        # A writer dropped half-way (the build failed) must not leave its
+        # thread waiting for chunks forever.
+        self._finalizer = weakref.finalize(self, self._compression.stop)
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
         self._size = 0
         self._records = 0
 
     def write(self, record: Mapping[str, Any]) -> None:
         line = ndjson_line(record)
-        self._gzip.write(line)
-        self._sha256.update(line)
-        self._size += len(line)
+        self._pending.append(line)
+        self._pending_bytes += len(line)
         self._records += 1
+        if self._pending_bytes >= CHUNK_BYTES:
+            self._hand_over()
 
     def finish(self) -> Body:
-        self._gzip.close()
+        self._hand_over()
+        self._finalizer.detach()
+        sha256 = self._compression.close()
         self._buffer.seek(0)
         return Body(
             file=self._buffer,
-            sha256=self._sha256.hexdigest(),
+            sha256=sha256,
             uncompressed_bytes=self._size,
             records=self._records,
         )
+
+    def _hand_over(self) -> None:
+        if self._pending:
+            chunk = b"".join(self._pending)
+            self._pending.clear()
+            self._pending_bytes = 0
+            self._size += len(chunk)
+            self._compression.put(chunk)
+
+
+class _Compression:
+    """Hashes, gzips and writes chunks in order on its own thread; errors come back on put/close."""
+
+    def __init__(self, file: IO[bytes], *, level: int) -> None:
+        self._file = file
+        # wbits 31: a gzip header (mtime 0) and trailer around the deflate stream.
+        self._compressor = zlib.compressobj(level, zlib.DEFLATED, 31)
+        self._sha256 = hashlib.sha256()
+        self._chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUED_CHUNKS)
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="body-gzip", daemon=True)
+        self._thread.start()
+
+    def put(self, chunk: bytes) -> None:
+        self._raise_failure()
+        self._chunks.put(chunk)
+
+    def close(self) -> str:
+        """Wait for every chunk, end the gzip stream; returns the SHA-256 of all chunks."""
+        self._chunks.put(None)
+        self._thread.join()
+        self._raise_failure()
+        self._file.write(self._compressor.flush())
+        return self._sha256.hexdigest()
+
+    def stop(self) -> None:
+        with contextlib.suppress(queue.Full):
+            self._chunks.put(None, timeout=5)
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def _run(self) -> None:
+        while (chunk := self._chunks.get()) is not None:
+            if self._failure is not None:
+                continue  # drain, so the producer never blocks on a full queue
+            try:
+                self._sha256.update(chunk)
+                self._file.write(self._compressor.compress(chunk))
+            except BaseException as exc:  # handed to the producer at its next call
+                self._failure = exc

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import hashlib
 import json
+import threading
 
-from gateway.delivery.body import BodyWriter, ndjson_line
+import pytest
+
+from gateway.delivery.body import CHUNK_BYTES, BodyWriter, ndjson_line
 
 
 def test_a_line_is_compact_json_with_sorted_keys_and_a_newline():
@@ -60,3 +64,43 @@ def test_an_empty_body_is_valid_gzip_of_nothing():
     assert gzip.decompress(body.read_gzip()) == b""
     assert body.records == 0
     assert body.sha256 == hashlib.sha256(b"").hexdigest()
+
+
+def test_a_large_body_spans_many_chunks_and_keeps_its_order():
+    writer = BodyWriter()
+    records = [{"event_id": f"evt-{n:06d}", "pad": "x" * 200} for n in range(5_000)]
+    for record in records:
+        writer.write(record)
+
+    body = writer.finish()
+
+    plain = gzip.decompress(body.read_gzip())
+    assert body.uncompressed_bytes == len(plain) > 4 * CHUNK_BYTES
+    assert [json.loads(line) for line in plain.splitlines()] == records
+    assert body.sha256 == hashlib.sha256(plain).hexdigest()
+
+
+def test_a_failure_while_compressing_reaches_the_writer(monkeypatch: pytest.MonkeyPatch):
+    writer = BodyWriter()
+
+    def broken(data: bytes) -> bytes:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(writer._compression, "_compressor", type("Z", (), {"compress": broken}))
+    writer.write({"pad": "x" * CHUNK_BYTES})
+
+    with pytest.raises(OSError, match="disk full"):
+        writer.finish()
+
+
+def test_a_writer_dropped_half_way_stops_its_thread():
+    before = {t for t in threading.enumerate() if t.name == "body-gzip"}
+    writer = BodyWriter()
+    writer.write({"a": 1})
+    thread = next(t for t in threading.enumerate() if t.name == "body-gzip" and t not in before)
+
+    del writer
+    gc.collect()
+
+    thread.join(timeout=5)
+    assert not thread.is_alive()
