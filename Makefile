@@ -24,7 +24,7 @@ var/dev.env:
 print("SECRET_KEY=dev-" + secrets.token_urlsafe(40)); \
 print("FIELD_ENCRYPTION_KEYS=" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())' > $@
 
-# Starts web, Celery worker and beat, and two partner simulators on an embedded
+# Starts web, Celery worker and beat, and three partner simulators on an embedded
 # SQLite database and a server-less broker, with demo data. Ctrl-C stops all.
 run: venv var/dev.env
 	set -a && . ./var/dev.env && set +a && \

@@ -22,7 +22,6 @@ from gateway.simulator.server import HEALTH_PATH
 
 # How long children get to finish in-flight work (a delivery, a request) on SIGTERM.
 STOP_TIMEOUT_SECONDS = 20.0
-SIMULATOR_REPORT_INTERVAL = 30
 SIMULATOR_POLL_INTERVAL = 10
 # The simulators report impressions, which the gateway reconciles with its
 # "impression" events only; counting the starts, quartiles and clicks of the
@@ -39,6 +38,8 @@ class ChildSpec:
     env: dict[str, str] = field(default_factory=dict)
     # Polled to tell that the child is ready to serve, if it serves HTTP.
     ready_url: str | None = None
+    # Started only once the initial exposures are loaded (or found already loaded).
+    after_load: bool = False
 
 
 @dataclass
@@ -56,9 +57,19 @@ class Child:
 
 
 def demo_children(
-    demo: DemoSecrets, *, base_dir: Path, var_dir: Path, python: str = sys.executable
+    demo: DemoSecrets,
+    *,
+    base_dir: Path,
+    var_dir: Path,
+    python: str = sys.executable,
 ) -> list[ChildSpec]:
-    """Simulators first (so the first push finds them), then web, worker and beat."""
+    """Simulators first (so the first push finds them), then web, worker and beat.
+
+    Beat waits for the initial load: its first dispatch cuts every window of
+    the history at once, and an exposure committed after its window was cut
+    goes to a late batch, which is only cut when the next window closes (up
+    to an hour later with the demo's hourly windows).
+    """
     manage = [python, str(base_dir / "manage.py")]
     celery = [python, "-m", "celery", "-A", "config"]
     specs = [_simulator_spec(demo, slug, manage=manage, var_dir=var_dir) for slug in demo.partners]
@@ -84,7 +95,7 @@ def demo_children(
                 "INFO",
             ],
         ),
-        ChildSpec("beat", [*celery, "beat", "--loglevel", "INFO"]),
+        ChildSpec("beat", [*celery, "beat", "--loglevel", "INFO"], after_load=True),
     ]
 
 
@@ -97,11 +108,12 @@ def _simulator_spec(demo: DemoSecrets, slug: str, *, manage: list[str], var_dir:
         f"--time-zone={partner.time_zone}",
         f"--data-dir={var_dir / 'simulator' / slug}",
         f"--gateway-url={demo.gateway_url}",
-        f"--report-interval={SIMULATOR_REPORT_INTERVAL}",
+        f"--report-interval={partner.report_interval_seconds}",
         f"--count-event-types={SIMULATOR_COUNT_EVENT_TYPES}",
         # "=" form: argparse would read a bare "-0.12" as an option.
         f"--bias={partner.report_bias}",
     ]
+    # Push and stream partners only receive; a pull partner also downloads.
     if partner.mode == "pull":
         argv += ["--pull", f"--poll-interval={SIMULATOR_POLL_INTERVAL}"]
     return ChildSpec(

@@ -1,9 +1,14 @@
-"""Demo configuration: an admin, two partners with feeds and credentials, an ingest token.
+"""Demo configuration: an admin, the demo partners with feeds and credentials, an ingest token.
 
 Idempotent: run it any number of times. Secrets are stored hashed or encrypted
 and cannot be read back, so their plaintexts live in ``var/demo.json`` (mode
 0600). Each run checks that file's secrets against the database and issues new
 ones only for those that are missing or no longer valid.
+
+A feed's ``deliver_from`` is set when the feed is created and never moved by a
+later seed: moving it forward would silently drop exposures that are still
+waiting for their window, and moving it back cannot bring back windows that
+were already cut.
 """
 
 from __future__ import annotations
@@ -23,7 +28,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from gateway.demo.catalog import DEMO_PARTNERS, DemoPartner
+from gateway.delivery.windows import window_floor
+from gateway.demo.catalog import (
+    DEMO_PARTNERS,
+    HISTORY_DAYS,
+    LIVE_PLAY_STARTED_SECONDS_AGO,
+    DemoPartner,
+)
 from gateway.demo.gvl import demo_gvl_document
 from gateway.ingest.models import IngestToken
 from gateway.ingest.services import (
@@ -50,8 +61,15 @@ DEMO_FILE_NAME = "demo.json"
 DEMO_KEY_NAME = "demo simulator"
 DEMO_TOKEN_NAME = "demo load generator"
 DEFAULT_WEB_PORT = 8000
-# Campaigns are assigned from this many days back, so all synthetic data is in scope.
+# Campaigns are assigned from this many days back, so all synthetic data is in
+# scope (partners that deliver the history; the others measure from the seed's day).
 ASSIGNMENT_LOOKBACK_DAYS = 30
+# A feed without the history starts this long before the seed: live events are
+# posted up to this long after they occurred, and the first ones must count.
+LIVE_LAG = timedelta(seconds=LIVE_PLAY_STARTED_SECONDS_AGO[1])
+# The history's first plays start up to a minute (the longest ad) before
+# HISTORY_DAYS; a feed with the history starts a little earlier still.
+HISTORY_MARGIN = timedelta(minutes=5)
 
 
 @dataclass
@@ -65,6 +83,7 @@ class PartnerSecrets:
     report_bias: float
     signing_secret: str = ""
     api_key: str = ""
+    report_interval_seconds: int = 30
 
 
 @dataclass
@@ -225,6 +244,7 @@ def _partner_ensure(
         time_zone=spec.reporting_time_zone,
         simulator_port=port,
         report_bias=spec.report_bias,
+        report_interval_seconds=spec.report_interval_seconds,
         signing_secret=fresh_secret
         or _signing_secret_ensure(partner, known.signing_secret if known else ""),
         api_key=_api_key_ensure(partner, known.api_key if known else "", now=now),
@@ -277,17 +297,39 @@ def push_endpoint_url(spec: DemoPartner, *, port: int) -> str:
     return f"http://127.0.0.1:{port}{spec.endpoint_path}"
 
 
+def feed_deliver_from(spec: DemoPartner, *, now: datetime) -> datetime:
+    """Where a new demo feed starts: with the synthetic history, or just before the seed.
+
+    Exposures that occurred before it are never delivered to the feed. The
+    history covers the HISTORY_DAYS before the initial load, which follows the
+    seed, so a feed that starts with the window holding that instant (less a
+    margin) receives all of it: 72 or 73 hourly windows.
+    """
+    if spec.delivers_history:
+        first = now - timedelta(days=HISTORY_DAYS) - HISTORY_MARGIN
+        return window_floor(first, length_seconds=spec.batch_window_seconds)
+    return now - LIVE_LAG
+
+
 def _feed_upsert(spec: DemoPartner, *, partner: Partner, port: int, now: datetime) -> Feed:
     feed = Feed.objects.filter(partner=partner, name=spec.feed_name).first()
     created = feed is None
     if feed is None:
-        # Windows before deliver_from are never built: start from the first seed.
-        feed = Feed(partner=partner, name=spec.feed_name, deliver_from=now)
+        # Set once: see the module docstring.
+        feed = Feed(
+            partner=partner, name=spec.feed_name, deliver_from=feed_deliver_from(spec, now=now)
+        )
     feed.mode = spec.mode
-    feed.endpoint_url = push_endpoint_url(spec, port=port) if spec.mode == Feed.Mode.PUSH else ""
+    feed.endpoint_url = (
+        push_endpoint_url(spec, port=port)
+        if spec.mode in (Feed.Mode.PUSH, Feed.Mode.STREAM)
+        else ""
+    )
     feed.gzip = spec.gzip
     feed.batch_window_seconds = spec.batch_window_seconds
     feed.grace_seconds = spec.grace_seconds
+    feed.stream_max_delay_ms = spec.stream_max_delay_ms
+    feed.stream_max_events = spec.stream_max_events
     feed.field_allowlist = list(spec.field_allowlist)
     feed.enabled = True
     # Validates the endpoint too: http://127.0.0.1 needs ALLOW_PRIVATE_ENDPOINTS=true.
@@ -305,6 +347,8 @@ _FEED_FIELDS = [
     "gzip",
     "batch_window_seconds",
     "grace_seconds",
+    "stream_max_delay_ms",
+    "stream_max_events",
     "field_allowlist",
     "enabled",
     "updated_at",
@@ -313,9 +357,12 @@ _FEED_FIELDS = [
 
 def _assignments_ensure(spec: DemoPartner, *, partner: Partner, now: datetime) -> None:
     today = now.astimezone(ZoneInfo(spec.reporting_time_zone)).date()
+    # A partner without the history measures from the seed's day: earlier days
+    # would show in reconciliation as days it never received or reported.
+    lookback = ASSIGNMENT_LOOKBACK_DAYS if spec.delivers_history else 0
     for campaign_id in spec.campaign_ids:
         CampaignAssignment.objects.get_or_create(
             partner=partner,
             campaign_id=campaign_id,
-            defaults={"starts_on": today - timedelta(days=ASSIGNMENT_LOOKBACK_DAYS)},
+            defaults={"starts_on": today - timedelta(days=lookback)},
         )

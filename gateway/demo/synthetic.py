@@ -24,7 +24,13 @@ from enum import StrEnum
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from gateway.demo.catalog import CAMPAIGNS, DEMO_VENDOR_IDS, Campaign
+from gateway.demo.catalog import (
+    CAMPAIGNS,
+    DEMO_VENDOR_IDS,
+    HISTORY_DAYS,
+    LIVE_PLAY_STARTED_SECONDS_AGO,
+    Campaign,
+)
 from gateway.privacy.tcf import VendorEncoding, encode_tc_string
 
 T = TypeVar("T")
@@ -282,7 +288,7 @@ class ExposureGenerator:
         *,
         seed: int,
         now: datetime,
-        days: float = 3.0,
+        days: float = HISTORY_DAYS,
         listeners: int = 2500,
         vendor_ids: Sequence[int] = DEMO_VENDOR_IDS,
         campaigns: Sequence[Campaign] = CAMPAIGNS,
@@ -314,7 +320,8 @@ class ExposureGenerator:
         while len(events) < count:
             campaign = self._campaign()
             listener, media_type = self._audience(campaign)
-            start = now - timedelta(seconds=70 + self.rng.uniform(0, 60))
+            low, high = LIVE_PLAY_STARTED_SECONDS_AGO
+            start = now - timedelta(seconds=low + self.rng.uniform(0, high - low))
             events.extend(self._play(campaign, listener, media_type, start=start))
         return events[:count]
 
@@ -471,7 +478,7 @@ class ExposureGenerator:
 
 
 def generate_exposures(
-    *, count: int, seed: int = 42, now: datetime | None = None, days: float = 3.0
+    *, count: int, seed: int = 42, now: datetime | None = None, days: float = HISTORY_DAYS
 ) -> list[dict[str, Any]]:
     """``count`` exposure records over the ``days`` before ``now`` (default: the current time)."""
     generator = ExposureGenerator(seed=seed, now=now or datetime.now(tz=UTC), days=days)

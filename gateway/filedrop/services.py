@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Q, Value
+from django.db.models import F, Q
 
 from gateway.delivery.models import Batch, DeliveryAttempt, FeedNotice
 from gateway.delivery.services import AttemptResult
@@ -315,32 +315,31 @@ def file_deadlines_check(*, now: datetime) -> int:
     ``FILEDROP_DEADLINE_LOOKBACK_HOURS``: late batches have no deadline, empty
     windows have no file, and a superseded batch's successor is checked instead.
     """
-    due = ExpressionWrapper(
-        F("window_end")
-        + ExpressionWrapper(
-            F("feed__file_deadline_minutes") * Value(timedelta(minutes=1)),
-            output_field=DurationField(),
-        ),
-        output_field=DateTimeField(),
-    )
     lookback = now - timedelta(hours=settings.FILEDROP_DEADLINE_LOOKBACK_HOURS)
-    missed = (
-        Batch.objects.filter(
-            feed__mode=Feed.Mode.FILE,
-            feed__enabled=True,
-            feed__partner__status=Partner.Status.ACTIVE,
-            kind=Batch.Kind.WINDOW,
-            window_end__gte=lookback,
-            file_deadline_miss__isnull=True,
+    feeds = Feed.objects.filter(
+        mode=Feed.Mode.FILE, enabled=True, partner__status=Partner.Status.ACTIVE
+    ).select_related("partner")
+    # Per feed, so the deadline is a constant in the query: multiplying a
+    # column by an interval is not portable (SQLite has no intervals).
+    recorded = 0
+    for feed in feeds:
+        deadline = timedelta(minutes=feed.file_deadline_minutes)
+        missed = (
+            Batch.objects.filter(
+                feed=feed,
+                kind=Batch.Kind.WINDOW,
+                window_end__gte=lookback,
+                window_end__lt=now - deadline,
+                file_deadline_miss__isnull=True,
+            )
+            .exclude(status__in=[Batch.Status.EMPTY, Batch.Status.SUPERSEDED])
+            .filter(Q(delivered_at__isnull=True) | Q(delivered_at__gt=F("window_end") + deadline))
+            .order_by("window_end")[:DEADLINE_CHECK_LIMIT]
         )
-        .exclude(status__in=[Batch.Status.EMPTY, Batch.Status.SUPERSEDED])
-        .annotate(due=due)
-        .filter(due__lt=now)
-        .filter(Q(delivered_at__isnull=True) | Q(delivered_at__gt=F("due")))
-        .select_related("feed__partner")
-        .order_by("window_end")[:DEADLINE_CHECK_LIMIT]
-    )
-    return sum(_deadline_miss_record(batch=batch, due=batch.due) for batch in missed)
+        for batch in missed:
+            batch.feed = feed
+            recorded += _deadline_miss_record(batch=batch, due=batch.window_end + deadline)
+    return recorded
 
 
 def _deadline_miss_record(*, batch: Batch, due: datetime) -> int:

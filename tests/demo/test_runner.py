@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from gateway.demo.runner import ChildSpec, Supervisor, demo_children, log_tail, port_available
-from gateway.demo.seed import DemoSecrets, PartnerSecrets
+from gateway.demo.runner import (
+    ChildSpec,
+    Supervisor,
+    demo_children,
+    log_tail,
+    port_available,
+)
+from gateway.demo.seed import DemoSecrets, PartnerSecrets, demo_seed
 
 
 def _demo() -> DemoSecrets:
@@ -38,20 +46,73 @@ def _demo() -> DemoSecrets:
                 signing_secret="whsec_pull",
                 api_key="mgk_pull",
             ),
+            "dv-demo": PartnerSecrets(
+                slug="dv-demo",
+                mode="stream",
+                time_zone="America/Los_Angeles",
+                simulator_port=8653,
+                report_bias=0.05,
+                signing_secret="whsec_stream",
+                api_key="mgk_stream",
+                report_interval_seconds=5,
+            ),
         },
     )
 
 
-def test_the_demo_runs_two_simulators_then_web_worker_and_beat(tmp_path: Path) -> None:
+def test_the_demo_runs_three_simulators_then_web_worker_and_beat(tmp_path: Path) -> None:
     specs = demo_children(_demo(), base_dir=Path("/app"), var_dir=tmp_path, python="py")
 
-    assert [s.name for s in specs] == ["nielsen-demo", "ias-demo", "web", "worker", "beat"]
-    web, worker, beat = specs[2:]
+    assert [s.name for s in specs] == [
+        "nielsen-demo",
+        "ias-demo",
+        "dv-demo",
+        "web",
+        "worker",
+        "beat",
+    ]
+    web, worker, beat = specs[3:]
     assert web.argv == ["py", "/app/manage.py", "runserver", "127.0.0.1:8650", "--noreload"]
     assert web.ready_url == "http://127.0.0.1:8650/admin/login/"
     assert worker.argv[:5] == ["py", "-m", "celery", "-A", "config"]
     assert "default,delivery,build,stream" in worker.argv and "--without-gossip" in worker.argv
     assert beat.argv[-3:] == ["beat", "--loglevel", "INFO"]
+
+
+def test_only_beat_waits_for_the_initial_load(tmp_path: Path) -> None:
+    specs = demo_children(_demo(), base_dir=Path("/app"), var_dir=tmp_path)
+
+    # Its first dispatch must see the whole history committed, or the history
+    # would go out in a late batch an hour later instead of in window batches.
+    assert [s.name for s in specs if s.after_load] == ["beat"]
+
+
+def test_without_redis_the_filesystem_broker_polls_ten_times_a_second(tmp_path: Path) -> None:
+    # The demo's worker would otherwise wait up to a second per hop between tasks.
+    env = {**os.environ, "REDIS_URL": "", "GATEWAY_VAR_DIR": str(tmp_path)}
+    script = (
+        "import django, json; django.setup(); from django.conf import settings; "
+        "print(settings.CELERY_BROKER_URL, json.dumps(settings.CELERY_BROKER_TRANSPORT_OPTIONS))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    url, options = out.strip().split(" ", 1)
+
+    assert url == "filesystem://"
+    assert json.loads(options)["polling_interval"] == 0.1
+
+
+@pytest.mark.django_db
+def test_the_seeded_demo_starts_a_simulator_per_partner_on_its_port(tmp_path: Path) -> None:
+    demo = demo_seed(var_dir=tmp_path, simulator_ports={"dv-demo": 9103})
+
+    specs = demo_children(demo, base_dir=Path("/app"), var_dir=tmp_path)
+
+    simulators = {s.name: s for s in specs if s.ready_url and "partner_simulator" in s.argv}
+    assert sorted(simulators) == ["dv-demo", "ias-demo", "nielsen-demo"]
+    assert "--port=9103" in simulators["dv-demo"].argv
+    assert simulators["dv-demo"].ready_url == "http://127.0.0.1:9103/_simulator/health"
 
 
 def test_the_push_simulator_reports_and_the_pull_simulator_also_pulls(tmp_path: Path) -> None:
@@ -66,6 +127,20 @@ def test_the_push_simulator_reports_and_the_pull_simulator_also_pulls(tmp_path: 
     assert "--count-event-types=impression" in pull.argv
     assert f"--data-dir={tmp_path / 'simulator' / 'ias-demo'}" in pull.argv
     assert "--gateway-url=http://127.0.0.1:8650" in pull.argv
+    assert "--report-interval=30" in push.argv and "--report-interval=30" in pull.argv
+
+
+def test_the_stream_simulator_receives_pushes_and_reports_often(tmp_path: Path) -> None:
+    stream = demo_children(_demo(), base_dir=Path("/app"), var_dir=tmp_path)[2]
+
+    assert stream.name == "dv-demo"
+    assert "--port=8653" in stream.argv and "--pull" not in stream.argv
+    assert "--time-zone=America/Los_Angeles" in stream.argv
+    assert "--bias=0.05" in stream.argv and "--report-interval=5" in stream.argv
+    assert stream.env == {
+        "PARTNER_SIMULATOR_SECRET": "whsec_stream",
+        "PARTNER_SIMULATOR_API_KEY": "mgk_stream",
+    }
 
 
 def test_simulator_secrets_go_in_the_environment_never_on_the_command_line(

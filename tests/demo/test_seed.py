@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -12,7 +14,8 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from pytest_django.fixtures import Settings
 
-from gateway.demo.catalog import DEMO_PARTNERS, IAS_DEMO, NIELSEN_DEMO
+from gateway.delivery.windows import DEFAULT_MAX_WINDOWS, closed_windows
+from gateway.demo.catalog import DEMO_PARTNERS, DV_DEMO, IAS_DEMO, NIELSEN_DEMO
 from gateway.demo.seed import (
     DEMO_KEY_NAME,
     DEMO_TOKEN_NAME,
@@ -21,6 +24,7 @@ from gateway.demo.seed import (
     demo_secrets_read,
     demo_seed,
 )
+from gateway.demo.synthetic import ExposureGenerator
 from gateway.ingest.models import IngestToken
 from gateway.ingest.selectors import ingest_token_authenticate
 from partners.models import ApiKey, CampaignAssignment, ConsentRule, Feed, Partner, SigningSecret
@@ -65,7 +69,7 @@ def test_it_creates_both_partners_with_their_feeds_assignments_and_consent_rules
         True,
         f"http://127.0.0.1:{NIELSEN_DEMO.simulator_port}/exposures",
     )
-    assert push.batch_window_seconds == 20 and push.grace_seconds == 3
+    assert push.batch_window_seconds == 3600 and push.grace_seconds == 5
     assert "device.ifa" in push.field_allowlist
     pull = ias.feeds.get()
     assert (pull.mode, pull.gzip, pull.endpoint_url) == ("pull", False, "")
@@ -106,7 +110,7 @@ def test_demo_json_names_the_admin_url_and_gateway(seeded: DemoSecrets, tmp_path
 
     assert data["admin_url"] == "http://127.0.0.1:8000/admin/"
     assert data["gateway_url"] == "http://127.0.0.1:8000"
-    assert set(data["partners"]) == {"nielsen-demo", "ias-demo"}
+    assert set(data["partners"]) == {"nielsen-demo", "ias-demo", "dv-demo"}
 
 
 def test_seeding_twice_changes_no_secret_and_adds_no_row(
@@ -134,9 +138,9 @@ def test_a_lost_demo_json_rotates_every_secret_and_retires_the_old_ones(
         assert fresh.partners[slug].signing_secret != old.signing_secret
         assert api_key_authenticate(plaintext=old.api_key) is None
         assert api_key_authenticate(plaintext=fresh.partners[slug].api_key) is not None
-    assert ApiKey.objects.filter(name=DEMO_KEY_NAME, revoked_at__isnull=True).count() == 2
+    assert ApiKey.objects.filter(name=DEMO_KEY_NAME, revoked_at__isnull=True).count() == 3
     assert IngestToken.objects.filter(name=DEMO_TOKEN_NAME, revoked_at__isnull=True).count() == 1
-    assert Partner.objects.count() == 2
+    assert Partner.objects.count() == 3
     assert get_user_model().objects.get(username="admin").check_password(fresh.admin_password)
 
 
@@ -158,6 +162,7 @@ def test_only_the_secret_that_no_longer_works_is_replaced(
 
     assert fresh.partners["ias-demo"].api_key != seeded.partners["ias-demo"].api_key
     assert fresh.partners["nielsen-demo"] == seeded.partners["nielsen-demo"]
+    assert fresh.partners["dv-demo"] == seeded.partners["dv-demo"]
     assert fresh.admin_password == seeded.admin_password
 
 
@@ -219,3 +224,157 @@ def test_the_seed_uploads_a_vendor_list_declaring_the_demo_vendors(tmp_path) -> 
     gvl = parse_gvl(snapshot.document)
     for partner in DEMO_PARTNERS:
         assert 7 in gvl.vendor(partner.gvl_vendor_id).purposes
+
+
+# --- feeds: windows for the history, a stream for live traffic ---------------------
+
+SEEDED_AT = datetime(2026, 11, 24, 15, 42, 17, tzinfo=UTC)
+USER_IDS = {"user_id", "household_id", "device.ifa"}
+
+
+def _feed(slug: str) -> Feed:
+    return Feed.objects.select_related("partner").get(partner__slug=slug)
+
+
+def _occurred(event: dict) -> datetime:
+    return datetime.fromisoformat(event["occurred_at"])
+
+
+def test_it_creates_three_partners_two_with_hourly_windows_and_one_streaming(
+    tmp_path: Path,
+) -> None:
+    demo = demo_seed(var_dir=tmp_path, now=SEEDED_AT)
+
+    assert {slug: p.mode for slug, p in demo.partners.items()} == {
+        "nielsen-demo": "push",
+        "ias-demo": "pull",
+        "dv-demo": "stream",
+    }
+    for slug in ("nielsen-demo", "ias-demo"):
+        feed = _feed(slug)
+        assert (feed.batch_window_seconds, feed.grace_seconds) == (3600, 5)
+    stream = _feed("dv-demo")
+    assert stream.partner.name == "DoubleVerify (demo)"
+    assert stream.mode == Feed.Mode.STREAM and stream.enabled
+    assert stream.endpoint_url == "http://127.0.0.1:8103/exposures"
+    assert (stream.stream_max_delay_ms, stream.stream_max_events) == (250, 500)
+    assert demo.partners["dv-demo"].simulator_port == 8103
+
+
+def test_the_stream_partner_gets_verification_fields_without_user_or_device_ids(
+    tmp_path: Path,
+) -> None:
+    demo_seed(var_dir=tmp_path, now=SEEDED_AT)
+
+    allowlist = set(_feed("dv-demo").field_allowlist)
+
+    assert not allowlist & USER_IDS
+    assert {"event_id", "occurred_at", "event_type", "campaign_id", "ip", "user_agent"} <= allowlist
+
+
+def test_the_stream_partner_measures_campaigns_of_both_others_and_one_of_its_own() -> None:
+    dv = set(DV_DEMO.campaign_ids)
+    others = set(NIELSEN_DEMO.campaign_ids) | set(IAS_DEMO.campaign_ids)
+
+    assert dv & set(NIELSEN_DEMO.campaign_ids)
+    assert dv & set(IAS_DEMO.campaign_ids)
+    assert dv - others
+
+
+def test_window_feeds_start_at_the_hour_before_the_synthetic_history(tmp_path: Path) -> None:
+    demo_seed(var_dir=tmp_path, now=SEEDED_AT)
+
+    for slug in ("nielsen-demo", "ias-demo"):
+        # The seed less 3 days and 5 minutes is 15:37:17 on the 21st: its hour.
+        assert _feed(slug).deliver_from == datetime(2026, 11, 21, 15, 0, tzinfo=UTC)
+
+
+def test_one_dispatcher_run_cuts_every_window_of_the_history(tmp_path: Path) -> None:
+    demo_seed(var_dir=tmp_path, now=SEEDED_AT)
+    # The load and the first dispatch come a little after the seed.
+    first_dispatch = SEEDED_AT + timedelta(minutes=1)
+
+    for slug in ("nielsen-demo", "ias-demo"):
+        feed = _feed(slug)
+        windows = closed_windows(
+            start=feed.deliver_from,
+            length_seconds=feed.batch_window_seconds,
+            grace_seconds=feed.grace_seconds,
+            now=first_dispatch,
+            limit=10_000,
+        )
+        assert 72 <= len(windows) <= DEFAULT_MAX_WINDOWS
+
+
+def test_the_whole_history_and_live_traffic_occur_after_deliver_from(tmp_path: Path) -> None:
+    demo_seed(var_dir=tmp_path, now=SEEDED_AT)
+    history_feed = _feed("nielsen-demo")
+    stream_feed = _feed("dv-demo")
+    # The load starts after the children are up; live traffic right after the load.
+    generator = ExposureGenerator(seed=5, now=SEEDED_AT + timedelta(seconds=20), listeners=200)
+
+    history = generator.exposures(3000)
+    live = generator.live(200, now=SEEDED_AT + timedelta(seconds=30))
+
+    assert min(map(_occurred, history)) >= history_feed.deliver_from
+    assert min(map(_occurred, live)) >= stream_feed.deliver_from
+    # The stream partner starts at the seed: the history is not for it.
+    assert stream_feed.deliver_from > SEEDED_AT - timedelta(minutes=3)
+
+
+def test_the_stream_partner_measures_its_campaigns_from_the_day_of_the_seed(
+    tmp_path: Path,
+) -> None:
+    demo_seed(var_dir=tmp_path, now=SEEDED_AT)
+    seed_day = SEEDED_AT.astimezone(ZoneInfo(DV_DEMO.reporting_time_zone)).date()
+
+    dv_starts = set(
+        CampaignAssignment.objects.filter(partner__slug="dv-demo").values_list(
+            "starts_on", flat=True
+        )
+    )
+    nielsen_starts = set(
+        CampaignAssignment.objects.filter(partner__slug="nielsen-demo").values_list(
+            "starts_on", flat=True
+        )
+    )
+
+    assert dv_starts == {seed_day}
+    assert max(nielsen_starts) <= SEEDED_AT.date() - timedelta(days=3)
+
+
+def test_a_later_seed_restores_the_feeds_but_never_moves_deliver_from(tmp_path: Path) -> None:
+    demo_seed(var_dir=tmp_path, now=SEEDED_AT)
+    before = {f.pk: f.deliver_from for f in Feed.objects.all()}
+    Feed.objects.filter(partner__slug="nielsen-demo").update(batch_window_seconds=20)
+    Feed.objects.filter(partner__slug="dv-demo").update(stream_max_delay_ms=5000)
+
+    demo_seed(var_dir=tmp_path, now=SEEDED_AT + timedelta(days=2))
+
+    assert {f.pk: f.deliver_from for f in Feed.objects.all()} == before
+    assert _feed("nielsen-demo").batch_window_seconds == 3600
+    assert _feed("dv-demo").stream_max_delay_ms == 250
+
+
+def test_reconciliation_shows_partners_within_and_outside_tolerance(tmp_path: Path) -> None:
+    demo_seed(var_dir=tmp_path, now=SEEDED_AT)
+
+    within = outside = 0
+    for spec in DEMO_PARTNERS:
+        tolerance = Partner.objects.get(slug=spec.slug).reconciliation_tolerance_pct / 100
+        within += abs(spec.report_bias) < tolerance
+        outside += abs(spec.report_bias) > tolerance
+
+    assert within >= 1 and outside >= 1
+
+
+def test_the_stream_partners_port_option_moves_its_endpoint(
+    tmp_path: Path, settings: Settings
+) -> None:
+    settings.VAR_DIR = tmp_path
+
+    call_command("seed_demo", "--dv-demo-port", "9203")
+
+    assert _feed("dv-demo").endpoint_url == "http://127.0.0.1:9203/exposures"
+    saved = demo_secrets_read(demo_file_path(tmp_path))
+    assert saved is not None and saved.partners["dv-demo"].simulator_port == 9203

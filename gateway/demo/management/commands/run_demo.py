@@ -1,9 +1,10 @@
-"""``manage.py run_demo``: the whole gateway, two partner simulators and live traffic.
+"""``manage.py run_demo``: the whole gateway, three partner simulators and live traffic.
 
-Migrates, seeds, starts web, Celery worker and beat and the simulators as
-child processes (logs in var/log/), loads synthetic exposures through the real
-ingest API, then keeps a trickle of new ones flowing until Ctrl-C or SIGTERM.
-If any child dies, the others are stopped and the command fails.
+Migrates, seeds, starts the simulators, web and the Celery worker as child
+processes (logs in var/log/), loads synthetic exposures through the real
+ingest API, starts Celery beat, then keeps a trickle of new ones flowing until
+Ctrl-C or SIGTERM. If any child dies, the others are stopped and the command
+fails.
 """
 
 from __future__ import annotations
@@ -24,10 +25,18 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 from django.utils import timezone
 
+from gateway.demo.catalog import DEMO_PARTNERS, HISTORY_DAYS, DemoPartner
 from gateway.demo.loader import IngestClient, IngestFailed, IngestTotals, exposures_load
 from gateway.demo.options import add_port_arguments, seed_failure, simulator_ports
-from gateway.demo.runner import Child, Supervisor, demo_children, log_tail, port_available
-from gateway.demo.seed import DemoSecrets, demo_file_path, demo_seed
+from gateway.demo.runner import (
+    Child,
+    ChildSpec,
+    Supervisor,
+    demo_children,
+    log_tail,
+    port_available,
+)
+from gateway.demo.seed import DemoSecrets, PartnerSecrets, demo_file_path, demo_seed
 from gateway.demo.synthetic import ExposureGenerator
 from gateway.ingest.models import Exposure
 
@@ -42,7 +51,7 @@ class Command(BaseCommand):
     """Runs the demo in the foreground; Ctrl-C stops every process it started."""
 
     help = (
-        "Start the gateway (web, Celery worker and beat) with two partner simulators and "
+        "Start the gateway (web, Celery worker and beat) with three partner simulators and "
         "synthetic traffic, on SQLite and the filesystem broker unless configured otherwise."
     )
 
@@ -70,13 +79,28 @@ class Command(BaseCommand):
         supervisor = Supervisor(
             log_dir=var_dir / "log", cwd=Path(settings.BASE_DIR), base_env=os.environ
         )
+        specs = demo_children(
+            demo,
+            base_dir=Path(settings.BASE_DIR),
+            var_dir=var_dir,
+        )
         try:
-            self._start_children(supervisor, demo, var_dir=var_dir, stop=stop)
+            self._start_children(
+                supervisor, [s for s in specs if not s.after_load], var_dir=var_dir, stop=stop
+            )
             if stop.is_set():
                 return
             client = IngestClient(gateway_url=demo.gateway_url, token=demo.ingest_token)
             if load_initial:
                 self._load(client, options, stop=stop)
+            if stop.is_set():
+                return
+            # Beat's first dispatch now finds the whole history committed.
+            self._start_children(
+                supervisor, [s for s in specs if s.after_load], var_dir=var_dir, stop=stop
+            )
+            if stop.is_set():
+                return
             self._banner(demo, supervisor, var_dir=var_dir)
             self._trickle(client, supervisor, options, stop=stop)
         finally:
@@ -103,10 +127,11 @@ class Command(BaseCommand):
         wanted = [web_port, *ports.values()]
         busy = [port for port in wanted if not port_available(port)]
         if busy:
+            port_options = ", ".join(f"--{p.slug}-port" for p in DEMO_PARTNERS)
             raise CommandError(
                 f"Port(s) {', '.join(map(str, busy))} on 127.0.0.1 are in use; "
                 "is another demo running? Stop it, or choose others with --web-port, "
-                "--nielsen-demo-port and --ias-demo-port."
+                f"{port_options}."
             )
         self._say("Seeding demo partners and credentials...")
         try:
@@ -115,12 +140,19 @@ class Command(BaseCommand):
             raise seed_failure(exc) from exc
 
     def _start_children(
-        self, supervisor: Supervisor, demo: DemoSecrets, *, var_dir: Path, stop: threading.Event
+        self,
+        supervisor: Supervisor,
+        specs: list[ChildSpec],
+        *,
+        var_dir: Path,
+        stop: threading.Event,
     ) -> None:
-        for spec in demo_children(demo, base_dir=Path(settings.BASE_DIR), var_dir=var_dir):
-            supervisor.start(spec)
+        """Start ``specs``, then wait until each is ready (or stop is requested)."""
+        started = []
+        for spec in specs:
+            started.append(supervisor.start(spec))
             self._say(f"Started {spec.name} (log: {var_dir / 'log' / spec.name}.log)")
-        for child in supervisor.children:
+        for child in started:
             ready = supervisor.wait_ready(
                 child, timeout=READY_TIMEOUT_SECONDS, should_stop=stop.is_set
             )
@@ -176,9 +208,9 @@ class Command(BaseCommand):
 
     def _banner(self, demo: DemoSecrets, supervisor: Supervisor, *, var_dir: Path) -> None:
         logs = ", ".join(f"{child.name}.log" for child in supervisor.children)
+        specs = {spec.slug: spec for spec in DEMO_PARTNERS}
         partners = "\n".join(
-            f"    {slug}: {p.mode}, simulator http://127.0.0.1:{p.simulator_port}/_simulator/stats"
-            for slug, p in demo.partners.items()
+            partner_line(specs[slug], p) for slug, p in demo.partners.items() if slug in specs
         )
         self.stdout.write(
             self.style.SUCCESS("\nMeasurement Gateway demo is running.\n")
@@ -187,7 +219,9 @@ class Command(BaseCommand):
             f"  Password:    {demo.admin_password}\n"
             f"  Secrets:     {demo_file_path(var_dir)} (signing secrets, API keys, ingest token)\n"
             f"  Logs:        {var_dir / 'log'}/ ({logs})\n"
-            f"  Partners:\n{partners}\n"
+            f"  Partners (simulator stats at http://127.0.0.1:<port>/_simulator/stats):\n"
+            f"{partners}\n"
+            f"{WHAT_TO_LOOK_AT}"
             "Live traffic keeps arriving; press Ctrl-C to stop everything.\n"
         )
 
@@ -227,6 +261,38 @@ def _child_failure(child: Child, *, waiting: bool) -> ChildDied:
     )
     tail = log_tail(child.log_path)
     return ChildDied(f"{what}; last lines of {child.log_path}:\n{tail}")
+
+
+WHAT_TO_LOOK_AT = (
+    "  Admin > Delivery > Batches, by kind:\n"
+    f"    window  the {HISTORY_DAYS}-day history within a minute (one batch per feed and hour),\n"
+    "            then one per hour, a few seconds after the hour\n"
+    "    stream  live events, at the streaming partner's simulator within about a second\n"
+    "    late    live events that arrived after their hour's window was cut (they arrive up to\n"
+    "            2 minutes after they occur), cut when the next window closes: at most an hour\n"
+    "            later, so the first one appears up to two hours after the start\n"
+    "  Admin > Reconciliation > Discrepancies: partner counts against what each was delivered.\n"
+)
+
+
+def partner_line(spec: DemoPartner, partner: PartnerSecrets) -> str:
+    """One banner line: how the partner receives exposures and where its simulator is."""
+    if spec.mode == "stream":
+        how = f"stream, micro-batches after {spec.stream_max_delay_ms} ms, live traffic only"
+    else:
+        how = f"{spec.mode}, {_duration(spec.batch_window_seconds)} windows, history and live"
+    return (
+        f"    {spec.slug}: {how}; simulator on port {partner.simulator_port}, "
+        f"reports {partner.report_bias:+.0%}"
+    )
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
 
 
 def _totals_line(totals: IngestTotals) -> str:

@@ -15,7 +15,7 @@ from gateway.demo.seed import DemoSecrets, demo_file_path, demo_seed
 
 
 class Command(BaseCommand):
-    """Seeds the admin, the two demo partners, their feeds, keys and an ingest token."""
+    """Seeds the admin, the demo partners, their feeds, keys and an ingest token."""
 
     help = (
         "Create or refresh the demo partners, feeds, credentials and admin user; "
