@@ -12,7 +12,6 @@ row that is not committed yet.
 
 from __future__ import annotations
 
-import gzip
 import logging
 import time
 import uuid
@@ -33,12 +32,12 @@ from gateway.delivery.build import (
     batch_build,
 )
 from gateway.delivery.claims import Round, commit_horizon, window_round
-from gateway.delivery.encryption import JOSE_CONTENT_TYPE, EncryptionError, encrypt_body
 from gateway.delivery.models import Batch, DeliveryAttempt, FeedCursor
 from gateway.delivery.queueing import BatchId, on_commit_build, on_commit_send
 from gateway.delivery.signers import NoSigningKey, partner_signer, signed_headers
 from gateway.delivery.storage import body_read
 from gateway.delivery.windows import DEFAULT_MAX_WINDOWS
+from gateway.delivery.wire import wire_body
 from gateway.errors import DeliveryError
 from partners.endpoints import EndpointRefused, EndpointUnresolvable, resolve_and_check
 from partners.models import Feed, Partner
@@ -63,7 +62,6 @@ logger = logging.getLogger(__name__)
 
 # Batches re-queued per category per sweep, so one sweep stays a short task.
 SWEEP_LIMIT = 500
-NDJSON_CONTENT_TYPE = "application/x-ndjson"
 # Feed modes whose batches the gateway delivers itself (the partner pulls the others).
 PUSHED_MODES = (Feed.Mode.PUSH, Feed.Mode.STREAM, Feed.Mode.FILE)
 # The batch a re-build replaces, if any, as a subquery of the batch's own row.
@@ -408,16 +406,19 @@ def _attempt_post(*, batch: Batch, timestamp: int) -> transport.TransportResult:
         raise DeliveryError("the partner has no active signing secret", transient=False) from exc
     if not batch.body_path:
         raise DeliveryError("the batch has no body", transient=False)
-    body, signed, headers = _push_body(feed=feed, compressed=body_read(batch.body_path))
+    wire = wire_body(feed=feed, compressed=body_read(batch.body_path))
+    headers = wire.headers()
     # The batch id is the webhook id on every attempt, so partners can drop
     # a duplicate when a "failed" attempt had in fact arrived.
     headers.update(batch_headers(batch))
     headers.update(
-        signed_headers(signer=signer, msg_id=str(batch.pk), timestamp=timestamp, payload=signed)
+        signed_headers(
+            signer=signer, msg_id=str(batch.pk), timestamp=timestamp, payload=wire.signed
+        )
     )
     return transport.post(
         url=feed.endpoint_url,
-        body=body,
+        body=wire.content,
         headers=headers,
         timeout=settings.DELIVERY_TIMEOUT_SECONDS,
         pinned_address=pinned.address,
@@ -449,35 +450,6 @@ def batch_headers(batch: Batch) -> dict[str, str]:
 
 def _http_instant(instant: datetime) -> str:
     return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _push_body(*, feed: Feed, compressed: bytes) -> tuple[bytes, bytes, dict[str, str]]:
-    """What to send, what the signature covers, and the content headers.
-
-    Plain feeds: the gzip body with Content-Encoding (or the NDJSON itself),
-    signed over the NDJSON, which the reference Standard Webhooks libraries
-    need as text. Encrypted feeds: the JWE compact text of the gzip body,
-    signed as sent, so a partner verifies before it decrypts.
-    """
-    if feed.encryption != Feed.Encryption.NONE:
-        try:
-            token = encrypt_body(
-                compressed,
-                scheme=feed.encryption,
-                public_key_pem=feed.encryption_public_key,
-                key_id=feed.encryption_key_id,
-            )
-        except EncryptionError as exc:
-            raise DeliveryError(f"cannot encrypt the body: {exc}", transient=False) from exc
-        return token, token, {"Content-Type": JOSE_CONTENT_TYPE}
-    payload = gzip.decompress(compressed)
-    if feed.gzip:
-        return (
-            compressed,
-            payload,
-            {"Content-Type": NDJSON_CONTENT_TYPE, "Content-Encoding": "gzip"},
-        )
-    return payload, payload, {"Content-Type": NDJSON_CONTENT_TYPE}
 
 
 def _attempt_classify(sent: transport.TransportResult) -> AttemptResult:

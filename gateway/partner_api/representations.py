@@ -7,11 +7,15 @@ from typing import Any
 from django.urls import reverse
 from rest_framework.request import Request
 
+from gateway.delivery.encryption import JOSE_CONTENT_TYPE
 from gateway.delivery.models import Batch
+from gateway.delivery.wire import NDJSON_CONTENT_TYPE
+from partners.models import Feed
 
 
 def batch_data(*, batch: Batch, request: Request) -> dict[str, Any]:
     """A batch's metadata as a partner sees it (no internal counts or errors)."""
+    encrypted = batch.feed.encryption != Feed.Encryption.NONE
     download_path = reverse("partner_api:batch-download", kwargs={"batch_id": str(batch.pk)})
     return {
         "id": str(batch.pk),
@@ -26,8 +30,10 @@ def batch_data(*, batch: Batch, request: Request) -> dict[str, Any]:
         "event_count": batch.delivered_count,
         "body_sha256": batch.body_sha256,
         "body_bytes": batch.body_bytes,
-        # What the download's Content-Encoding will be; "identity" means plain NDJSON.
-        "content_encoding": "gzip" if batch.feed.gzip else "identity",
+        # What the download will be: NDJSON (gzip-encoded or not), or for
+        # encrypted feeds the JWE text ("application/jose", no encoding).
+        "content_type": JOSE_CONTENT_TYPE if encrypted else NDJSON_CONTENT_TYPE,
+        "content_encoding": "gzip" if batch.feed.gzip and not encrypted else "identity",
         "download_url": request.build_absolute_uri(download_path),
     }
 

@@ -15,7 +15,8 @@ from django.db import transaction
 from gateway.delivery.models import Batch
 from gateway.delivery.signers import NoSigningKey, partner_signer, signed_headers
 from gateway.delivery.storage import body_read
-from gateway.errors import GatewayError, ValidationFailed
+from gateway.delivery.wire import wire_body
+from gateway.errors import DeliveryError, GatewayError, ValidationFailed
 from gateway.partner_api.report_rows import ReportRow, report_rows_parse, row_error
 from gateway.partner_api.selectors import batch_for_partner
 from gateway.reconciliation.models import Metric, PartnerReport
@@ -33,10 +34,11 @@ class BatchIntegrityError(GatewayError):
 
 @dataclass(frozen=True)
 class BatchDownload:
-    """What to send for one download: the bytes, their encoding and proof headers."""
+    """What to send for one download: the bytes, their content headers and proof headers."""
 
     batch: Batch
     content: bytes
+    content_type: str
     content_encoding: str | None
     body_sha256: str
     webhook_headers: dict[str, str]
@@ -60,6 +62,15 @@ def batch_download(*, partner: Partner, batch_id: uuid.UUID, now: datetime) -> B
     if batch.body_sha256 and body_sha256 != batch.body_sha256:
         logger.error("batch %s body does not match its stored sha256", batch.pk)
         raise BatchIntegrityError(f"Batch {batch.pk} cannot be served; we have been alerted.")
+    try:
+        # Encrypted feeds get the JWE text, exactly as a push would carry it.
+        wire = wire_body(feed=batch.feed, compressed=compressed, plain=body)
+    except DeliveryError as exc:
+        logger.error("batch %s cannot be served: %s", batch.pk, exc.detail)
+        raise GatewayError(
+            "This batch cannot be encrypted to your key; we have been alerted.",
+            code="encryption_failed",
+        ) from exc
     timestamp = int(now.timestamp())
     try:
         # The same signer as pushes: every key in use now, one signature each.
@@ -77,11 +88,12 @@ def batch_download(*, partner: Partner, batch_id: uuid.UUID, now: datetime) -> B
         logger.info("batch %s first downloaded by %s", batch.pk, partner.slug)
     return BatchDownload(
         batch=batch,
-        content=compressed if batch.feed.gzip else body,
-        content_encoding="gzip" if batch.feed.gzip else None,
+        content=wire.content,
+        content_type=wire.content_type,
+        content_encoding=wire.content_encoding,
         body_sha256=body_sha256,
         webhook_headers=signed_headers(
-            signer=signer, msg_id=str(batch.pk), timestamp=timestamp, payload=body
+            signer=signer, msg_id=str(batch.pk), timestamp=timestamp, payload=wire.signed
         ),
     )
 

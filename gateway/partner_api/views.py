@@ -81,7 +81,7 @@ class BatchDownloadView(PartnerView):
         download = batch_download(
             partner=request_partner(request), batch_id=_uuid(batch_id), now=timezone.now()
         )
-        response = HttpResponse(download.content, content_type=NDJSON_CONTENT_TYPE)
+        response = HttpResponse(download.content, content_type=download.content_type)
         if download.content_encoding:
             response["Content-Encoding"] = download.content_encoding
         response["X-Content-SHA256"] = download.body_sha256

@@ -40,6 +40,7 @@ def test_an_item_carries_what_a_partner_needs_to_download_and_check(
                 "event_count": 2,
                 "body_sha256": batch.body_sha256,
                 "body_bytes": batch.body_bytes,
+                "content_type": "application/x-ndjson",
                 "content_encoding": "gzip",
                 "download_url": f"http://testserver{URL}/{batch.id}/download",
             }
