@@ -19,7 +19,9 @@ two activity rules).
 
 Both loops run over the same list, after ``gc.freeze()``: a worker streams a
 window in chunks of 2 000 and never holds a million events alive, so the
-collector should not rescan them here either. ``--profile`` adds a cProfile of
+collector should not rescan them here either. The filter uses its compiled C
+speedups when ``pip install -e .`` built them; ``GATEWAY_PRIVACY_SPEEDUPS=0``
+measures the Python code alone (the first line printed says which). ``--profile`` adds a cProfile of
 a filter pass. The gateway has no GPP encoder, so the GPP strings are the test
 vectors generated with the IAB's @iabgpp/cmpapi (tests/privacy/vectors/), when
 present.
@@ -49,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 from gateway.privacy import (  # noqa: E402
     network,
     pseudonyms,
+    signals,
     tcf,
     useragent,
     usprivacy,
@@ -154,7 +157,11 @@ def main() -> None:
         session_events=args.session_events,
     )
     policy = bench_policy()
-    print(f"python {platform.python_version()} on {platform.machine()}, {_cpus()} CPU(s)")
+    speedups = "compiled C speedups" if signals._speedups is not None else "Python code only"
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, {_cpus()} CPU(s), "
+        f"privacy filter: {speedups}"
+    )
     print(
         f"built {len(events):,} events in {time.perf_counter() - started:.1f} s: "
         f"{mix.distinct_strings():,} distinct consent strings ({len(mix.tc_strings):,} TC, "
@@ -409,6 +416,12 @@ def bench_policy() -> PartnerPolicy:
 
 
 def _gvl() -> Gvl:
+    return parse_gvl(gvl_document())
+
+
+def gvl_document() -> dict[str, Any]:
+    """The vendor-list JSON of the benchmark: our partner and a few others, all purposes."""
+
     def named(count: int) -> dict[str, dict[str, Any]]:
         return {str(i): {"id": i, "name": f"item {i}"} for i in range(1, count + 1)}
 
@@ -424,19 +437,17 @@ def _gvl() -> Gvl:
             "specialFeatures": [1],
         }
 
-    return parse_gvl(
-        {
-            "gvlSpecificationVersion": 3,
-            "vendorListVersion": 150,
-            "tcfPolicyVersion": 5,
-            "lastUpdated": "2026-11-01T00:00:00Z",
-            "purposes": named(11),
-            "specialPurposes": named(3),
-            "features": named(3),
-            "specialFeatures": named(2),
-            "vendors": {str(v): vendor(v) for v in (VENDOR_ID, *OTHER_VENDORS)},
-        }
-    )
+    return {
+        "gvlSpecificationVersion": 3,
+        "vendorListVersion": 150,
+        "tcfPolicyVersion": 5,
+        "lastUpdated": "2026-11-01T00:00:00Z",
+        "purposes": named(11),
+        "specialPurposes": named(3),
+        "features": named(3),
+        "specialFeatures": named(2),
+        "vendors": {str(v): vendor(v) for v in (VENDOR_ID, *OTHER_VENDORS)},
+    }
 
 
 # --- Measuring ------------------------------------------------------------------------------

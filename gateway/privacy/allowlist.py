@@ -9,10 +9,15 @@ input is never mutated.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from gateway.privacy.policy import PartnerPolicy
+from gateway.privacy.speedups import speedups_load
+
+# The compiled versions of the hot paths, or None (see speedups.py).
+_speedups = speedups_load()
 
 
 class _Removed:
@@ -30,6 +35,64 @@ _ABSENT: Any = object()
 # A transform gets the field's value, the whole event and the policy, and returns
 # the value to send or REMOVE.
 Transform = Callable[[Any, Mapping[str, Any], PartnerPolicy], Any]
+
+
+class CachedTransform:
+    """A transform whose result depends only on the value, remembered per value.
+
+    ``compute(value)`` gives what to send for any value, or None to leave the
+    field out. Results for values of exactly ``key_type`` (str, float: types whose
+    equal values are interchangeable) are kept in ``cache``, at most ``size`` of
+    them: the cache starts over when full, which costs far less per miss than an
+    LRU's bookkeeping. ``guard(event)``, when set, leaves the field out whatever
+    its value (limit ad tracking removes the advertising id).
+
+    Callable like any transform; the generated selectors (``_selector``) inline
+    the cache lookup instead, which is the same thing without the call. They
+    bind ``cache`` when a plan is compiled: share or replace it only before.
+    """
+
+    __slots__ = ("cache", "compute", "guard", "key_type", "size")
+
+    def __init__(
+        self,
+        compute: Callable[[Any], Any],
+        *,
+        key_type: type,
+        size: int,
+        guard: Callable[[Mapping[str, Any]], bool] | None = None,
+    ) -> None:
+        self.compute = compute
+        self.key_type = key_type
+        self.size = size
+        self.guard = guard
+        self.cache: dict[Any, Any] = {}
+
+    def __call__(self, value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
+        if self.guard is not None and self.guard(event):
+            return REMOVE
+        if type(value) is self.key_type:
+            found = self.cache.get(value)
+            if found is not None:
+                return found
+            return self.miss(value)
+        return self.other(value)
+
+    def miss(self, value: Any) -> Any:
+        """The result for ``value`` (of ``key_type``, not in the cache), now kept."""
+        result = self.compute(value)
+        if result is None:
+            result = REMOVE
+        cache = self.cache
+        if len(cache) >= self.size:
+            cache.clear()
+        cache[value] = result
+        return result
+
+    def other(self, value: Any) -> Any:
+        """The result for a value of another type: computed, not kept."""
+        result = self.compute(value)
+        return REMOVE if result is None else result
 
 
 class _Keep:
@@ -97,7 +160,7 @@ def compile_plan(
         if segments:
             _allow(root, segments)
     for path, transform in transforms:
-        _attach(root, path.split("."), transform)
+        _attach(root, [sys.intern(segment) for segment in path.split(".")], transform)
     _finish(root)
     return root
 
@@ -105,7 +168,8 @@ def compile_plan(
 def _segments(path: object) -> list[str] | None:
     if not isinstance(path, str):
         return None
-    segments = path.split(".")
+    # Interned: an event whose keys are interned too (names in code) is read by identity.
+    segments = [sys.intern(segment) for segment in path.split(".")]
     return segments if all(segments) else None
 
 
@@ -214,10 +278,12 @@ def _selector(node: PlanNode) -> Callable[[Any, Mapping[str, Any], PartnerPolicy
     every key by subscript, checks the kept values are plain scalars, runs the
     transforms and child selections, and builds the output in one dict display,
     in the same key order as ``_select`` (a removed value is deleted after,
-    which keeps that order). A missing transformed or nested key is left out,
-    as ``_select`` does; anything else (a missing kept key, a value that is not
-    a plain dict, a kept value that is not a scalar) goes to ``_select`` itself.
-    Only names bound in the namespace appear in the generated source: no key text.
+    which keeps that order). A ``CachedTransform`` is inlined: its cache is
+    read directly and it is called only on a miss. A missing transformed or
+    nested key is left out, as ``_select`` does; anything else (a missing kept
+    key, a value that is not a plain dict, a kept value that is not a scalar)
+    goes to ``_select`` itself. Only names bound in the namespace appear in the
+    generated source: no key text.
     """
     if node.other is not None or not node.step_items:
 
@@ -250,13 +316,38 @@ def _selector(node: PlanNode) -> Callable[[Any, Mapping[str, Any], PartnerPolicy
             keep_reads.append(f"        v{n} = value[_k{n}]")
             checks.append(f"_type(v{n}) in _S")
             continue
-        namespace[f"_f{n}"] = transform if transform is not None else step.select
         other_reads.append(f"        v{n} = value[_k{n}]")
+        if isinstance(transform, CachedTransform):
+            namespace.update(
+                {
+                    f"_t{n}": transform.key_type,
+                    f"_c{n}": transform.cache.get,
+                    f"_m{n}": transform.miss,
+                    f"_o{n}": transform.other,
+                }
+            )
+            lines = [
+                f"if _type(v{n}) is _t{n}:",
+                f"    r = _c{n}(v{n})",
+                f"    v{n} = _m{n}(v{n}) if r is None else r",
+                "else:",
+                f"    v{n} = _o{n}(v{n})",
+            ]
+            if transform.guard is not None:
+                namespace[f"_g{n}"] = transform.guard
+                lines = [
+                    f"if _g{n}(event):",
+                    f"    v{n} = _REMOVE",
+                    *(("el" + line) if line.startswith("if ") else line for line in lines),
+                ]
+        else:
+            namespace[f"_f{n}"] = transform if transform is not None else step.select
+            lines = [f"v{n} = _f{n}(v{n}, event, policy)"]
+        calls.extend("    " + line for line in lines)
         absent_reads.append(
-            f"    v{n} = _get(_k{n}, _A)\n"
-            f"    v{n} = _REMOVE if v{n} is _A else _f{n}(v{n}, event, policy)"
+            f"    v{n} = _get(_k{n}, _A)\n    if v{n} is _A:\n        v{n} = _REMOVE"
         )
-        calls.append(f"    v{n} = _f{n}(v{n}, event, policy)")
+        absent_reads.append("    else:\n" + "\n".join("        " + line for line in lines))
         removals.append(f"    if v{n} is _REMOVE:\n        del out[_k{n}]")
     fallback = "        return _slow(value, _node, event, policy)"
     check = [f"    if not ({' and '.join(checks)}):", fallback] if checks else []
@@ -283,7 +374,35 @@ def _selector(node: PlanNode) -> Callable[[Any, Mapping[str, Any], PartnerPolicy
         source += ["    try:", *keep_reads, "    except KeyError:", fallback]
     source += [*check, "    _get = value.get", *absent_reads, *build]
     exec("\n".join(source), namespace)  # generated from names only, see above
-    return namespace["select"]  # type: ignore[no-any-return]
+    select: Callable[[Any, Mapping[str, Any], PartnerPolicy], Any] = namespace["select"]
+    if _speedups is None:
+        return select
+    # The same selection in C for a plain dict with plain scalars; anything else goes
+    # to the generated Python selector above.
+    return _speedups.Selector(_speedup_steps(node), select, REMOVE)  # type: ignore[no-any-return]
+
+
+def _speedup_steps(node: PlanNode) -> tuple[tuple[Any, ...], ...]:
+    """``node``'s steps as ``_speedups.Selector`` reads them (see _speedups.c)."""
+    steps: list[tuple[Any, ...]] = []
+    for key, step, transform in node.step_items:
+        if step is KEEP:
+            steps.append((key, 0))
+        elif isinstance(transform, CachedTransform):
+            steps.append(
+                (
+                    key,
+                    1,
+                    transform.cache,
+                    transform.key_type,
+                    transform.miss,
+                    transform.other,
+                    transform.guard,
+                )
+            )
+        else:
+            steps.append((key, 2, transform if transform is not None else step.select))
+    return tuple(steps)
 
 
 def copy_json(value: Any) -> Any:

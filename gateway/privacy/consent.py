@@ -80,6 +80,7 @@ __all__ = [
     "Signals",
     "consent_decision",
     "evaluate",
+    "evaluate_signal_key",
     "read_flag",
 ]
 
@@ -91,6 +92,10 @@ RESULT_CACHE_SIZE = 100_000
 # The most of an IP a child-directed event may carry (COPPA: truncated).
 DEFAULT_IPV4_BITS = 24
 DEFAULT_IPV6_BITS = 56
+# Parts of results shared between signal keys (checks, activity outcomes, regimes),
+# per policy, before that table starts over; and drop decisions shared per reason.
+SHARED_CACHE_SIZE = 50_000
+MAX_SHARED_DROPS = 1_024
 # Feed allowlist entries that send the device advertising id.
 DEVICE_ID_PATHS = frozenset({"device", "device.ifa"})
 
@@ -166,8 +171,22 @@ class EngineResult:
         return {o.activity: o.reason or "" for o in self.activities if not o.allowed}
 
 
+# One Decision per outcome: they are frozen, and every cached result shares them.
+_ALLOWED = Decision.allow()
+_DROPS: dict[str, Decision] = {}
+
+
+def _drop_decision(reason: str) -> Decision:
+    decision = _DROPS.get(reason)
+    if decision is None:
+        decision = Decision.drop(reason)
+        if len(_DROPS) < MAX_SHARED_DROPS:  # reason codes are a short, fixed list
+            _DROPS[reason] = decision
+    return decision
+
+
 def _dropped(reason: str, **fields: Any) -> EngineResult:
-    return EngineResult(decision=Decision.drop(reason), **fields)
+    return EngineResult(decision=_drop_decision(reason), **fields)
 
 
 _MALFORMED_EVENT = _dropped(Reason.MALFORMED_EVENT)
@@ -192,20 +211,48 @@ def evaluate(event: Mapping[str, Any], policy: PartnerPolicy) -> EngineResult:
             compiled = _compiled(policy)
         result = compiled.results.get(key)
         if result is None:
-            result = _evaluate_key(SignalKey(*key), policy, compiled)
-            if len(compiled.results) >= RESULT_CACHE_SIZE:
-                compiled.results.clear()
-            compiled.results[key] = result
+            result = _evaluate_new_key(key, policy, compiled)
         return result
     except Exception as exc:
-        # Only the exception type is logged: its message or traceback locals could
-        # hold the very identifiers this engine exists to protect.
-        logger.error(
-            "consent engine failed for partner %s: %s; event dropped",
-            getattr(policy, "partner_slug", "?"),
-            type(exc).__name__,
-        )
-        return _FILTER_ERROR
+        return _failed(exc, policy)
+
+
+def evaluate_signal_key(key: tuple[Any, ...] | None, policy: PartnerPolicy) -> EngineResult:
+    """``evaluate`` for an event whose ``signals.signal_key`` is ``key``; never raises.
+
+    For callers that read the key themselves (the filter keeps more per key).
+    """
+    try:
+        if key is None:
+            return _MALFORMED_TYPES
+        compiled = _compiled(policy)
+        result = compiled.results.get(key)
+        if result is None:
+            result = _evaluate_new_key(key, policy, compiled)
+        return result
+    except Exception as exc:
+        return _failed(exc, policy)
+
+
+def _evaluate_new_key(
+    key: tuple[Any, ...], policy: PartnerPolicy, compiled: _Compiled
+) -> EngineResult:
+    result = _evaluate_key(SignalKey(*key), policy, compiled)
+    if len(compiled.results) >= RESULT_CACHE_SIZE:
+        compiled.results.clear()
+    compiled.results[key] = result
+    return result
+
+
+def _failed(exc: Exception, policy: PartnerPolicy) -> EngineResult:
+    # Only the exception type is logged: its message or traceback locals could
+    # hold the very identifiers this engine exists to protect.
+    logger.error(
+        "consent engine failed for partner %s: %s; event dropped",
+        getattr(policy, "partner_slug", "?"),
+        type(exc).__name__,
+    )
+    return _FILTER_ERROR
 
 
 def consent_decision(event: Mapping[str, Any], policy: PartnerPolicy) -> Decision:
@@ -228,6 +275,63 @@ class _Compiled:
     results: dict[tuple[Any, ...], EngineResult] = field(default_factory=dict)
     # The TCF checks' outcome per TC string (and device access): see _tcf_checks.
     tcf_outcomes: dict[tuple[Any, ...], _TcfOutcome] = field(default_factory=dict)
+    # Equal parts of results, shared by the signal keys that reach them (see _Shared).
+    shared: _Shared = field(default_factory=lambda: _Shared())
+
+
+class _Shared:
+    """Equal parts of cached results, made once per policy and shared between signal keys.
+
+    A window has tens of thousands of signal keys but only a few hundred distinct
+    checks, regimes and activity outcomes. Sharing them keeps a cached result to
+    a few objects of its own, which is less memory and, above all, far less for
+    the garbage collector to walk through each time it scans the long-lived
+    objects. All of them are frozen, so sharing changes no answer.
+    """
+
+    __slots__ = ("checks", "gpp", "outcomes", "regimes", "sequences")
+
+    def __init__(self) -> None:
+        # (step, subject, reason, detail) -> Check
+        self.checks: dict[tuple[str, str, str | None, str], Check] = {}
+        # Tuples of checks, by the identities of their (shared) checks.
+        self.sequences: dict[tuple[int, ...], tuple[Check, ...]] = {}
+        # regimes_decide's arguments -> its decision
+        self.regimes: dict[tuple[Any, ...], RegimeDecision] = {}
+        # (rule context, consent reasons) -> the activity outcomes and what follows from them
+        self.outcomes: dict[tuple[Any, ...], _Outcomes] = {}
+        # (GPP string, gpp_sid) -> what gpp_read gave: its reading, or the error it raised
+        self.gpp: dict[tuple[str, tuple[int, ...]], GppRead | MalformedConsent] = {}
+
+    def check(self, step: str, subject: str, reason: str | None, detail: str) -> Check:
+        key = (step, subject, reason, detail)
+        found = self.checks.get(key)
+        if found is None:
+            found = Check(step, subject, reason is None, reason, detail)
+            _remember(self.checks, key, found)
+        return found
+
+    def sequence(self, checks: list[Check]) -> tuple[Check, ...]:
+        # Keyed by identity: the checks are shared, and each sequence kept holds its
+        # checks alive, so an identity in a key is never reused while the key is.
+        key = tuple(map(id, checks))
+        found = self.sequences.get(key)
+        if found is None:
+            found = tuple(checks)
+            _remember(self.sequences, key, found)
+        return found
+
+
+def _remember(table: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(table) >= SHARED_CACHE_SIZE:
+        table.clear()  # only sharing is lost: the values stay valid where they are used
+    table[key] = value
+
+
+# The activity outcomes of one rule context and set of consent reasons: the outcomes,
+# the field activities they deny, the audit keys of those denials, and the checks
+# that record the outcomes.
+_Outcomes = tuple[tuple[ActivityOutcome, ...], frozenset[str], tuple[str, ...], tuple["Check", ...]]
 
 
 _COMPILED_ATTRIBUTE = "_consent_engine"
@@ -270,47 +374,101 @@ def activity_requirements(policy: PartnerPolicy) -> dict[str, PurposeRequirement
 class _Run:
     """The checks of one evaluation, in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared: _Shared) -> None:
         self.checks: list[Check] = []
+        self.shared = shared
 
     def check(self, step: str, subject: str, reason: str | None, detail: str = "") -> str | None:
-        self.checks.append(Check(step, subject, reason is None, reason, detail))
+        self.checks.append(self.shared.check(step, subject, reason, detail))
         return reason
+
+    def finished(self) -> tuple[Check, ...]:
+        """The checks made, as a (shared) tuple."""
+        return self.shared.sequence(self.checks)
 
 
 def _evaluate_key(key: SignalKey, policy: PartnerPolicy, compiled: _Compiled) -> EngineResult:
-    run = _Run()
+    shared = compiled.shared
+    run = _Run(shared)
     signals = _decode(key, policy, run)
     if signals.problem is not None:
         reason = signals.problem_reason or Reason.MALFORMED_CONSENT
-        return _dropped(reason, signals=signals, checks=tuple(run.checks))
-    regime = regimes_decide(
-        gdpr=key.gdpr,
-        gpp_sid=key.gpp_sid,
-        country=key.country,
-        region=key.region if key.country == "US" else None,
-        default_regime=policy.default_regime,
-    )
+        return _dropped(reason, signals=signals, checks=run.finished())
+    regime = _regime(key, policy, shared)
     run.check("regime", ",".join(regime.regimes) or "none", None, regime.why)
     if regime.denied:
         run.check("regime", "default", DEFAULT_REGIME_DENY, regime.why)
-        return _dropped(
-            DEFAULT_REGIME_DENY, regime=regime, signals=signals, checks=tuple(run.checks)
-        )
+        return _dropped(DEFAULT_REGIME_DENY, regime=regime, signals=signals, checks=run.finished())
     consent_reasons: dict[str, str | None] = dict.fromkeys(ACTIVITIES)
     if TCF in regime.regimes:
         event_reason = _tcf_checks(key, signals, policy, compiled, run, consent_reasons)
         if event_reason is not None:
-            return _dropped(event_reason, regime=regime, signals=signals, checks=tuple(run.checks))
+            return _dropped(event_reason, regime=regime, signals=signals, checks=run.finished())
     _user_data_checks(key, signals, regime, policy, run, consent_reasons)
-    context = RuleContext(
-        regimes=regime.regimes,
-        gpp_sections=frozenset(signals.gpp_sections),
-        country=key.country,
-        region=f"{key.country}-{key.region}" if key.country and key.region else None,
-        gpc=key.gpc,
-        coppa=key.coppa,
+    region = f"{key.country}-{key.region}" if key.country and key.region else None
+    # The outcomes depend only on the rule context and the consent reasons.
+    outcomes_key = (
+        regime.regimes,
+        signals.gpp_sections,
+        key.country,
+        region,
+        key.gpc,
+        key.coppa,
+        tuple(consent_reasons.values()),
     )
+    found = shared.outcomes.get(outcomes_key)
+    if found is None:
+        context = RuleContext(
+            regimes=regime.regimes,
+            gpp_sections=frozenset(signals.gpp_sections),
+            country=key.country,
+            region=region,
+            gpc=key.gpc,
+            coppa=key.coppa,
+        )
+        found = _outcomes(context, consent_reasons, compiled)
+        _remember(shared.outcomes, outcomes_key, found)
+    outcomes, denied_activities, audit, activity_checks = found
+    run.checks.extend(activity_checks)
+    event_outcome = outcomes[0]
+    if not event_outcome.allowed:
+        return _dropped(
+            event_outcome.reason or ACTIVITY_RULE_DENIED,
+            regime=regime,
+            signals=signals,
+            activities=outcomes,
+            checks=run.finished(),
+        )
+    return EngineResult(
+        decision=_ALLOWED,
+        regime=regime,
+        signals=signals,
+        activities=outcomes,
+        denied_activities=denied_activities,
+        audit=audit,
+        checks=run.finished(),
+    )
+
+
+def _regime(key: SignalKey, policy: PartnerPolicy, shared: _Shared) -> RegimeDecision:
+    region = key.region if key.country == "US" else None
+    arguments = (key.gdpr, key.gpp_sid, key.country, region, policy.default_regime)
+    regime = shared.regimes.get(arguments)
+    if regime is None:
+        regime = regimes_decide(
+            gdpr=key.gdpr,
+            gpp_sid=key.gpp_sid,
+            country=key.country,
+            region=region,
+            default_regime=policy.default_regime,
+        )
+        _remember(shared.regimes, arguments, regime)
+    return regime
+
+
+def _outcomes(
+    context: RuleContext, consent_reasons: dict[str, str | None], compiled: _Compiled
+) -> _Outcomes:
     outcomes = tuple(
         activity_evaluate(
             activity=activity,
@@ -321,26 +479,16 @@ def _evaluate_key(key: SignalKey, policy: PartnerPolicy, compiled: _Compiled) ->
         )
         for activity in ACTIVITIES
     )
-    for outcome in outcomes:
-        run.check("activity", outcome.activity, outcome.reason, f"decided by {outcome.decided_by}")
-    event_outcome = outcomes[0]
-    if not event_outcome.allowed:
-        return _dropped(
-            event_outcome.reason or ACTIVITY_RULE_DENIED,
-            regime=regime,
-            signals=signals,
-            activities=outcomes,
-            checks=tuple(run.checks),
-        )
     denied = [o for o in outcomes[1:] if not o.allowed]
-    return EngineResult(
-        decision=Decision.allow(),
-        regime=regime,
-        signals=signals,
-        activities=outcomes,
-        denied_activities=frozenset(o.activity for o in denied),
-        audit=tuple(f"{o.activity}_denied:{o.reason}" for o in denied),
-        checks=tuple(run.checks),
+    shared = compiled.shared
+    return (
+        outcomes,
+        frozenset(o.activity for o in denied),
+        tuple(f"{o.activity}_denied:{o.reason}" for o in denied),
+        tuple(
+            shared.check("activity", o.activity, o.reason, f"decided by {o.decided_by}")
+            for o in outcomes
+        ),
     )
 
 
@@ -357,7 +505,7 @@ def _decode(key: SignalKey, policy: PartnerPolicy, run: _Run) -> Signals:
             run.check("decode", "consent.tcf", None, "TC string decoded")
         decoded_gpp = None
         if key.gpp is not None:
-            read = gpp_read(key.gpp, key.gpp_sid)
+            read = _gpp_read_once(key.gpp, key.gpp_sid, run.shared)
             decoded_gpp = read.decoded
             reasons = read.us_reasons
             if not policy.honour_gpc:
@@ -429,7 +577,7 @@ def _tcf_checks(
         return _tcf_checks_run(key, signals, policy, compiled, run, consent_reasons)
     outcome = compiled.tcf_outcomes.get(memo_key)
     if outcome is None:
-        own_run, assigned = _Run(), {}
+        own_run, assigned = _Run(compiled.shared), {}
         reason = _tcf_checks_run(key, signals, policy, compiled, own_run, assigned)
         outcome = (reason, tuple(assigned.items()), tuple(own_run.checks))
         if len(compiled.tcf_outcomes) >= TCF_OUTCOME_CACHE_SIZE:
@@ -616,6 +764,21 @@ def gpp_read(value: str, gpp_sid: tuple[int, ...]) -> GppRead:
         us_views=tuple(views),
         us_reasons=tuple(reasons),
     )
+
+
+def _gpp_read_once(value: str, gpp_sid: tuple[int, ...], shared: _Shared) -> GppRead:
+    """``gpp_read``, once per policy for each GPP string and gpp_sid (errors included)."""
+    memo_key = (value, gpp_sid)
+    found = shared.gpp.get(memo_key)
+    if found is None:
+        try:
+            found = gpp_read(value, gpp_sid)
+        except MalformedConsent as exc:
+            found = exc
+        _remember(shared.gpp, memo_key, found)
+    if isinstance(found, MalformedConsent):
+        raise found.with_traceback(None)
+    return found
 
 
 def _section_names(gpp_sid: tuple[int, ...]) -> tuple[str, ...]:

@@ -99,6 +99,24 @@ def truncator(
     return truncate
 
 
+def uncached_truncator(
+    *, ipv4_bits: int = IPV4_PREFIX, ipv6_bits: int = IPV6_PREFIX
+) -> Callable[[object], str | None]:
+    """``truncate_ip`` with its settings bound that remembers nothing (no address is kept).
+
+    For callers that keep their own, shorter-lived cache (the privacy filter keeps
+    one per policy, i.e. per batch build).
+    """
+    valid = _valid_bits(ipv4_bits, ipv6_bits)
+
+    def truncate(value: object) -> str | None:
+        if not valid or not isinstance(value, str) or len(value) > MAX_IP_TEXT:
+            return None
+        return _truncate(value, ipv4_bits, ipv6_bits)
+
+    return truncate
+
+
 def truncation_cache(*, ipv4_bits: int, ipv6_bits: int) -> dict[str, str | None] | None:
     """The cache ``truncator`` reads for these settings (None when they are not valid).
 

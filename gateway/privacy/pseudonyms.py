@@ -92,6 +92,27 @@ def pseudonymiser(key: bytes) -> Callable[[object], str | None]:
     return pseudonym
 
 
+def uncached_pseudonymiser(key: bytes) -> Callable[[object], str | None]:
+    """``pseudonymise`` with ``key`` bound that remembers nothing: no raw value is kept.
+
+    For callers that keep their own, shorter-lived cache (the privacy filter keeps
+    one per policy, i.e. per batch build). Only the key schedule is shared.
+    """
+    if not key or not isinstance(key, bytes):
+        return _no_pseudonym
+    keyed = _keyed.get(key)
+    if keyed is None:
+        keyed = _keyed_for(key)
+    compute = keyed.pseudonym
+
+    def pseudonym(value: object) -> str | None:
+        if not isinstance(value, str) or not value:
+            return None
+        return compute(value) or None
+
+    return pseudonym
+
+
 def pseudonym_cache(key: bytes) -> dict[str, str] | None:
     """The cache ``pseudonymiser(key)`` reads (value -> pseudonym, "" when there is none).
 

@@ -12,6 +12,10 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from gateway.privacy.regions import country_of
+from gateway.privacy.speedups import speedups_load
+
+# The compiled versions of the hot paths, or None (see speedups.py).
+_speedups = speedups_load()
 
 # Keys of the exposure record's ``consent`` object.
 CONSENT_KEY = "consent"
@@ -185,3 +189,12 @@ def _region(value: Any, country: str | None) -> str | None:
     if not 1 <= len(code) <= 3 or not code.isalnum():
         return None
     return code
+
+
+# The Python signal_key, always available; where the C speedups are compiled,
+# signal_key is their version, which answers the usual event itself and hands
+# anything unusual to this one.
+python_signal_key = signal_key
+if _speedups is not None:
+    _speedups.set_signal_key_fallback(python_signal_key)
+    signal_key = _speedups.signal_key

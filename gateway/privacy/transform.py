@@ -16,16 +16,27 @@ only for fields the allowlist keeps:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from gateway.privacy.allowlist import REMOVE, PlanNode, Transform, apply_plan, compile_plan
-from gateway.privacy.geo import LATITUDE_LIMIT, LONGITUDE_LIMIT, MAX_DECIMALS, round_coordinate
-from gateway.privacy.network import UNKNOWN, truncation_cache, truncator
+from gateway.privacy.allowlist import (
+    REMOVE,
+    CachedTransform,
+    PlanNode,
+    Transform,
+    apply_plan,
+    compile_plan,
+)
+from gateway.privacy.geo import LATITUDE_LIMIT, LONGITUDE_LIMIT, round_coordinate
+from gateway.privacy.network import uncached_truncator
 from gateway.privacy.policy import PartnerPolicy
-from gateway.privacy.pseudonyms import pseudonym_cache, pseudonymise, pseudonymiser
-from gateway.privacy.useragent import reducer, reduction_cache
+from gateway.privacy.pseudonyms import uncached_pseudonymiser
+from gateway.privacy.speedups import speedups_load
+from gateway.privacy.useragent import uncached_reducer
+
+# The compiled versions of the hot paths, or None (see speedups.py).
+_speedups = speedups_load()
 
 # The activity that decides whether the event is sent at all: the consent engine
 # drops such an event; it is never transformed.
@@ -56,7 +67,12 @@ PREVIOUS_SUFFIX = "_previous"
 PREVIOUS_PATHS = tuple(path + PREVIOUS_SUFFIX for path in IDENTIFIER_PATHS)
 
 _NOTHING_DENIED: frozenset[str] = frozenset()
-# Rounded coordinates remembered per compiled plan.
+# Results remembered per policy (a policy lives for one batch build), per kind:
+# pseudonyms, truncated IPs, reduced user agents, rounded coordinates. Each cache
+# starts over when full.
+PSEUDONYM_CACHE_SIZE = 65_536
+IP_CACHE_SIZE = 65_536
+USER_AGENT_CACHE_SIZE = 65_536
 COORDINATE_CACHE_SIZE = 65_536
 
 
@@ -81,12 +97,19 @@ def transform_event(
         compiled = policy.__dict__[_PLANS_ATTRIBUTE][denied_activities]
     except (AttributeError, KeyError):
         compiled = _compiled_plan(policy, denied_activities)
-    kept = compiled.run(event, event, policy)
-    if kept is REMOVE:
-        return {}
-    if policy.previous_pseudonym_key:
-        _add_previous_pseudonyms(kept, event, policy.previous_pseudonym_key)
-    return kept
+    return compiled.minimise(event)
+
+
+def minimiser(
+    policy: PartnerPolicy, denied_activities: frozenset[str] = _NOTHING_DENIED
+) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """``transform_event`` with its policy and denied activities bound: the same records.
+
+    For callers that minimise many events with the same denials (the filter
+    keeps one per signal key). Raises as ``transform_event`` does for a denial
+    that cannot be honoured.
+    """
+    return _compiled_plan(policy, frozenset(denied_activities)).minimise
 
 
 def plan_for(
@@ -95,23 +118,25 @@ def plan_for(
     """The compiled plan of ``policy``'s allowlist and settings under ``denied_activities``."""
     return compile_plan(
         policy.field_allowlist,
-        transforms=_transforms(policy) + _removals(denied_activities),
+        transforms=_policy_transforms(policy).fields + _removals(denied_activities),
     )
 
 
 # Plans are compiled once per policy object and kept on it, as the consent
 # engine keeps its compiled rules: a batch build makes one policy and runs
-# every event of its window through it.
+# every event of its window through it. So are the transforms and their caches:
+# the raw values they remember (identifiers, IPs) live no longer than the build.
 _PLANS_ATTRIBUTE = "_minimisation_plans"
+_TRANSFORMS_ATTRIBUTE = "_minimisation_transforms"
 _MAX_PLANS = 64
 
 
 class _Compiled:
     """A compiled plan and the function that applies it to a whole event."""
 
-    __slots__ = ("plan", "run")
+    __slots__ = ("minimise", "plan", "run")
 
-    def __init__(self, plan: PlanNode) -> None:
+    def __init__(self, plan: PlanNode, policy: PartnerPolicy) -> None:
         self.plan = plan
         self.run: Transform
         if plan.transform is None and not plan.keeps_whole:
@@ -122,13 +147,39 @@ class _Compiled:
                 return apply_plan(value, plan, event, policy)
 
             self.run = run
+        self.minimise = _minimise_function(self.run, policy)
+
+
+def _minimise_function(
+    run: Transform, policy: PartnerPolicy
+) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    previous = _policy_transforms(policy).previous
+    if previous is None and _speedups is not None:
+        return _speedups.Minimiser(run, policy, REMOVE)  # type: ignore[no-any-return]
+    if previous is None:
+
+        def minimise(event: Mapping[str, Any]) -> dict[str, Any]:
+            kept = run(event, event, policy)
+            return {} if kept is REMOVE else kept
+
+        return minimise
+
+    def minimise_with_previous(event: Mapping[str, Any]) -> dict[str, Any]:
+        kept = run(event, event, policy)
+        if kept is REMOVE:
+            return {}
+        _add_previous_pseudonyms(kept, event, policy, previous)
+        return kept
+
+    return minimise_with_previous
 
 
 def _compiled_plan(policy: PartnerPolicy, denied_activities: frozenset[str]) -> _Compiled:
     plans = _plans_of(policy)
     compiled = plans.get(denied_activities)
     if compiled is None:
-        compiled = plans[denied_activities] = _Compiled(plan_for(policy, denied_activities))
+        compiled = _Compiled(plan_for(policy, denied_activities), policy)
+        plans[denied_activities] = compiled
     return compiled
 
 
@@ -166,109 +217,98 @@ def _remove(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
     return REMOVE
 
 
-def _transforms(policy: PartnerPolicy) -> tuple[tuple[str, Transform], ...]:
+class _PolicyTransforms:
+    """The transforms of one policy's fields, with its key, settings and caches bound."""
+
+    __slots__ = ("fields", "previous")
+
+    def __init__(
+        self,
+        fields: tuple[tuple[str, Transform], ...],
+        previous: CachedTransform | None,
+    ) -> None:
+        self.fields = fields
+        # Pseudonyms under the previous key during a rotation's overlap, else None.
+        self.previous = previous
+
+
+def _policy_transforms(policy: PartnerPolicy) -> _PolicyTransforms:
+    attributes = getattr(policy, "__dict__", None)
+    if attributes is None:
+        return _transforms(policy)  # nowhere to keep them: made for every plan
+    found = attributes.get(_TRANSFORMS_ATTRIBUTE)
+    if found is None:
+        found = _transforms(policy)
+        object.__setattr__(policy, _TRANSFORMS_ATTRIBUTE, found)
+    return found  # type: ignore[no-any-return]
+
+
+def _transforms(policy: PartnerPolicy) -> _PolicyTransforms:
     """The transforms of ``policy``'s fields, with its key and settings bound.
 
-    Each looks its value up in the cache of its helper first (pseudonyms, IPs,
-    user agents recur within a session) and calls the helper only on a miss:
-    the same results as calling the helper every time, with one call less.
+    Each remembers its results per value in a cache of its own (pseudonyms, IPs,
+    user agents and coordinates recur within a listening session), made here,
+    once per policy: raw identifiers are never kept beyond the policy's batch
+    build, and never shared with another partner's. The results are those of
+    the helpers (``pseudonymise``, ``truncate_ip``, ``reduce_user_agent``,
+    ``round_coordinate``) with the policy's settings.
     """
-    pseudonym = pseudonymiser(policy.pseudonym_key)
-    pseudonyms = pseudonym_cache(policy.pseudonym_key)
-    known_pseudonym = pseudonyms.get if pseudonyms is not None else _no_cache
-    truncate = truncator(ipv4_bits=policy.ipv4_prefix_bits, ipv6_bits=policy.ipv6_prefix_bits)
-    truncations = truncation_cache(
-        ipv4_bits=policy.ipv4_prefix_bits, ipv6_bits=policy.ipv6_prefix_bits
-    )
-    known_truncation = truncations.get if truncations is not None else _no_cache
-    reduce = reducer(level=policy.user_agent_level)
-    reductions = reduction_cache(level=policy.user_agent_level)
-    known_reduction = reductions.get if reductions is not None else _no_cache
     decimals = policy.geo_decimals
-    # A float within bounds is rounded inline; anything else goes through round_coordinate.
-    inline_rounding = type(decimals) is int and 0 <= decimals <= MAX_DECIMALS
     honour_lmt = policy.honour_lmt
 
-    def identifier(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
-        if type(value) is str:
-            found = known_pseudonym(value)
-            if found:
-                return found
-        result = pseudonym(value)
-        return REMOVE if result is None else result
+    def latitude(value: Any) -> float | None:
+        return round_coordinate(value, decimals=decimals, limit=LATITUDE_LIMIT)
 
-    def device_ifa(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
-        if honour_lmt and _limits_ad_tracking(event):
-            return REMOVE
-        if type(value) is str:
-            found = known_pseudonym(value)
-            if found:
-                return found
-        result = pseudonym(value)
-        return REMOVE if result is None else result
+    def longitude(value: Any) -> float | None:
+        return round_coordinate(value, decimals=decimals, limit=LONGITUDE_LIMIT)
 
-    def ip(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
-        if type(value) is str:
-            result = known_truncation(value, UNKNOWN)
-            if result is not UNKNOWN:
-                return REMOVE if result is None else result
-        result = truncate(value)
-        return REMOVE if result is None else result
-
-    # Rounded coordinates by value: a listener's lat/lon recur on every event of a
-    # session, and round() with decimals is slow. Equal floats round alike (0.0 and
-    # -0.0 both give 0.0); only valid coordinates are kept, and the cache starts over when full.
-    rounded: dict[float, float] = {}
-    known_rounding = rounded.get
-
-    def rounding(value: float) -> float:
-        result = known_rounding(value)
-        if result is None:
-            result = round(value, decimals) + 0.0
-            if len(rounded) >= COORDINATE_CACHE_SIZE:
-                rounded.clear()
-            rounded[value] = result
-        return result
-
-    def latitude(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
-        if inline_rounding and type(value) is float and -LATITUDE_LIMIT <= value <= LATITUDE_LIMIT:
-            return rounding(value)
-        result = round_coordinate(value, decimals=decimals, limit=LATITUDE_LIMIT)
-        return REMOVE if result is None else result
-
-    def longitude(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
-        if (
-            inline_rounding
-            and type(value) is float
-            and -LONGITUDE_LIMIT <= value <= LONGITUDE_LIMIT
-        ):
-            return rounding(value)
-        result = round_coordinate(value, decimals=decimals, limit=LONGITUDE_LIMIT)
-        return REMOVE if result is None else result
-
-    def user_agent(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
-        if type(value) is str:
-            found = known_reduction(value)
-            if found is not None:
-                return found
-        result = reduce(value)
-        return REMOVE if result is None else result
-
-    return (
+    pseudonym = uncached_pseudonymiser(policy.pseudonym_key)
+    identifier = CachedTransform(pseudonym, key_type=str, size=PSEUDONYM_CACHE_SIZE)
+    # The same pseudonyms as the other identifiers (one cache), unless limit ad tracking.
+    device_ifa = CachedTransform(
+        pseudonym,
+        key_type=str,
+        size=PSEUDONYM_CACHE_SIZE,
+        guard=_lmt_guard() if honour_lmt else None,
+    )
+    device_ifa.cache = identifier.cache
+    ip = CachedTransform(
+        uncached_truncator(ipv4_bits=policy.ipv4_prefix_bits, ipv6_bits=policy.ipv6_prefix_bits),
+        key_type=str,
+        size=IP_CACHE_SIZE,
+    )
+    user_agent = CachedTransform(
+        uncached_reducer(level=policy.user_agent_level), key_type=str, size=USER_AGENT_CACHE_SIZE
+    )
+    # Rounded coordinates by value: round() with decimals is slow. Equal floats round
+    # alike (0.0 and -0.0 both give 0.0), so float keys are safe; ints and bools are
+    # computed every time. One cache each: their limits differ.
+    lat = CachedTransform(latitude, key_type=float, size=COORDINATE_CACHE_SIZE)
+    lon = CachedTransform(longitude, key_type=float, size=COORDINATE_CACHE_SIZE)
+    previous = None
+    if policy.previous_pseudonym_key:
+        previous = CachedTransform(
+            uncached_pseudonymiser(policy.previous_pseudonym_key),
+            key_type=str,
+            size=PSEUDONYM_CACHE_SIZE,
+        )
+    fields: tuple[tuple[str, Transform], ...] = (
         *((path, identifier) for path in IDENTIFIER_PATHS if path != DEVICE_IFA_PATH),
         (DEVICE_IFA_PATH, device_ifa),
         *((path, ip) for path in IP_PATHS),
-        (LATITUDE_PATH, latitude),
-        (LONGITUDE_PATH, longitude),
+        (LATITUDE_PATH, lat),
+        (LONGITUDE_PATH, lon),
         (USER_AGENT_PATH, user_agent),
         # Only this module writes the *_previous fields; whatever the event carries
         # under those names is never sent.
         *((path, _remove) for path in PREVIOUS_PATHS),
     )
+    return _PolicyTransforms(fields, previous)
 
 
-def _no_cache(value: object, default: object = None) -> object:
-    return default
+def _lmt_guard() -> Callable[[Mapping[str, Any]], bool]:
+    # The C version answers the same, without a Python call per event.
+    return _limits_ad_tracking if _speedups is None else _speedups.limits_ad_tracking
 
 
 def _limits_ad_tracking(event: Mapping[str, Any]) -> bool:
@@ -278,7 +318,12 @@ def _limits_ad_tracking(event: Mapping[str, Any]) -> bool:
     return not (lmt is None or lmt is False or (type(lmt) is int and lmt == 0))
 
 
-def _add_previous_pseudonyms(kept: dict[str, Any], event: Mapping[str, Any], key: bytes) -> None:
+def _add_previous_pseudonyms(
+    kept: dict[str, Any],
+    event: Mapping[str, Any],
+    policy: PartnerPolicy,
+    previous: CachedTransform,
+) -> None:
     """Beside each pseudonym sent, the same identifier under the previous key.
 
     Only where the current pseudonym is in the record: the previous one never
@@ -287,11 +332,11 @@ def _add_previous_pseudonyms(kept: dict[str, Any], event: Mapping[str, Any], key
     """
     for name in ("user_id", "household_id"):
         if name in kept:
-            previous = pseudonymise(event[name], key=key)
-            if previous is not None:
-                kept[name + PREVIOUS_SUFFIX] = previous
+            pseudonym = previous(event[name], event, policy)
+            if pseudonym is not REMOVE:
+                kept[name + PREVIOUS_SUFFIX] = pseudonym
     device = kept.get("device")
     if type(device) is dict and "ifa" in device:
-        previous = pseudonymise(event["device"]["ifa"], key=key)
-        if previous is not None:
-            device["ifa" + PREVIOUS_SUFFIX] = previous
+        pseudonym = previous(event["device"]["ifa"], event, policy)
+        if pseudonym is not REMOVE:
+            device["ifa" + PREVIOUS_SUFFIX] = pseudonym

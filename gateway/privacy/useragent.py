@@ -238,6 +238,26 @@ def reducer(*, level: str) -> Callable[[object], str | None]:
     return reduce
 
 
+def uncached_reducer(*, level: str) -> Callable[[object], str | None]:
+    """``reduce_user_agent`` with ``level`` bound that remembers nothing.
+
+    For callers that keep their own, shorter-lived cache (the privacy filter keeps
+    one per policy, i.e. per batch build). An unknown level raises ValueError on
+    each call, as ``reduce_user_agent`` does.
+    """
+    if level not in _caches:  # remove, full, or unknown: nothing to parse or remember
+        return lambda value: reduce_user_agent(value, level=level)
+
+    def reduce(value: object) -> str | None:
+        if not isinstance(value, str):
+            return None
+        if len(value) > MAX_PARSED_LENGTH:
+            return OTHER
+        return _reduced(value, level)
+
+    return reduce
+
+
 def reduction_cache(*, level: str) -> dict[str, str] | None:
     """The cache ``reducer(level=level)`` reads, or None for a level without one."""
     return _caches.get(level)

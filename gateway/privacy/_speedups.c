@@ -1,0 +1,844 @@
+/*
+ * Optional C versions of the privacy filter's two per-event steps.
+ *
+ * - signal_key(event): gateway.privacy.signals.signal_key for the usual, well
+ *   typed event (plain dicts, exact str/int/bool values). Anything else is
+ *   handed to the Python function given to set_signal_key_fallback(), so an
+ *   unusual event gets exactly the Python answer.
+ * - Selector: the generated selector of one allowlist plan node
+ *   (gateway.privacy.allowlist._selector) for a plain dict whose kept values
+ *   are plain scalars. Anything else is handed to the node's Python selector.
+ *
+ * Both compute exactly what the Python code computes (tests compare them on
+ * generated events); they only skip the interpreter. Without a compiler the
+ * package uses the Python code alone.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stddef.h>
+
+/* --- Interned key names ------------------------------------------------------------- */
+
+static PyObject *s_consent, *s_gdpr, *s_tcf, *s_gpp, *s_gpp_sid, *s_us_privacy, *s_gpc,
+    *s_coppa, *s_geo, *s_country, *s_region, *s_device, *s_lmt, *s_atts, *s_ifa, *s_get;
+
+static PyObject *signal_key_fallback = NULL;
+
+#define MAX_GPP_SID 64
+
+/* A strong reference to dict[key], NULL (no error) when absent. */
+static PyObject *
+get_item(PyObject *dict, PyObject *key)
+{
+    PyObject *value = PyDict_GetItemWithError(dict, key);
+    Py_XINCREF(value);
+    return value;
+}
+
+/* Exact int 0 or 1: 0 or 1; anything else: -1. */
+static int
+zero_or_one(PyObject *value)
+{
+    if (!PyLong_CheckExact(value)) {
+        return -1;
+    }
+    int overflow = 0;
+    long number = PyLong_AsLongAndOverflow(value, &overflow);
+    if (overflow || (number != 0 && number != 1)) {
+        PyErr_Clear();
+        return -1;
+    }
+    return (int)number;
+}
+
+/* A flag read as signals.read_flag does, for the values read without doubt:
+ * None, True, False, 0 and 1. 0 or 1; -1 for anything else (the Python code decides). */
+static int
+plain_flag(PyObject *value)
+{
+    if (value == NULL || value == Py_None || value == Py_False) {
+        return 0;
+    }
+    if (value == Py_True) {
+        return 1;
+    }
+    return zero_or_one(value);
+}
+
+/* A str or None; "" reads as None ("no string"). 1 when usable, 0 when not. */
+static int
+plain_string(PyObject **value)
+{
+    if (*value == NULL) {
+        Py_INCREF(Py_None);
+        *value = Py_None;
+        return 1;
+    }
+    if (*value == Py_None) {
+        return 1;
+    }
+    if (!PyUnicode_CheckExact(*value)) {
+        return 0;
+    }
+    if (PyUnicode_GET_LENGTH(*value) == 0) {
+        Py_DECREF(*value);
+        Py_INCREF(Py_None);
+        *value = Py_None;
+    }
+    return 1;
+}
+
+/* Two characters, each accepted by ``accept``. */
+static int
+two_ascii(PyObject *value, int (*accept)(Py_UCS4))
+{
+    if (!PyUnicode_CheckExact(value) || PyUnicode_READY(value) < 0 ||
+        PyUnicode_GET_LENGTH(value) != 2) {
+        PyErr_Clear();
+        return 0;
+    }
+    int kind = PyUnicode_KIND(value);
+    const void *data = PyUnicode_DATA(value);
+    return accept(PyUnicode_READ(kind, data, 0)) && accept(PyUnicode_READ(kind, data, 1));
+}
+
+static int
+upper_letter(Py_UCS4 c)
+{
+    return c >= 'A' && c <= 'Z';
+}
+
+static int
+upper_letter_or_digit(Py_UCS4 c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* gpp_sid as a tuple of exact ints (at most MAX_GPP_SID), or NULL (no error) when unusual. */
+static PyObject *
+plain_sid(PyObject *value)
+{
+    if (value == NULL || value == Py_None) {
+        return PyTuple_New(0);
+    }
+    if (!PyList_CheckExact(value) && !PyTuple_CheckExact(value)) {
+        return NULL;
+    }
+    Py_ssize_t size = PySequence_Fast_GET_SIZE(value);
+    if (size > MAX_GPP_SID) {
+        return NULL;
+    }
+    PyObject **items = PySequence_Fast_ITEMS(value);
+    for (Py_ssize_t i = 0; i < size; i++) {
+        if (!PyLong_CheckExact(items[i])) {
+            return NULL;
+        }
+    }
+    if (PyTuple_CheckExact(value)) {
+        Py_INCREF(value);
+        return value;
+    }
+    return PyList_AsTuple(value);
+}
+
+static PyObject *
+fallback_key(PyObject *event)
+{
+    if (signal_key_fallback == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "signal_key fallback is not set");
+        return NULL;
+    }
+    return PyObject_CallOneArg(signal_key_fallback, event);
+}
+
+#define UNUSUAL -2
+
+/* The signal key of a plain event, NULL with an exception, or NULL without one when
+ * something is unusual (the caller then asks the Python code). */
+static PyObject *
+plain_signal_key(PyObject *event)
+{
+    PyObject *consent = NULL, *gdpr = NULL, *tcf = NULL, *gpp = NULL, *usp = NULL, *sid = NULL,
+             *gpc = NULL, *coppa = NULL, *geo = NULL, *country = NULL, *region = NULL,
+             *device = NULL, *lmt = NULL, *atts = NULL, *ifa = NULL, *key = NULL;
+    PyObject *sid_tuple = NULL;
+    int gpc_flag = 0, coppa_flag = 0, limited = 0, has_ifa = 0;
+
+#define READ(target, dict, name)                          \
+    do {                                                  \
+        target = get_item(dict, name);                    \
+        if (target == NULL && PyErr_Occurred()) goto done; \
+    } while (0)
+
+    READ(consent, event, s_consent);
+    if (consent != NULL && consent != Py_None) {
+        if (!PyDict_CheckExact(consent)) goto done;
+        READ(gdpr, consent, s_gdpr);
+        READ(tcf, consent, s_tcf);
+        READ(gpp, consent, s_gpp);
+        READ(usp, consent, s_us_privacy);
+        READ(sid, consent, s_gpp_sid);
+        READ(gpc, consent, s_gpc);
+        READ(coppa, consent, s_coppa);
+    }
+    if (gdpr == NULL) {
+        Py_INCREF(Py_None);
+        gdpr = Py_None;
+    }
+    else if (gdpr != Py_None && zero_or_one(gdpr) < 0) {
+        goto done;
+    }
+    if (!plain_string(&tcf) || !plain_string(&gpp) || !plain_string(&usp)) goto done;
+    sid_tuple = plain_sid(sid);
+    if (sid_tuple == NULL) goto done;
+    gpc_flag = plain_flag(gpc);
+    coppa_flag = plain_flag(coppa);
+    if (gpc_flag < 0 || coppa_flag < 0) goto done;
+
+    READ(geo, event, s_geo);
+    if (geo != NULL && geo != Py_None) {
+        if (!PyDict_CheckExact(geo)) goto done;
+        READ(country, geo, s_country);
+        READ(region, geo, s_region);
+        if (country != NULL && country != Py_None && !two_ascii(country, upper_letter)) goto done;
+        if (region != NULL && region != Py_None && !two_ascii(region, upper_letter_or_digit))
+            goto done;
+    }
+    if (country == NULL) {
+        Py_INCREF(Py_None);
+        country = Py_None;
+    }
+    if (region == NULL) {
+        Py_INCREF(Py_None);
+        region = Py_None;
+    }
+
+    READ(device, event, s_device);
+    if (device != NULL && device != Py_None) {
+        if (!PyDict_CheckExact(device)) goto done;
+        READ(lmt, device, s_lmt);
+        limited = plain_flag(lmt);
+        if (limited < 0) goto done;
+        READ(atts, device, s_atts);
+        if (atts != NULL && atts != Py_None) {
+            if (!PyLong_CheckExact(atts)) goto done;
+            int overflow = 0;
+            long status = PyLong_AsLongAndOverflow(atts, &overflow);
+            if (overflow || status < 0 || status > 3) {
+                PyErr_Clear();
+                goto done;
+            }
+            limited = limited || status <= 2;
+        }
+        READ(ifa, device, s_ifa);
+        if (ifa != NULL && ifa != Py_None) {
+            if (!PyUnicode_CheckExact(ifa)) goto done;
+            has_ifa = PyUnicode_GET_LENGTH(ifa) > 0;
+        }
+    }
+#undef READ
+
+    key = PyTuple_Pack(
+        11, gdpr, tcf, gpp, sid_tuple, usp, gpc_flag ? Py_True : Py_False,
+        coppa_flag ? Py_True : Py_False, country, region, limited ? Py_True : Py_False,
+        has_ifa ? Py_True : Py_False);
+
+done:
+    Py_XDECREF(consent);
+    Py_XDECREF(gdpr);
+    Py_XDECREF(tcf);
+    Py_XDECREF(gpp);
+    Py_XDECREF(usp);
+    Py_XDECREF(sid);
+    Py_XDECREF(sid_tuple);
+    Py_XDECREF(gpc);
+    Py_XDECREF(coppa);
+    Py_XDECREF(geo);
+    Py_XDECREF(country);
+    Py_XDECREF(region);
+    Py_XDECREF(device);
+    Py_XDECREF(lmt);
+    Py_XDECREF(atts);
+    Py_XDECREF(ifa);
+    return key;
+}
+
+static PyObject *
+speedups_signal_key(PyObject *module, PyObject *event)
+{
+    if (!PyDict_CheckExact(event)) {
+        return fallback_key(event);
+    }
+    PyObject *key = plain_signal_key(event);
+    if (key != NULL || PyErr_Occurred()) {
+        return key;
+    }
+    return fallback_key(event);
+}
+
+static PyObject *
+speedups_set_signal_key_fallback(PyObject *module, PyObject *function)
+{
+    if (!PyCallable_Check(function)) {
+        PyErr_SetString(PyExc_TypeError, "the fallback must be callable");
+        return NULL;
+    }
+    Py_INCREF(function);
+    Py_XSETREF(signal_key_fallback, function);
+    Py_RETURN_NONE;
+}
+
+/* transform._limits_ad_tracking: is device.lmt on (anything but absent, false or 0)? */
+static PyObject *
+speedups_limits_ad_tracking(PyObject *module, PyObject *event)
+{
+    PyObject *device = PyObject_GetItem(event, s_device);
+    if (device == NULL) {
+        return NULL;
+    }
+    PyObject *lmt;
+    if (PyDict_CheckExact(device)) {
+        lmt = get_item(device, s_lmt);
+        if (lmt == NULL && PyErr_Occurred()) {
+            Py_DECREF(device);
+            return NULL;
+        }
+    }
+    else {
+        lmt = PyObject_CallMethodOneArg(device, s_get, s_lmt);
+        if (lmt == NULL) {
+            Py_DECREF(device);
+            return NULL;
+        }
+    }
+    Py_DECREF(device);
+    int off = lmt == NULL || lmt == Py_None || lmt == Py_False;
+    if (!off && PyLong_CheckExact(lmt)) {
+        int overflow = 0;
+        long number = PyLong_AsLongAndOverflow(lmt, &overflow);
+        if (number == -1 && PyErr_Occurred()) {
+            Py_DECREF(lmt);
+            return NULL;
+        }
+        off = !overflow && number == 0;
+    }
+    Py_XDECREF(lmt);
+    return PyBool_FromLong(!off);
+}
+
+/* --- Selector ------------------------------------------------------------------------ */
+
+enum { STEP_KEEP = 0, STEP_CACHED = 1, STEP_CALL = 2 };
+
+typedef struct {
+    PyObject *key;
+    int kind;
+    /* STEP_CACHED */
+    PyObject *cache; /* dict */
+    PyObject *key_type;
+    PyObject *miss;
+    PyObject *other;
+    PyObject *guard; /* or NULL */
+    /* STEP_CALL: transform or child selector, called (value, event, policy) */
+    PyObject *call;
+} Step;
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    Py_ssize_t size;
+    Step *steps;
+    PyObject *fallback; /* the node's Python selector */
+    PyObject *remove;   /* allowlist.REMOVE */
+} Selector;
+
+static PyTypeObject SelectorType;
+
+static int
+plain_scalar(PyObject *value)
+{
+    return PyUnicode_CheckExact(value) || PyLong_CheckExact(value) || PyFloat_CheckExact(value) ||
+           PyBool_Check(value) || value == Py_None;
+}
+
+static PyObject *selector_select(Selector *self, PyObject *value, PyObject *event, PyObject *policy);
+
+static PyObject *
+call3(PyObject *function, PyObject *a, PyObject *b, PyObject *c)
+{
+    if (Py_IS_TYPE(function, &SelectorType)) {
+        return selector_select((Selector *)function, a, b, c);
+    }
+    PyObject *args[3] = {a, b, c};
+    return PyObject_Vectorcall(function, args, 3, NULL);
+}
+
+/* What one transformed step sends for ``value``: a new reference (maybe REMOVE). */
+static PyObject *
+step_result(Selector *self, Step *step, PyObject *value, PyObject *event, PyObject *policy)
+{
+    if (step->kind == STEP_CALL) {
+        return call3(step->call, value, event, policy);
+    }
+    if (step->guard != NULL) {
+        PyObject *guarded = PyObject_CallOneArg(step->guard, event);
+        if (guarded == NULL) {
+            return NULL;
+        }
+        int truth = PyObject_IsTrue(guarded);
+        Py_DECREF(guarded);
+        if (truth < 0) {
+            return NULL;
+        }
+        if (truth) {
+            Py_INCREF(self->remove);
+            return self->remove;
+        }
+    }
+    if ((PyObject *)Py_TYPE(value) == step->key_type) {
+        PyObject *found = PyDict_GetItemWithError(step->cache, value);
+        if (found != NULL) {
+            Py_INCREF(found);
+            return found;
+        }
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        return PyObject_CallOneArg(step->miss, value);
+    }
+    return PyObject_CallOneArg(step->other, value);
+}
+
+#define MAX_STACK_STEPS 64
+
+static PyObject *
+selector_select(Selector *self, PyObject *value, PyObject *event, PyObject *policy)
+{
+    if (!PyDict_CheckExact(value) || self->size > MAX_STACK_STEPS) {
+        return call3(self->fallback, value, event, policy);
+    }
+    /* Every value first (strong references), and a hint to the CPU to fetch each one:
+     * a listener's identifiers sit far apart in memory, and fetching them together
+     * costs about one wait instead of one each. A missing or non-scalar kept value is
+     * the Python selector's case. */
+    PyObject *items[MAX_STACK_STEPS];
+    Py_ssize_t read = 0;
+    PyObject *out = NULL;
+    for (; read < self->size; read++) {
+        Step *step = &self->steps[read];
+        PyObject *item = get_item(value, step->key);
+        items[read] = item;
+        if (item == NULL) {
+            if (PyErr_Occurred()) {
+                goto error;
+            }
+            if (step->kind == STEP_KEEP) {
+                goto fallback;
+            }
+            continue;
+        }
+        if (step->kind == STEP_KEEP) {
+            if (!plain_scalar(item)) {
+                read++;
+                goto fallback;
+            }
+        }
+        else {
+            __builtin_prefetch(item);
+        }
+    }
+    /* The cached results, looked up together for the same reason (nothing runs between
+     * the lookups and the new references, so none of them can go in between). */
+    PyObject *found[MAX_STACK_STEPS];
+    for (Py_ssize_t i = 0; i < self->size; i++) {
+        Step *step = &self->steps[i];
+        found[i] = NULL;
+        if (step->kind == STEP_CACHED && step->guard == NULL && items[i] != NULL &&
+            (PyObject *)Py_TYPE(items[i]) == step->key_type) {
+            found[i] = PyDict_GetItemWithError(step->cache, items[i]);
+            if (found[i] != NULL) {
+                __builtin_prefetch(found[i], 1);
+            }
+            else if (PyErr_Occurred()) {
+                goto error;
+            }
+        }
+    }
+    for (Py_ssize_t i = 0; i < self->size; i++) {
+        Py_XINCREF(found[i]);
+    }
+    out = _PyDict_NewPresized(self->size);
+    if (out == NULL) {
+        goto error_found;
+    }
+    for (Py_ssize_t i = 0; i < self->size; i++) {
+        Step *step = &self->steps[i];
+        PyObject *item = items[i];
+        if (item == NULL) {
+            continue; /* a missing transformed or nested key is left out */
+        }
+        PyObject *kept;
+        if (step->kind == STEP_KEEP) {
+            kept = item;
+            Py_INCREF(kept);
+        }
+        else if (found[i] != NULL) {
+            kept = found[i];
+            found[i] = NULL;
+        }
+        else {
+            kept = step_result(self, step, item, event, policy);
+            if (kept == NULL) {
+                goto error_found;
+            }
+        }
+        if (kept != self->remove && PyDict_SetItem(out, step->key, kept) < 0) {
+            Py_DECREF(kept);
+            goto error_found;
+        }
+        Py_DECREF(kept);
+    }
+    for (Py_ssize_t i = 0; i < read; i++) {
+        Py_XDECREF(items[i]);
+    }
+    if (PyDict_GET_SIZE(out) == 0) {
+        Py_DECREF(out);
+        Py_INCREF(self->remove);
+        return self->remove;
+    }
+    return out;
+fallback:
+    for (Py_ssize_t i = 0; i < read; i++) {
+        Py_XDECREF(items[i]);
+    }
+    return call3(self->fallback, value, event, policy);
+error_found:
+    for (Py_ssize_t i = 0; i < self->size; i++) {
+        Py_XDECREF(found[i]);
+    }
+error:
+    for (Py_ssize_t i = 0; i < read; i++) {
+        Py_XDECREF(items[i]);
+    }
+    Py_XDECREF(out);
+    return NULL;
+}
+
+static PyObject *
+selector_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs != 3 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "a selector takes (value, event, policy)");
+        return NULL;
+    }
+    return selector_select((Selector *)callable, args[0], args[1], args[2]);
+}
+
+static void
+step_clear(Step *step)
+{
+    Py_CLEAR(step->key);
+    Py_CLEAR(step->cache);
+    Py_CLEAR(step->key_type);
+    Py_CLEAR(step->miss);
+    Py_CLEAR(step->other);
+    Py_CLEAR(step->guard);
+    Py_CLEAR(step->call);
+}
+
+static int
+selector_clear(Selector *self)
+{
+    for (Py_ssize_t i = 0; i < self->size; i++) {
+        step_clear(&self->steps[i]);
+    }
+    Py_CLEAR(self->fallback);
+    Py_CLEAR(self->remove);
+    return 0;
+}
+
+static int
+selector_traverse(Selector *self, visitproc visit, void *arg)
+{
+    for (Py_ssize_t i = 0; i < self->size; i++) {
+        Step *step = &self->steps[i];
+        Py_VISIT(step->key);
+        Py_VISIT(step->cache);
+        Py_VISIT(step->key_type);
+        Py_VISIT(step->miss);
+        Py_VISIT(step->other);
+        Py_VISIT(step->guard);
+        Py_VISIT(step->call);
+    }
+    Py_VISIT(self->fallback);
+    Py_VISIT(self->remove);
+    return 0;
+}
+
+static void
+selector_dealloc(Selector *self)
+{
+    PyObject_GC_UnTrack(self);
+    selector_clear(self);
+    PyMem_Free(self->steps);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Selector(steps, fallback, remove): steps is a tuple of
+ *   (key, 0)                                        keep a plain scalar
+ *   (key, 1, cache, key_type, miss, other, guard)   a cached transform (guard may be None)
+ *   (key, 2, function)                              function(value, event, policy)
+ * in output order. */
+static PyObject *
+selector_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *steps, *fallback, *remove;
+    static char *names[] = {"steps", "fallback", "remove", NULL};
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwargs, "O!OO:Selector", names, &PyTuple_Type, &steps, &fallback, &remove)) {
+        return NULL;
+    }
+    Py_ssize_t size = PyTuple_GET_SIZE(steps);
+    Selector *self = (Selector *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->vectorcall = selector_vectorcall;
+    self->steps = PyMem_Calloc(size ? size : 1, sizeof(Step));
+    if (self->steps == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    self->size = size;
+    Py_INCREF(fallback);
+    self->fallback = fallback;
+    Py_INCREF(remove);
+    self->remove = remove;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        PyObject *spec = PyTuple_GET_ITEM(steps, i);
+        Step *step = &self->steps[i];
+        PyObject *key, *cache, *key_type, *miss, *other, *guard, *call;
+        int kind;
+        if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) < 2) {
+            goto bad;
+        }
+        key = PyTuple_GET_ITEM(spec, 0);
+        kind = (int)PyLong_AsLong(PyTuple_GET_ITEM(spec, 1));
+        if (!PyUnicode_CheckExact(key)) {
+            goto bad;
+        }
+        Py_INCREF(key);
+        step->key = key;
+        step->kind = kind;
+        if (kind == STEP_KEEP && PyTuple_GET_SIZE(spec) == 2) {
+            continue;
+        }
+        if (kind == STEP_CACHED && PyTuple_GET_SIZE(spec) == 7) {
+            cache = PyTuple_GET_ITEM(spec, 2);
+            key_type = PyTuple_GET_ITEM(spec, 3);
+            miss = PyTuple_GET_ITEM(spec, 4);
+            other = PyTuple_GET_ITEM(spec, 5);
+            guard = PyTuple_GET_ITEM(spec, 6);
+            if (!PyDict_CheckExact(cache) || !PyType_Check(key_type)) {
+                goto bad;
+            }
+            Py_INCREF(cache);
+            step->cache = cache;
+            Py_INCREF(key_type);
+            step->key_type = key_type;
+            Py_INCREF(miss);
+            step->miss = miss;
+            Py_INCREF(other);
+            step->other = other;
+            if (guard != Py_None) {
+                Py_INCREF(guard);
+                step->guard = guard;
+            }
+            continue;
+        }
+        if (kind == STEP_CALL && PyTuple_GET_SIZE(spec) == 3) {
+            call = PyTuple_GET_ITEM(spec, 2);
+            Py_INCREF(call);
+            step->call = call;
+            continue;
+        }
+        goto bad;
+    }
+    return (PyObject *)self;
+bad:
+    if (!PyErr_Occurred()) {
+        PyErr_SetString(PyExc_ValueError, "malformed selector step");
+    }
+    Py_DECREF(self);
+    return NULL;
+}
+
+static PyTypeObject SelectorType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "gateway.privacy._speedups.Selector",
+    .tp_doc = "The selector of one allowlist plan node (see allowlist._selector).",
+    .tp_basicsize = sizeof(Selector),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = selector_new,
+    .tp_dealloc = (destructor)selector_dealloc,
+    .tp_traverse = (traverseproc)selector_traverse,
+    .tp_clear = (inquiry)selector_clear,
+    .tp_vectorcall_offset = offsetof(Selector, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
+
+/* --- Minimiser ---------------------------------------------------------------------- */
+
+/* Minimiser(select, policy, remove)(event): what transform_event returns for a plan
+ * whose root is ``select``: select(event, event, policy), {} when it removes everything. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *select;
+    PyObject *policy;
+    PyObject *remove;
+} Minimiser;
+
+static PyObject *
+minimiser_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Minimiser *self = (Minimiser *)callable;
+    if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "a minimiser takes (event)");
+        return NULL;
+    }
+    PyObject *kept = call3(self->select, args[0], args[0], self->policy);
+    if (kept == self->remove) {
+        Py_DECREF(kept);
+        return PyDict_New();
+    }
+    return kept;
+}
+
+static int
+minimiser_clear(Minimiser *self)
+{
+    Py_CLEAR(self->select);
+    Py_CLEAR(self->policy);
+    Py_CLEAR(self->remove);
+    return 0;
+}
+
+static int
+minimiser_traverse(Minimiser *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->select);
+    Py_VISIT(self->policy);
+    Py_VISIT(self->remove);
+    return 0;
+}
+
+static void
+minimiser_dealloc(Minimiser *self)
+{
+    PyObject_GC_UnTrack(self);
+    minimiser_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+minimiser_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *select, *policy, *remove;
+    static char *names[] = {"select", "policy", "remove", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO:Minimiser", names, &select, &policy,
+                                     &remove)) {
+        return NULL;
+    }
+    Minimiser *self = (Minimiser *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->vectorcall = minimiser_vectorcall;
+    Py_INCREF(select);
+    self->select = select;
+    Py_INCREF(policy);
+    self->policy = policy;
+    Py_INCREF(remove);
+    self->remove = remove;
+    return (PyObject *)self;
+}
+
+static PyTypeObject MinimiserType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "gateway.privacy._speedups.Minimiser",
+    .tp_doc = "transform_event for one compiled plan and policy (see transform._Compiled).",
+    .tp_basicsize = sizeof(Minimiser),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = minimiser_new,
+    .tp_dealloc = (destructor)minimiser_dealloc,
+    .tp_traverse = (traverseproc)minimiser_traverse,
+    .tp_clear = (inquiry)minimiser_clear,
+    .tp_vectorcall_offset = offsetof(Minimiser, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
+
+/* --- Module ------------------------------------------------------------------------- */
+
+static PyMethodDef speedups_methods[] = {
+    {"signal_key", speedups_signal_key, METH_O,
+     "signals.signal_key in C; unusual events go to the Python function."},
+    {"set_signal_key_fallback", speedups_set_signal_key_fallback, METH_O,
+     "The Python signal_key that answers for unusual events."},
+    {"limits_ad_tracking", speedups_limits_ad_tracking, METH_O,
+     "transform._limits_ad_tracking in C."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef speedups_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "gateway.privacy._speedups",
+    .m_doc = "Optional C versions of the privacy filter's per-event steps.",
+    .m_size = -1,
+    .m_methods = speedups_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+#define INTERN(target, text)                          \
+    if ((target = PyUnicode_InternFromString(text)) == NULL) return NULL;
+    INTERN(s_consent, "consent");
+    INTERN(s_gdpr, "gdpr");
+    INTERN(s_tcf, "tcf");
+    INTERN(s_gpp, "gpp");
+    INTERN(s_gpp_sid, "gpp_sid");
+    INTERN(s_us_privacy, "us_privacy");
+    INTERN(s_gpc, "gpc");
+    INTERN(s_coppa, "coppa");
+    INTERN(s_geo, "geo");
+    INTERN(s_country, "country");
+    INTERN(s_region, "region");
+    INTERN(s_device, "device");
+    INTERN(s_lmt, "lmt");
+    INTERN(s_atts, "atts");
+    INTERN(s_ifa, "ifa");
+    INTERN(s_get, "get");
+#undef INTERN
+    if (PyType_Ready(&SelectorType) < 0 || PyType_Ready(&MinimiserType) < 0) {
+        return NULL;
+    }
+    PyObject *module = PyModule_Create(&speedups_module);
+    if (module == NULL) {
+        return NULL;
+    }
+    Py_INCREF(&SelectorType);
+    if (PyModule_AddObject(module, "Selector", (PyObject *)&SelectorType) < 0) {
+        Py_DECREF(&SelectorType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    Py_INCREF(&MinimiserType);
+    if (PyModule_AddObject(module, "Minimiser", (PyObject *)&MinimiserType) < 0) {
+        Py_DECREF(&MinimiserType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

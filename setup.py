@@ -1,0 +1,17 @@
+"""What pyproject.toml cannot say: the optional C speedups of the privacy filter.
+
+``pip install -e .`` (``make venv``) compiles them; without a C compiler the
+build goes on without them and the filter runs its Python code alone.
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "gateway.privacy._speedups",
+            sources=["gateway/privacy/_speedups.c"],
+            optional=True,
+        )
+    ]
+)
