@@ -1,0 +1,663 @@
+"""Delivery: building a batch from PostgreSQL, push overhead, and streaming latency.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
+    REDIS_URL=redis://127.0.0.1:6379/8 \\
+        .venv/bin/python bench/delivery.py --events 1000000
+
+The script works in its own database (``--database``, default ``bench_delivery``,
+on the server DATABASE_URL points at), creating and migrating it if needed; it
+never writes to the database named in DATABASE_URL. Everything stays on loopback.
+
+(a) Build: ``--events`` exposures of the privacy benchmark's realistic mix
+(about 2 000 consent strings, sessions of one listener) are stored once with
+``COPY``; one window batch claiming all of them is built by ``batch_build`` in a
+fresh child process (read from PostgreSQL, privacy filter, NDJSON, gzip into
+the body storage), then its body is signed (Standard Webhooks v1 over the
+uncompressed bytes, as a send does). Printed: events/s and the child's peak
+RSS. Baseline, same run, same child set-up: reading the same claimed rows and
+writing them as gzip NDJSON with no privacy work.
+(b) Push overhead: ``--push-batches`` ready batches of ``--push-events`` events
+(each size in the list)
+are sent by ``batch_send`` (claim, attempt row, signing, POST, outcome) to a
+receiver in another process that verifies every signature; baseline: a raw
+``requests.post`` of the same bytes with the same headers to the same receiver.
+(c) Streaming: exposures are ingested through the real WSGI application at
+``--stream-rate`` events/s into a streaming feed; a real Celery worker (Redis
+broker, REDIS_URL) flushes micro-batches to the receiver, which notes when
+each event arrives. Printed: p50/p99 from the ingest response to receipt;
+baseline: the same receiver reached by a direct POST from the client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import hmac
+import json
+import os
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+sys.path.insert(0, str(BENCH_DIR))
+
+import ingest as ingest_bench  # noqa: E402  (bench/ingest.py: database set-up, WSGI calls)
+
+BUILD_TARGET = 100_000  # events/s
+RSS_TARGET_MB = 200
+PUSH_RATIO_TARGET = 1.1
+STREAM_P99_TARGET_S = 1.0
+WINDOW_START = datetime(2026, 11, 24, 10, tzinfo=UTC)
+PARTNER_SLUG = "bench-delivery"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="(a) events in the batch")
+    parser.add_argument("--push-batches", type=int, default=20)
+    parser.add_argument(
+        "--push-events",
+        type=lambda value: [int(n) for n in value.split(",")],
+        default=[5_000, 20_000],
+        help="(b) events per batch; a comma-separated list measures each size",
+    )
+    parser.add_argument("--stream-rate", type=int, default=2_000, help="(c) events/s")
+    parser.add_argument("--stream-seconds", type=int, default=20)
+    parser.add_argument("--only", choices=["a", "b", "c"], action="append")
+    parser.add_argument("--database", default="bench_delivery")
+    parser.add_argument("--child", nargs=2, metavar=("MODE", "BATCH"), help=argparse.SUPPRESS)
+    parser.add_argument("--receiver", metavar="SECRET", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.receiver:
+        receiver_serve(secret=args.receiver)
+        return
+    # Every endpoint here is a receiver on 127.0.0.1, over http.
+    os.environ["ALLOW_PRIVATE_ENDPOINTS"] = "true"
+    ingest_bench.django_setup(database=args.database)
+    if args.child:
+        child_run(*args.child)
+        return
+    parts = args.only or ["a", "b", "c"]
+    partner, feed = partner_setup()
+    if "a" in parts:
+        bench_build(feed=feed, events=args.events)
+    if "b" in parts:
+        for events in args.push_events:
+            bench_push(feed=feed, batches=args.push_batches, events=events)
+    if "c" in parts:
+        bench_stream(partner=partner, rate=args.stream_rate, seconds=args.stream_seconds)
+
+
+# --- Set-up --------------------------------------------------------------------------------
+
+
+def partner_setup() -> tuple[Any, Any]:
+    """The benchmark partner (all campaigns, the privacy benchmark's GVL) and its push feed."""
+    import privacy as privacy_bench  # bench/privacy.py
+
+    from gateway.delivery.models import Batch
+    from partners.models import CampaignAssignment, Feed, GlobalVendorList, Partner
+    from partners.services import partner_create
+
+    document = privacy_bench.gvl_document()
+    gvl, _ = GlobalVendorList.objects.get_or_create(
+        version=document["vendorListVersion"],
+        defaults={"tcf_policy_version": document["tcfPolicyVersion"], "document": document},
+    )
+    partner = Partner.objects.filter(slug=PARTNER_SLUG).first()
+    if partner is None:
+        partner, _secret = partner_create(
+            slug=PARTNER_SLUG, name="Bench", gvl_vendor_id=privacy_bench.VENDOR_ID
+        )
+        CampaignAssignment.objects.bulk_create(
+            CampaignAssignment(partner=partner, campaign_id=f"cmp-{n}", starts_on="2026-01-01")
+            for n in range(120)
+        )
+    partner.gvl_snapshot = gvl
+    partner.save(update_fields=["gvl_snapshot"])
+    feed, _ = Feed.objects.update_or_create(
+        partner=partner,
+        name="push",
+        defaults={
+            "mode": Feed.Mode.PUSH,
+            "endpoint_url": "http://127.0.0.1:9/unused",
+            "field_allowlist": sorted(privacy_bench.FEED_FIELDS),
+            "deliver_from": WINDOW_START - timedelta(days=1),
+            "batch_window_seconds": 3600,
+            "enabled": False,  # the beat is not running; keep the dispatcher away anyway
+        },
+    )
+    Batch.objects.filter(feed__partner=partner).delete()
+    return partner, feed
+
+
+def exposures_ensure(count: int) -> None:
+    """Exactly ``count`` exposures of the privacy benchmark's mix in the window, via COPY."""
+    import random
+
+    import privacy as privacy_bench
+    from django.db import connection
+
+    from gateway.ingest.models import Exposure
+
+    if Exposure.objects.count() == count:
+        return
+    print(f"storing {count:,} exposures (once per database)...", flush=True)
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE ingest_exposure")
+    rng = random.Random(1)
+    mix = privacy_bench.ConsentMix.build(rng, distinct=2_000)
+    population = privacy_bench.Population(rng, mix, users=250_000)
+    received = (WINDOW_START + timedelta(hours=1, minutes=5)).isoformat()
+    step = 200_000
+    for start in range(0, count, step):
+        events = privacy_bench.build_events(
+            min(step, count - start), rng, population, sessions=5_000, session_events=8
+        )
+        rows = []
+        for offset, event in enumerate(events):
+            event["event_id"] = f"evt-{start + offset:012d}"
+            rows.append(
+                (
+                    event["event_id"],
+                    event["occurred_at"],
+                    received,
+                    event["event_type"],
+                    event["media_type"],
+                    event["content_type"],
+                    event["advertiser_id"],
+                    event["campaign_id"],
+                    event["line_item_id"],
+                    event["creative_id"],
+                    json.dumps(event),
+                )
+            )
+        ingest_bench.copy_rows(rows)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE ingest_exposure")
+
+
+def batch_create(feed: Any, *, kind: str = "window") -> Any:
+    from gateway.delivery.claims import commit_horizon
+    from gateway.delivery.models import Batch
+
+    last = Batch.objects.filter(feed=feed).order_by("-sequence").first()
+    return Batch.objects.create(
+        feed=feed,
+        sequence=(last.sequence + 1) if last else 1,
+        kind=kind,
+        window_start=WINDOW_START,
+        window_end=WINDOW_START + timedelta(hours=1),
+        claim_to=commit_horizon(),
+    )
+
+
+# --- (a) Build -----------------------------------------------------------------------------
+
+
+def bench_build(*, feed: Any, events: int) -> None:
+    exposures_ensure(events)
+    built = child_measure("build", batch_create(feed).pk)
+    baseline = child_measure("read", batch_create(feed, kind="late").pk)
+    build_rate = built["candidates"] / built["seconds"]
+    base_rate = baseline["candidates"] / baseline["seconds"]
+    print(f"(a) build {built['candidates']:,} events ({built['delivered']:,} delivered)")
+    print(
+        f"    batch_build + sign       {build_rate:>10,.0f} events/s  peak RSS {built['rss_mb']} MB"
+    )
+    base_rss = baseline["rss_mb"]
+    print(f"    read + NDJSON + gzip     {base_rate:>10,.0f} events/s  peak RSS {base_rss} MB")
+    print(f"    ratio build / baseline   {build_rate / base_rate:>10.2f}")
+    print(
+        f"    targets: >= {BUILD_TARGET:,} events/s "
+        f"{'met' if build_rate >= BUILD_TARGET else 'MISSED'}, "
+        f"RSS < {RSS_TARGET_MB} MB {'met' if built['rss_mb'] < RSS_TARGET_MB else 'MISSED'}",
+        flush=True,
+    )
+
+
+def child_measure(mode: str, batch_id: Any) -> dict[str, Any]:
+    """Run one measurement in a fresh process, so its peak RSS is its own."""
+    command = [sys.executable, __file__, "--child", mode, str(batch_id)]
+    output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT)
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def child_run(mode: str, batch_id: str) -> None:
+    from gateway.delivery.build import batch_build
+    from gateway.delivery.models import Batch
+
+    started = time.perf_counter()
+    if mode == "build":
+        batch = batch_build(batch_id=batch_id)
+        assert batch is not None
+        body_sign(batch.body_path)
+        candidates, delivered = batch.candidate_count, batch.delivered_count
+    else:
+        batch = Batch.objects.select_related("feed__partner").get(pk=batch_id)
+        candidates = delivered = baseline_write(batch)
+    seconds = time.perf_counter() - started
+    rss_mb = peak_rss_mb()
+    print(
+        json.dumps(
+            {"seconds": seconds, "candidates": candidates, "delivered": delivered, "rss_mb": rss_mb}
+        )
+    )
+
+
+def body_sign(body_path: str) -> str:
+    """A v1 signature of the stored body, streamed: what every send attempt computes."""
+    from gateway.delivery.storage import body_open
+
+    mac = hmac.new(b"bench-signing-key-0123456789abcdef", b"msg.1764000000.", hashlib.sha256)
+    with body_open(body_path) as stored, gzip.GzipFile(fileobj=stored) as body:
+        while chunk := body.read(1 << 20):
+            mac.update(chunk)
+    return mac.hexdigest()
+
+
+def baseline_write(batch: Any) -> int:
+    """The build without the privacy filter: the same reader, NDJSON writer and gzip."""
+    from gateway.delivery.body import BodyWriter
+    from gateway.delivery.build import _window_exposures
+
+    writer = BodyWriter()
+    with _window_exposures(batch=batch) as rows:
+        for payload, *_columns in rows:
+            writer.write(payload)
+    body = writer.finish()
+    body.close()
+    return body.records
+
+
+def peak_rss_mb() -> int:
+    """This process's own peak RSS (VmHWM): unlike getrusage, it starts afresh at exec."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+# --- (b) Push overhead ---------------------------------------------------------------------
+
+
+def bench_push(*, feed: Any, batches: int, events: int) -> None:
+    import requests
+
+    from gateway.delivery.models import Batch, DeliveryAttempt
+    from gateway.delivery.services import batch_send
+    from gateway.delivery.signing import webhook_headers
+    from gateway.delivery.storage import body_read
+    from partners.services import signing_secret_current
+
+    secret = signing_secret_current(partner_id=feed.partner_id)
+    with receiver_process(secret) as (url, stats_url):
+        feed.endpoint_url = url
+        feed.enabled = True
+        feed.save(update_fields=["endpoint_url", "enabled"])
+        ready = [push_batch(feed, events=events, n=events + n) for n in range(batches)]
+        started = time.perf_counter()
+        for batch in ready:
+            batch_send(batch_id=batch.pk)
+        gateway_seconds = time.perf_counter() - started
+        feed.enabled = False
+        feed.save(update_fields=["enabled"])
+        outcomes = set(
+            DeliveryAttempt.objects.filter(batch__in=ready).values_list("outcome", flat=True)
+        )
+        bodies = [body_read(batch.body_path) for batch in ready]
+        # Signed before the clock starts: the baseline is the POST alone.
+        signed = [
+            {
+                **webhook_headers(
+                    secret=secret,
+                    msg_id=str(batch.pk),
+                    timestamp=int(time.time()),
+                    payload=gzip.decompress(body),
+                ),
+                "Content-Type": "application/x-ndjson",
+                "Content-Encoding": "gzip",
+            }
+            for batch, body in zip(ready, bodies, strict=True)
+        ]
+        started = time.perf_counter()
+        for body, headers in zip(bodies, signed, strict=True):
+            response = requests.post(url, data=body, headers=headers, timeout=30)
+            response.raise_for_status()
+        raw_seconds = time.perf_counter() - started
+        verified = requests.get(stats_url, timeout=5).json()
+    delivered = Batch.objects.filter(pk__in=[b.pk for b in ready], status="delivered").count()
+    if delivered != batches:
+        errors = set(
+            DeliveryAttempt.objects.filter(batch__in=ready).values_list("error", flat=True)
+        )
+        sys.exit(f"(b) only {delivered} of {batches} batches were delivered: {errors}")
+    ratio = gateway_seconds / raw_seconds
+    size = sum(len(body) for body in bodies) / len(bodies)
+    print(f"(b) push {batches} batches of {events:,} events ({size / 1e6:.2f} MB gzip each)")
+    print(
+        f"    batch_send               {gateway_seconds / batches * 1000:>10.1f} ms/batch "
+        f"({delivered} delivered, outcomes {sorted(outcomes)})"
+    )
+    print(f"    raw requests.post        {raw_seconds / batches * 1000:>10.1f} ms/batch")
+    print(f"    ratio send / raw         {ratio:>10.2f}  (receiver verified {verified})")
+    verdict = "met" if ratio <= PUSH_RATIO_TARGET else "MISSED"
+    print(f"    target: ratio <= {PUSH_RATIO_TARGET} {verdict}", flush=True)
+
+
+def push_batch(feed: Any, *, events: int, n: int) -> Any:
+    """A ready batch whose body holds ``events`` synthetic records of the realistic mix."""
+    import random
+
+    import privacy as privacy_bench
+
+    from gateway.delivery.body import BodyWriter
+    from gateway.delivery.models import Batch
+    from gateway.delivery.storage import body_name, body_save
+
+    rng = random.Random(n)
+    mix = privacy_bench.ConsentMix.build(rng, distinct=50)
+    population = privacy_bench.Population(rng, mix, users=events)
+    writer = BodyWriter()
+    for event in privacy_bench.build_events(
+        events, rng, population, sessions=100, session_events=8
+    ):
+        writer.write(event)
+    body = writer.finish()
+    last = Batch.objects.filter(feed=feed).order_by("-sequence").first()
+    batch = Batch.objects.create(
+        feed=feed,
+        sequence=(last.sequence + 1) if last else 1,
+        kind="test",
+        window_start=WINDOW_START + timedelta(seconds=n),
+        window_end=WINDOW_START + timedelta(seconds=n),
+        status="ready",
+        delivered_count=body.records,
+        body_sha256=body.sha256,
+        body_bytes=body.uncompressed_bytes,
+    )
+    batch.body_path = body_save(
+        name=body_name(feed_id=feed.pk, batch_id=batch.pk), content=body.file
+    )
+    batch.save(update_fields=["body_path"])
+    body.close()
+    return batch
+
+
+# --- The receiver: a partner that verifies every signature ---------------------------------
+
+
+class receiver_process:
+    """A receiver in its own process (so it does not share our GIL), on a free loopback port."""
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+
+    def __enter__(self) -> tuple[str, str]:
+        self._arrivals = tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False)
+        env = {**os.environ, "BENCH_ARRIVALS": self._arrivals.name}
+        self._process = subprocess.Popen(
+            [sys.executable, __file__, "--receiver", self._secret],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert self._process.stdout is not None
+        port = int(self._process.stdout.readline())
+        return f"http://127.0.0.1:{port}/ingest", f"http://127.0.0.1:{port}/stats"
+
+    @property
+    def arrivals_path(self) -> str:
+        return self._arrivals.name
+
+    def __exit__(self, *exc: object) -> None:
+        self._process.send_signal(signal.SIGTERM)
+        self._process.wait(timeout=10)
+
+
+def receiver_serve(*, secret: str) -> None:
+    from standardwebhooks.webhooks import Webhook
+
+    webhook = Webhook(secret)
+    arrivals = open(os.environ["BENCH_ARRIVALS"], "a", buffering=1)  # noqa: SIM115
+    counts = {"verified": 0, "rejected": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received = time.time()
+            if self.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            try:
+                webhook.verify(body, dict(self.headers.items()), json_parse=False)
+            except Exception:
+                counts["rejected"] += 1
+                self.send_response(401)
+            else:
+                counts["verified"] += 1
+                self.send_response(200)
+                for line in body.splitlines():
+                    arrivals.write(f"{received} {json.loads(line)['event_id']}\n")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            payload = json.dumps(counts).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    print(server.server_address[1], flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    server.serve_forever()
+
+
+# --- (c) Streaming -------------------------------------------------------------------------
+
+
+def bench_stream(*, partner: Any, rate: int, seconds: int) -> None:
+    from django.conf import settings
+
+    from partners.models import Feed
+    from partners.services import signing_secret_current
+
+    if not settings.REDIS_URL:
+        sys.exit("(c) needs REDIS_URL: a real worker takes the flushes from Redis")
+    secret = signing_secret_current(partner_id=partner.pk)
+    receiver = receiver_process(secret)
+    with receiver as (url, _stats), worker_process():
+        feed, _ = Feed.objects.update_or_create(
+            partner=partner,
+            name="stream",
+            defaults={
+                "mode": Feed.Mode.STREAM,
+                "endpoint_url": url,
+                "field_allowlist": ["event_id", "occurred_at", "campaign_id"],
+                "deliver_from": datetime.now(UTC) - timedelta(minutes=1),
+                "enabled": True,
+            },
+        )
+        responded = stream_ingest(rate=rate, seconds=seconds)
+        arrivals_settle(receiver.arrivals_path, expected=len(responded))
+        feed.enabled = False
+        feed.save(update_fields=["enabled"])
+        direct = direct_post_latency(url, secret=secret)
+        arrivals = arrival_times(receiver.arrivals_path)
+    latencies = sorted(
+        arrivals[event_id] - at for event_id, at in responded.items() if event_id in arrivals
+    )
+    missing = len(responded) - len(latencies)
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    print(
+        f"(c) stream {len(responded):,} events in {seconds} s "
+        f"({len(responded) / seconds:,.0f}/s asked {rate:,}/s; {missing} not received)"
+    )
+    print(f"    ingest response -> partner  p50 {p50 * 1000:>7.0f} ms  p99 {p99 * 1000:>7.0f} ms")
+    print(f"    direct POST baseline        p50 {direct * 1000:>7.1f} ms")
+    print(
+        f"    target: p99 < {STREAM_P99_TARGET_S} s "
+        f"{'met' if p99 < STREAM_P99_TARGET_S and not missing else 'MISSED'}",
+        flush=True,
+    )
+
+
+class worker_process:
+    """A real Celery worker on the streaming and delivery queues, for (c)."""
+
+    def __enter__(self) -> None:
+        env = {**os.environ, "LOG_LEVEL": "WARNING"}
+        self._process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--concurrency",
+                "2",
+                "-Q",
+                "stream,delivery,build,default",
+                "--loglevel",
+                "WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        time.sleep(4)  # the worker connects to Redis
+
+    def __exit__(self, *exc: object) -> None:
+        self._process.send_signal(signal.SIGTERM)
+        try:
+            self._process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+
+
+def stream_ingest(*, rate: int, seconds: int) -> dict[str, float]:
+    """POST exposures through the WSGI application at ``rate``/s; event id -> response time.
+
+    Ten requests a second, as a busy ad server sends, from two threads so one
+    slow request does not hold the rate down.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from config.wsgi import application
+
+    token = ingest_bench.token_issue()
+    per_request = max(1, rate // 10)
+    responded: dict[str, float] = {}
+
+    def post(n: int) -> None:
+        now = datetime.now(UTC)
+        records = [stream_record(n + i, now) for i in range(per_request)]
+        body = gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in records))
+        try:
+            status, payload = ingest_bench.wsgi_post(application, body, token=token)
+        finally:
+            connection.close()
+        if not status.startswith("202"):
+            sys.exit(f"ingest failed: {status} {payload[:200]!r}")
+        done = time.time()
+        for record in records:
+            responded[record["event_id"]] = done
+
+    started = time.time()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for tick in range(seconds * 10):
+            # Paced by the clock, not by how long the requests take.
+            time.sleep(max(0.0, started + tick / 10 - time.time()))
+            pool.submit(post, tick * per_request)
+    return responded
+
+
+def stream_record(n: int, now: datetime) -> dict[str, Any]:
+    """A valid record of the ingest benchmark's variety that occurred just now."""
+    import random
+
+    record = ingest_bench.synthetic_record(random.Random(n), now=now)
+    record["event_id"] = f"stream-{os.getpid()}-{n}"
+    record["occurred_at"] = now.isoformat().replace("+00:00", "Z")
+    record["campaign_id"] = f"cmp-{n % 120}"
+    # Consenting US listeners: every event is eligible, so every one must arrive.
+    record["consent"] = {"gdpr": 0, "us_privacy": "1NNN"}
+    record["geo"] = {"country": "US", "region": "TX"}
+    return record
+
+
+def direct_post_latency(url: str, *, secret: str) -> float:
+    """Median time for the client itself to POST a small signed micro-batch to the receiver."""
+    import requests
+
+    from gateway.delivery.signing import webhook_headers
+
+    timings = []
+    for n in range(50):
+        payload = json.dumps({"event_id": f"direct-{n}"}).encode() + b"\n"
+        headers = webhook_headers(
+            secret=secret, msg_id=f"direct-{n}", timestamp=int(time.time()), payload=payload
+        )
+        started = time.perf_counter()
+        requests.post(url, data=payload, headers=headers, timeout=10).raise_for_status()
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings)
+
+
+def arrivals_settle(path: str, *, expected: int, timeout: float = 15.0) -> None:
+    """Wait until every expected event arrived, or arrivals stopped growing for 3 s."""
+    deadline = time.monotonic() + timeout
+    seen, quiet_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = len(arrival_times(path))
+        if count >= expected:
+            return
+        if count != seen:
+            seen, quiet_since = count, time.monotonic()
+        elif time.monotonic() - quiet_since > 3:
+            return
+        time.sleep(0.2)
+
+
+def arrival_times(path: str) -> dict[str, float]:
+    arrivals: dict[str, float] = {}
+    with open(path) as lines:
+        for line in lines:
+            received, event_id = line.split()
+            arrivals.setdefault(event_id, float(received))
+    return arrivals
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    index = min(len(values) - 1, round(pct / 100 * (len(values) - 1)))
+    return values[index]
+
+
+if __name__ == "__main__":
+    main()
