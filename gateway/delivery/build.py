@@ -7,6 +7,7 @@ distinct-user threshold left out (``gateway.privacy.aggregate``).
 
 from __future__ import annotations
 
+import gc
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -42,6 +43,8 @@ BatchId = uuid.UUID | str
 # "YYYY-MM-DD" of occurred_at in the partner's reporting time zone.
 ExposureRow = tuple[dict[str, Any], str, str, str]
 
+# The collector's first threshold during a build (Python's default is 700).
+BUILD_GC_THRESHOLD = 100_000
 # Exposures fetched per round trip while streaming a window.
 EXPOSURE_CHUNK_SIZE = 2000
 # Why an exposure was dropped when the filter gave no reason (it should always give one).
@@ -83,7 +86,8 @@ def batch_build(*, batch_id: BatchId) -> Batch | None:
         return None
     batch = Batch.objects.select_related("feed__partner").get(pk=batch_id)
     try:
-        tally, body = _window_filter(batch=batch)
+        with _few_collections():
+            tally, body = _window_filter(batch=batch)
         with closing(body):
             body_path = _body_store(batch=batch, body=body) if tally.delivered else ""
     except Exception as exc:
@@ -113,6 +117,27 @@ def _window_filter(*, batch: Batch) -> tuple[BuildTally, Body]:
         else:
             body = _events_body(feed=feed, policy=policy, rows=rows, tally=tally)
     return tally, body
+
+
+@contextmanager
+def _few_collections() -> Iterator[None]:
+    """Keep the cyclic garbage collector out of a build's way.
+
+    A build allocates millions of short-lived, acyclic objects (parsed
+    payloads, records), which reference counting frees; yet each allocation
+    burst triggers collections that walk every long-lived object of the
+    process (Django, the filter's caches). Freezing those and raising the
+    first threshold made a one-million-event build about 20 % faster
+    (docs/benchmarks.md). Cycles made meanwhile are collected afterwards.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(BUILD_GC_THRESHOLD, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 @contextmanager
