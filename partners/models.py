@@ -89,6 +89,9 @@ class Feed(models.Model):
         FILE = "file", "File drop (S3 or SFTP, one file per window)"
         STREAM = "stream", "Streaming (HTTPS POST of micro-batches as exposures arrive)"
 
+    # Modes whose batches the gateway delivers itself (the partner pulls the others).
+    PUSHED_MODES = (Mode.PUSH, Mode.STREAM, Mode.FILE)
+
     class Format(models.TextChoices):
         NDJSON = "ndjson", "NDJSON (gzip)"
         PARQUET = "parquet", "Parquet (file drops only)"
@@ -235,7 +238,7 @@ class Feed(models.Model):
     @property
     def pushes(self) -> bool:
         """Whether the gateway delivers this feed itself (HTTP or file), not the partner pulls."""
-        return self.mode in (self.Mode.PUSH, self.Mode.STREAM, self.Mode.FILE)
+        return self.mode in self.PUSHED_MODES
 
     def clean(self) -> None:
         from partners.endpoints import validate_push_endpoint

@@ -28,7 +28,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from gateway.delivery.body import BodyWriter
@@ -39,6 +39,7 @@ from gateway.delivery.services import (
     batch_retry,
     batch_supersede,
     feed_cursor_locked,
+    next_sequence,
 )
 from gateway.delivery.storage import body_name, body_save
 from gateway.errors import GatewayError
@@ -366,11 +367,10 @@ def feed_test_delivery(*, feed: Feed, now: datetime | None = None) -> Batch:
         with transaction.atomic():
             # The cursor lock numbers this batch one at a time with the dispatcher.
             feed_cursor_locked(feed=feed)
-            last = Batch.objects.filter(feed=feed).aggregate(last=Max("sequence"))["last"]
             batch = Batch.objects.create(
                 id=batch_id,
                 feed=feed,
-                sequence=(last or 0) + 1,
+                sequence=next_sequence(feed_id=feed.pk),
                 kind=Batch.Kind.TEST,
                 window_start=now,
                 window_end=now,

@@ -63,7 +63,7 @@ logger = logging.getLogger(__name__)
 # Batches re-queued per category per sweep, so one sweep stays a short task.
 SWEEP_LIMIT = 500
 # Feed modes whose batches the gateway delivers itself (the partner pulls the others).
-PUSHED_MODES = (Feed.Mode.PUSH, Feed.Mode.STREAM, Feed.Mode.FILE)
+PUSHED_MODES = Feed.PUSHED_MODES
 # The batch a re-build replaces, if any, as a subquery of the batch's own row.
 _REPLACED_ID = Subquery(Batch.objects.filter(superseded_by=OuterRef("pk")).values("pk")[:1])
 # A batch being built or sent is left alone; a superseded one already has its successor.
@@ -127,11 +127,17 @@ def feed_cursor_locked(*, feed: Feed) -> FeedCursor:
     return FeedCursor.objects.select_for_update().get(feed=feed)
 
 
+def next_sequence(*, feed_id: int) -> int:
+    """The feed's next batch sequence number; call it holding the feed's cursor lock."""
+    last = Batch.objects.filter(feed_id=feed_id).aggregate(last=Max("sequence"))["last"]
+    return (last or 0) + 1
+
+
 def round_save(*, feed: Feed, cursor: FeedCursor, cut: Round) -> None:
     """Number and store a round's batches and move the feed's cursor (caller's transaction)."""
-    previous = Batch.objects.filter(feed=feed).aggregate(last=Max("sequence"))["last"] or 0
-    for offset, batch in enumerate(cut.batches, start=1):
-        batch.sequence = previous + offset
+    first = next_sequence(feed_id=feed.pk)
+    for offset, batch in enumerate(cut.batches):
+        batch.sequence = first + offset
     Batch.objects.bulk_create(cut.batches)
     cursor.horizon = cut.horizon
     cursor.frontier = cut.frontier
@@ -592,12 +598,13 @@ def batch_supersede(*, batch_id: BatchId) -> Batch | None:
         )
         if old is None:
             return None
+        # Numbered under the cursor lock, one at a time with the dispatcher.
+        feed_cursor_locked(feed=old.feed)
         # Freed first: the claim constraint admits one live batch per claim.
         Batch.objects.filter(pk=old.pk).update(status=Batch.Status.SUPERSEDED)
-        previous = Batch.objects.filter(feed_id=old.feed_id).aggregate(last=Max("sequence"))
         new = Batch.objects.create(
             feed_id=old.feed_id,
-            sequence=(previous["last"] or 0) + 1,
+            sequence=next_sequence(feed_id=old.feed_id),
             kind=old.kind,
             window_start=old.window_start,
             window_end=old.window_end,
