@@ -75,14 +75,14 @@ def exposures_arrived(count: int) -> None:
             # Size reached: flush now, once, however many requests see it.
             if cache.add(_urgent_key(feed.id), 1, timeout=max(1, feed.max_delay_ms // 1000)):
                 _enqueue_flush(feed.id, countdown=0)
-        elif cache.add(_scheduled_key(feed.id), 1, timeout=_schedule_ttl(feed)):
+        elif cache.add(_scheduled_key(feed.id), 1, timeout=_schedule_ttl(feed.max_delay_ms)):
             _enqueue_flush(feed.id, countdown=feed.max_delay_ms / 1000)
 
 
-def _schedule_ttl(feed: StreamFeed) -> int:
+def _schedule_ttl(max_delay_ms: int) -> int:
     # Long enough to cover the countdown, short enough that a lost flush
     # message is followed by a new one soon after.
-    return max(2, (feed.max_delay_ms * 4) // 1000)
+    return max(2, (max_delay_ms * 4) // 1000)
 
 
 def _pending_add(feed_id: int, count: int) -> int:
@@ -151,7 +151,7 @@ def _follow_up_if_waiting(*, feed: Feed, horizon: int) -> None:
     above it is claimed by the next flush, which this schedules.
     """
     if Exposure.objects.filter(commit_seq__gte=horizon).exists() and cache.add(
-        _scheduled_key(feed.pk), 1, timeout=max(2, (feed.stream_max_delay_ms * 4) // 1000)
+        _scheduled_key(feed.pk), 1, timeout=_schedule_ttl(feed.stream_max_delay_ms)
     ):
         # These have waited already: try again as soon as the transaction that
         # held the horizon back is likely to have committed.

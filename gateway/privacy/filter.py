@@ -50,8 +50,8 @@ _FILTER_ERROR = EngineResult(decision=Decision.drop(Reason.FILTER_ERROR))
 # event goes through the replacement instead.
 _TRANSFORM_EVENT = transform_event
 
-# (decision, minimise or None for a dropped event, the engine's result)
-_Route = tuple[Decision, Callable[[Mapping[str, Any]], dict[str, Any]] | None, EngineResult]
+# (minimise, or None for a dropped event; the engine's result)
+_Route = tuple[Callable[[Mapping[str, Any]], dict[str, Any]] | None, EngineResult]
 
 
 def decide(event: Mapping[str, Any], policy: PartnerPolicy) -> Decision:
@@ -67,21 +67,7 @@ def filter_event(
     The record is None when the event is dropped. It is built anew, so the
     caller's event is never changed.
     """
-    if type(event) is dict:
-        try:
-            route = policy.__dict__[_ROUTES_ATTRIBUTE][signal_key(event)]
-        except Exception:  # no route yet (or unreadable signals): the whole way, below
-            pass
-        else:
-            # Only what is needed from the route: its result stays untouched here.
-            minimise = route[1]
-            if minimise is None:
-                return route[0], None
-            try:
-                return route[0], minimise(event)
-            except Exception as exc:
-                return _minimise_failed(exc, policy).decision, None
-    result, record = _filter(event, policy)
+    result, record = filter_with_result(event, policy)
     return result.decision, record
 
 
@@ -91,15 +77,14 @@ def filter_with_result(
     """Like ``filter_event``, with the engine's whole result (denied activities, audit keys)."""
     if type(event) is dict:
         try:
-            route = policy.__dict__[_ROUTES_ATTRIBUTE][signal_key(event)]
+            minimise, result = policy.__dict__[_ROUTES_ATTRIBUTE][signal_key(event)]
         except Exception:  # no route yet (or unreadable signals): the whole way, below
             pass
         else:
-            minimise = route[1]
             if minimise is None:
-                return route[2], None
+                return result, None
             try:
-                return route[2], minimise(event)
+                return result, minimise(event)
             except Exception as exc:
                 return _minimise_failed(exc, policy), None
     return _filter(event, policy)
@@ -118,16 +103,14 @@ def _filter(
     result = evaluate(event, policy) if key is None else evaluate_signal_key(key, policy)
     if not result.decision.eligible:
         if key is not None and result.decision.reason != Reason.FILTER_ERROR:
-            _remember(policy, key, (result.decision, None, result))
+            _remember(policy, key, (None, result))
         return result, None
     try:
         record = transform_event(event, policy, denied_activities=result.denied_activities)
     except Exception as exc:
         return _minimise_failed(exc, policy), None
     if key is not None and transform_event is _TRANSFORM_EVENT:
-        _remember(
-            policy, key, (result.decision, minimiser(policy, result.denied_activities), result)
-        )
+        _remember(policy, key, (minimiser(policy, result.denied_activities), result))
     return result, record
 
 
