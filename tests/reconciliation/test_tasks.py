@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import pytest
 from django.utils import timezone
 
@@ -23,7 +25,9 @@ def test_the_task_has_the_name_beat_schedules_and_explicit_limits() -> None:
 
 @pytest.mark.django_db
 def test_running_the_task_reconciles_active_partners(partner: Partner) -> None:
-    today = timezone.now().date()
+    # The partner's today: reconciliation counts local days (UTC's date is a
+    # day ahead of New York's every evening).
+    today = timezone.localdate(timezone=ZoneInfo(partner.reporting_time_zone))
     PartnerReport.objects.create(
         partner=partner, campaign_id="cmp-1", date=today, metric="impressions", value=3
     )
