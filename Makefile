@@ -8,7 +8,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 .PHONY: run test venv lint format clean
 
-$(BIN)/.installed: pyproject.toml requirements.lock setup.py gateway/privacy/_speedups.c
+$(BIN)/.installed: pyproject.toml requirements.lock setup.py gateway/privacy/_speedups.c gateway/privacy/_sha256.h
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.lock

@@ -11,6 +11,7 @@ setup(
         Extension(
             "gateway.privacy._speedups",
             sources=["gateway/privacy/_speedups.c"],
+            depends=["gateway/privacy/_sha256.h"],
             optional=True,
         )
     ]
