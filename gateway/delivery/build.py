@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -19,17 +19,18 @@ from zoneinfo import ZoneInfo
 
 import orjson
 from django.db import connection, transaction
-from django.db.models import CharField
-from django.db.models.functions import Cast, TruncDate
+from django.db.models import CharField, Value
+from django.db.models.functions import Cast, Concat, TruncDate
 from django.utils import timezone
-from psycopg.types.json import set_json_loads
 
 from gateway.delivery.body import Body, BodyWriter
 from gateway.delivery.claims import claimed_exposures
 from gateway.delivery.models import Batch
 from gateway.delivery.policies import policy_for
+from gateway.delivery.prefetch import prefetched_chunks
 from gateway.delivery.queueing import on_commit_send
 from gateway.delivery.storage import body_name, body_save
+from gateway.ingest.models import Exposure
 from gateway.privacy.aggregate import Aggregation, aggregate_dimensions_problems
 from gateway.privacy.filter import filter_with_result
 from gateway.privacy.policy import PartnerPolicy
@@ -39,9 +40,11 @@ if TYPE_CHECKING:
     from gateway.filedrop.parquet import ParquetBodyWriter
 
 BatchId = uuid.UUID | str
-# (payload, campaign_id, local_day, event_type) of one exposure, local_day being
-# "YYYY-MM-DD" of occurred_at in the partner's reporting time zone.
-ExposureRow = tuple[dict[str, Any], str, str, str]
+# (payload, tag) of one exposure, the tag being "<campaign_id>|<YYYY-MM-DD>|<event_type>"
+# with the day of occurred_at in the partner's reporting time zone: what the
+# batch counts delivered exposures by (BuildTally.delivered_by_campaign_day_event),
+# taken from the columns, not the record: the allowlist may remove those fields.
+ExposureRow = tuple[dict[str, Any], str]
 
 # The collector's first threshold during a build (Python's default is 700).
 BUILD_GC_THRESHOLD = 100_000
@@ -144,30 +147,38 @@ def _few_collections() -> Iterator[None]:
 def _window_exposures(*, batch: Batch) -> Iterator[Iterator[ExposureRow]]:
     """The batch's claimed exposures, streamed; the cursor closes when the block ends."""
     zone = ZoneInfo(batch.feed.partner.reporting_time_zone)
-    # The local day is worked out by the database: parsing a timestamp per row
-    # and converting it in Python cost more than the rest of reading it.
+    # The tag is put together by the database: parsing a timestamp per row and
+    # converting it in Python cost more than the rest of reading it.
+    local_day = Cast(TruncDate("occurred_at", tzinfo=zone), CharField())
     rows = (
         claimed_exposures(batch)
-        .annotate(local_day=Cast(TruncDate("occurred_at", tzinfo=zone), CharField()))
-        .values_list("payload", "campaign_id", "local_day", "event_type")
+        .annotate(tag=Concat("campaign_id", Value("|"), local_day, Value("|"), "event_type"))
+        .values_list("payload", "tag")
     )
     if connection.vendor != "postgresql":
         yield rows.iterator(chunk_size=EXPOSURE_CHUNK_SIZE)
         return
-    # The same SQL as the queryset's, so what is claimed cannot differ, read
-    # from a server-side cursor that parses jsonb with orjson: through the ORM,
-    # psycopg reads each payload as text and the JSONField parses it with
-    # json.loads, most of a large build's time outside the privacy filter.
+    # The same SQL as the queryset's, so what is claimed cannot differ, with
+    # the payload read as text and parsed by orjson here (through the ORM,
+    # each payload would go through a Python-level loader and json.loads),
+    # from a server-side cursor whose next chunk is fetched while this one is
+    # filtered.
     sql, params = rows.query.sql_with_params()
+    sql = sql.replace(_PAYLOAD_COLUMN, f"{_PAYLOAD_COLUMN}::text", 1)
     with transaction.atomic(), connection.chunked_cursor() as cursor:
-        set_json_loads(orjson.loads, cursor.cursor)
         cursor.execute(sql, params)
-        yield _fetched(cursor)
+        with prefetched_chunks(lambda: cursor.fetchmany(EXPOSURE_CHUNK_SIZE)) as chunks:
+            yield _parsed(chunks)
 
 
-def _fetched(cursor: Any) -> Iterator[ExposureRow]:
-    while chunk := cursor.fetchmany(EXPOSURE_CHUNK_SIZE):
-        yield from chunk
+_PAYLOAD_COLUMN = f'"{Exposure._meta.db_table}"."payload"'
+
+
+def _parsed(chunks: Iterator[Sequence[tuple[str, str]]]) -> Iterator[ExposureRow]:
+    loads = orjson.loads
+    for chunk in chunks:
+        for payload, tag in chunk:
+            yield loads(payload), tag
 
 
 def _body_writer(feed: Feed) -> BodyWriter | ParquetBodyWriter:
@@ -188,19 +199,30 @@ def _events_body(
     tally: BuildTally,
 ) -> Body:
     writer = _body_writer(feed)
-    for payload, campaign_id, local_day, event_type in rows:
-        tally.candidates += 1
+    write = writer.write
+    # Counted in plain dicts in the loop and folded into the tally once: the
+    # audit keys of a result come as one tuple, counted as such, and expanded
+    # at the end (a Counter.update per event cost more than the rest of it).
+    audits: dict[tuple[str, ...], int] = {}
+    tags: dict[str, int] = {}
+    candidates = 0
+    for payload, tag in rows:
+        candidates += 1
         result, record = filter_with_result(payload, policy)
         if not result.decision.eligible or record is None:
             tally.dropped_by_reason[result.decision.reason or UNSPECIFIED_REASON] += 1
             continue
+        write(record)
         # "<activity>_denied:<reason>" for each activity whose fields were removed.
-        tally.transformed_by_reason.update(result.audit)
-        writer.write(record)
-        tally.delivered += 1
-        tally.delivered_by_campaign_day_event[
-            _campaign_day_event(campaign_id, local_day, event_type)
-        ] += 1
+        audit = result.audit
+        audits[audit] = audits.get(audit, 0) + 1
+        tags[tag] = tags.get(tag, 0) + 1
+    tally.candidates += candidates
+    tally.delivered += sum(tags.values())
+    tally.delivered_by_campaign_day_event.update(tags)
+    for audit, count in audits.items():
+        for key in audit:
+            tally.transformed_by_reason[key] += count
     return writer.finish()
 
 
@@ -223,7 +245,7 @@ def _aggregate_body(
     aggregation = Aggregation(
         dimensions=dimensions, min_users=feed.aggregate_min_users, honour_lmt=policy.honour_lmt
     )
-    for payload, campaign_id, local_day, event_type in rows:
+    for payload, tag in rows:
         tally.candidates += 1
         result, record = filter_with_result(payload, cell_policy)
         if not result.decision.eligible or record is None:
@@ -234,7 +256,7 @@ def _aggregate_body(
             record,
             event=payload,
             denied_activities=result.denied_activities,
-            tag=_campaign_day_event(campaign_id, local_day, event_type),
+            tag=tag,
         )
     outcome = aggregation.finish()
     writer = _body_writer(feed)
@@ -248,11 +270,6 @@ def _aggregate_body(
     tally.delivered_by_campaign_day_event.update(outcome.events_by_tag)
     tally.suppressed_cells = outcome.suppressed_cells
     return writer.finish()
-
-
-def _campaign_day_event(campaign_id: str, local_day: str, event_type: str) -> str:
-    # From the columns, not the record: the allowlist may remove these fields.
-    return f"{campaign_id}|{local_day}|{event_type}"
 
 
 def _build_finish(
