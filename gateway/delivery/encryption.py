@@ -15,8 +15,13 @@ We never set the JWE ``zip`` header. The plaintext handed to
 ``encrypt_body`` is expected to be compressed already (the stored gzip body):
 ciphertext does not compress, so compression must happen before encryption,
 and plain gzip spares partners JOSE's raw-DEFLATE variant, which many
-libraries refuse by default. ``cty`` still names the media type inside the
-gzip (NDJSON), and the partner gunzips after decrypting.
+libraries refuse by default. For pushes and pulls ``cty`` names the media
+type inside the gzip (NDJSON), and the partner gunzips after decrypting.
+
+``encrypt_stream`` is the one implementation: it reads the plaintext from a
+file in chunks and writes the token to another file, so a file drop of
+hundreds of megabytes is never held in memory; ``encrypt_body`` runs it on
+bytes for pushes and pulls.
 
 ``decrypt_body`` is the reference decryption, for tests, the partner
 simulator and the partner guide.
@@ -26,12 +31,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import os
 import re
 import struct
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import IO, Any
 
 from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -46,6 +53,7 @@ from cryptography.hazmat.primitives.asymmetric import (
     x25519,
 )
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
 
@@ -59,6 +67,8 @@ ENC = "A256GCM"
 _CEK_BYTES = 32  # A256GCM
 _IV_BYTES = 12  # 96-bit nonce, as RFC 7518 §5.3 requires for GCM
 _TAG_BYTES = 16  # 128-bit tag
+# Plaintext read per step by encrypt_stream: memory stays at a few of these.
+STREAM_CHUNK_BYTES = 1024 * 1024
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _OAEP_SHA256 = padding.OAEP(
     mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
@@ -196,6 +206,14 @@ def _key_kind(key: PublicKeyTypes) -> str:
 # --- encryption ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class StreamedToken:
+    """What ``encrypt_stream`` wrote: the token's protected header and its size in bytes."""
+
+    header: dict[str, Any]
+    size: int
+
+
 def encrypt_body(
     plaintext: bytes,
     *,
@@ -209,6 +227,61 @@ def encrypt_body(
     Returns the JWE Compact Serialization as ASCII bytes: that is the request
     body, and the text the Standard Webhooks signature must cover.
     """
+    token = io.BytesIO()
+    encrypt_stream(
+        io.BytesIO(plaintext),
+        token,
+        scheme=scheme,
+        public_key_pem=public_key_pem,
+        key_id=key_id,
+        content_type=content_type,
+    )
+    return token.getvalue()
+
+
+def encrypt_stream(
+    source: IO[bytes],
+    target: IO[bytes],
+    *,
+    scheme: str,
+    public_key_pem: str,
+    content_type: str,
+    key_id: str = "",
+    chunk_size: int = STREAM_CHUNK_BYTES,
+) -> StreamedToken:
+    """Write the JWE Compact Serialization of ``source`` (read to its end) to ``target``.
+
+    The plaintext is read and encrypted ``chunk_size`` bytes at a time, so
+    neither it nor the token is ever held whole. ``content_type`` becomes the
+    header's ``cty``: what the plaintext is. The key is checked before
+    anything is written: an unusable one raises InvalidPublicKey.
+    """
+    if chunk_size < 1:
+        # read(0) returns b"": the token would silently hold an empty plaintext.
+        raise ValueError("chunk_size must be at least 1")
+    header, cek, encrypted_key = _content_key(
+        scheme=scheme, public_key_pem=public_key_pem, key_id=key_id, content_type=content_type
+    )
+    protected = _b64url_encode(json.dumps(header, separators=(",", ":")).encode("utf-8"))
+    iv = os.urandom(_IV_BYTES)
+    encryptor = Cipher(algorithms.AES(cek), modes.GCM(iv)).encryptor()
+    # The encoded protected header is the additional authenticated data
+    # (RFC 7516 §5.1 step 14), so the tag also covers alg, kid, cty and epk.
+    encryptor.authenticate_additional_data(protected.encode("ascii"))
+    encoder = _Base64UrlStream()
+    writer = _CountingWriter(target)
+    writer.write(f"{protected}.{_b64url_encode(encrypted_key)}.{_b64url_encode(iv)}.".encode())
+    while chunk := source.read(chunk_size):
+        writer.write(encoder.update(encryptor.update(chunk)))
+    writer.write(encoder.update(encryptor.finalize()) + encoder.finish())
+    writer.write(b"." + _b64url_encode(encryptor.tag).encode("ascii"))
+    return StreamedToken(header=header, size=writer.written)
+
+
+def _content_key(
+    *, scheme: str, public_key_pem: str, key_id: str, content_type: str
+) -> tuple[dict[str, Any], bytes, bytes]:
+    """The protected header, a fresh content key and its wrapped form (empty for ECDH-ES)."""
     recipient = parse_public_key(scheme, public_key_pem)
     header: dict[str, Any] = {"alg": _ALG[Scheme(scheme)], "enc": ENC, "cty": content_type}
     if key_id:
@@ -217,7 +290,7 @@ def encrypt_body(
         cek, encrypted_key = _ecdh_es_agree(recipient, header)
     else:
         cek, encrypted_key = _rsa_oaep_wrap(recipient)
-    return _seal(header=header, cek=cek, encrypted_key=encrypted_key, plaintext=plaintext)
+    return header, cek, encrypted_key
 
 
 def _ecdh_es_agree(
@@ -240,15 +313,40 @@ def _rsa_oaep_wrap(recipient: rsa.RSAPublicKey) -> tuple[bytes, bytes]:
     return cek, recipient.encrypt(cek, _OAEP_SHA256)
 
 
-def _seal(*, header: dict[str, Any], cek: bytes, encrypted_key: bytes, plaintext: bytes) -> bytes:
-    protected = _b64url_encode(json.dumps(header, separators=(",", ":")).encode("utf-8"))
-    iv = os.urandom(_IV_BYTES)
-    # The encoded protected header is the additional authenticated data
-    # (RFC 7516 §5.1 step 14), so the tag also covers alg, kid, cty and epk.
-    sealed = AESGCM(cek).encrypt(iv, plaintext, protected.encode("ascii"))
-    ciphertext, tag = sealed[:-_TAG_BYTES], sealed[-_TAG_BYTES:]
-    parts = [protected, *map(_b64url_encode, (encrypted_key, iv, ciphertext, tag))]
-    return ".".join(parts).encode("ascii")
+class _Base64UrlStream:
+    """Unpadded base64url of bytes given in pieces: the same text as encoding them at once.
+
+    Base64 maps 3 bytes to 4 characters, so each piece is encoded up to a
+    multiple of 3 bytes and the remainder (0 to 2 bytes) waits for the next.
+    """
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def update(self, data: bytes) -> bytes:
+        if self._pending:
+            data = self._pending + data
+        whole = len(data) - len(data) % 3
+        self._pending = data[whole:]
+        # A memoryview slice: no copy of the chunk before encoding it.
+        return base64.urlsafe_b64encode(memoryview(data)[:whole])
+
+    def finish(self) -> bytes:
+        tail, self._pending = self._pending, b""
+        return base64.urlsafe_b64encode(tail).rstrip(b"=")
+
+
+class _CountingWriter:
+    """Writes to a file and counts the bytes: a token's size without seeking back."""
+
+    def __init__(self, target: IO[bytes]) -> None:
+        self._target = target
+        self.written = 0
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self._target.write(data)
+            self.written += len(data)
 
 
 def _concat_kdf(shared_secret: bytes, *, party_u: bytes, party_v: bytes) -> bytes:

@@ -2,7 +2,9 @@
 
 The manifest names the data file and carries its size and SHA-256 as
 uploaded; the partner treats it as the commit marker, so it is uploaded after
-the file it describes. Its signature file holds the three Standard Webhooks
+the file it describes. When the feed encrypts, the uploaded file is the JWE
+and the manifest also says how it is encrypted (``encryption``); manifests of
+other feeds have no such key at all. Its signature file holds the three Standard Webhooks
 headers, one per line, over the manifest's exact bytes::
 
     webhook-id: 6f1c...            (the batch id, the same on every upload)
@@ -45,10 +47,15 @@ class Manifest:
     byte_size: int
     sha256: str
     created_at: datetime
+    # {"alg", "enc", "kid"} of the JWE the data file is; None: the file is in clear.
+    encryption: dict[str, str | None] | None = None
 
     def to_bytes(self) -> bytes:
         """Pretty, sorted JSON with a final newline: the exact bytes that are signed."""
         document: dict[str, Any] = {"manifest_version": MANIFEST_VERSION, **asdict(self)}
+        if self.encryption is None:
+            # Left out, not null: a clear feed's manifest is what it always was.
+            del document["encryption"]
         for name in ("window_start", "window_end", "created_at"):
             document[name] = rfc3339(document[name])
         return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")

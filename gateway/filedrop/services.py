@@ -7,6 +7,11 @@ Files go up in a fixed order, data file, then manifest, then signature: the
 partner takes the manifest as the commit marker, so it never points at a file
 that is not there yet. Paths depend only on the batch, so a retry overwrites
 what an earlier, half-finished attempt left.
+
+A feed with payload encryption gets the JWE of the stored body instead
+(``<name>.jwe``), encrypted afresh at every attempt into a spooled temporary
+file, so a large body is never held in memory; its manifest describes the
+encrypted file. Without a usable key nothing is uploaded.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO, TYPE_CHECKING
 
@@ -24,6 +31,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 
+from gateway.delivery.encryption import JOSE_CONTENT_TYPE, EncryptionError, encrypt_stream
 from gateway.delivery.models import Batch, DeliveryAttempt, FeedNotice
 from gateway.delivery.services import AttemptResult
 from gateway.delivery.signers import NoSigningKey, partner_signer
@@ -49,6 +57,8 @@ DEADLINE_CHECK_LIMIT = 500
 # The first bytes of a stored body tell its format, whatever the feed says today.
 BODY_MAGIC = {b"\x1f\x8b": "ndjson", b"PAR1": "parquet"}
 READ_CHUNK = 1024 * 1024
+# An encrypted file stays in memory up to this size, then moves to a temporary file.
+SPOOL_MEMORY_BYTES = 4 * 1024 * 1024
 JSON, TEXT = "application/json", "text/plain"
 
 
@@ -82,33 +92,52 @@ def _since(started: float) -> int:
 def _batch_files_upload(*, batch: Batch, timestamp: int) -> str:
     """Data file, manifest, signature; returns a line for the attempt row."""
     destination = _destination_for(batch)
+    encrypted = batch.feed.encryption != Feed.Encryption.NONE
     with _stored_body(batch.body_path) as body:
         file_format = _body_format(body)
         try:
-            layout = batch_layout(batch=batch, file_format=file_format)
+            layout = batch_layout(batch=batch, file_format=file_format, encrypted=encrypted)
         except ValueError as exc:
             raise DeliveryError(f"no file path for the batch: {exc}", transient=False) from exc
-        sha256, size = _digest(body)
-        manifest = batch_manifest(
-            batch=batch,
-            layout=layout,
-            file_format=file_format,
-            byte_size=size,
-            sha256=sha256,
-            created_at=datetime.fromtimestamp(timestamp, tz=UTC),
-        ).to_bytes()
-        # Signed before anything goes out: without a key, nothing is uploaded.
-        signature = _manifest_signature(batch=batch, timestamp=timestamp, manifest=manifest)
-        drop = _drop_open(destination)
-        try:
-            drop.put(
-                path=layout.data, file=body, size=size, content_type=CONTENT_TYPES[file_format]
+        with _data_file(feed=batch.feed, body=body, file_format=file_format) as data:
+            manifest = batch_manifest(
+                batch=batch,
+                layout=layout,
+                file_format=file_format,
+                byte_size=data.size,
+                sha256=data.sha256,
+                created_at=datetime.fromtimestamp(timestamp, tz=UTC),
+                encryption=data.encryption,
+            ).to_bytes()
+            # Signed before anything goes out: without a key, nothing is uploaded.
+            signature = _manifest_signature(batch=batch, timestamp=timestamp, manifest=manifest)
+            location = _files_put(
+                destination=destination,
+                layout=layout,
+                data=data,
+                manifest=manifest,
+                signature=signature,
             )
-            _put_bytes(drop, path=layout.manifest, content=manifest, content_type=JSON)
-            _put_bytes(drop, path=layout.signature, content=signature, content_type=TEXT)
-        finally:
-            drop.close()
-    return f"uploaded {layout.data} ({size} bytes, sha256 {sha256}) to {drop.location}"
+    return f"uploaded {layout.data} ({data.size} bytes, sha256 {data.sha256}) to {location}"
+
+
+def _files_put(
+    *,
+    destination: FileDestination,
+    layout: FileLayout,
+    data: DataFile,
+    manifest: bytes,
+    signature: bytes,
+) -> str:
+    """Upload the three files in commit order; returns where they went."""
+    drop = _drop_open(destination)
+    try:
+        drop.put(path=layout.data, file=data.file, size=data.size, content_type=data.content_type)
+        _put_bytes(drop, path=layout.manifest, content=manifest, content_type=JSON)
+        _put_bytes(drop, path=layout.signature, content=signature, content_type=TEXT)
+    finally:
+        drop.close()
+    return drop.location
 
 
 def _destination_for(batch: Batch) -> FileDestination:
@@ -118,15 +147,68 @@ def _destination_for(batch: Batch) -> FileDestination:
         raise DeliveryError("the feed has no file destination", transient=False)
     if not batch.body_path:
         raise DeliveryError("the batch has no body", transient=False)
-    if batch.feed.encryption != Feed.Encryption.NONE:
-        # Fail closed: a partner that asked for encrypted bodies never gets plaintext files.
-        raise DeliveryError(
-            "the feed asks for encrypted bodies, which file drops do not support", transient=False
-        )
     return destination
 
 
-def batch_layout(*, batch: Batch, file_format: str) -> FileLayout:
+@dataclass(frozen=True)
+class DataFile:
+    """The data file exactly as it is uploaded: the stored body, or its JWE."""
+
+    file: IO[bytes]
+    size: int
+    sha256: str
+    content_type: str
+    # For the manifest: how the file is encrypted; None when it is not.
+    encryption: dict[str, str | None] | None = None
+
+
+@contextmanager
+def _data_file(*, feed: Feed, body: IO[bytes], file_format: str) -> Iterator[DataFile]:
+    """The file to upload, positioned at its start; an encrypted one is deleted afterwards."""
+    if feed.encryption == Feed.Encryption.NONE:
+        sha256, size = _digest(body)
+        yield DataFile(file=body, size=size, sha256=sha256, content_type=CONTENT_TYPES[file_format])
+        return
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES) as spool:
+        encryption = _body_encrypt(feed=feed, body=body, file_format=file_format, target=spool)
+        spool.seek(0)
+        sha256, size = _digest(spool)
+        yield DataFile(
+            file=spool,
+            size=size,
+            sha256=sha256,
+            content_type=JOSE_CONTENT_TYPE,
+            encryption=encryption,
+        )
+
+
+def _body_encrypt(
+    *, feed: Feed, body: IO[bytes], file_format: str, target: IO[bytes]
+) -> dict[str, str | None]:
+    """Write the JWE of ``body`` to ``target`` under a fresh content key; returns its summary.
+
+    Fails closed: a key that cannot encrypt is a permanent failure, never a file in clear.
+    """
+    try:
+        token = encrypt_stream(
+            body,
+            target,
+            scheme=feed.encryption,
+            public_key_pem=feed.encryption_public_key,
+            key_id=feed.encryption_key_id,
+            # What the partner has after decrypting: the file a clear feed gets.
+            content_type=CONTENT_TYPES[file_format],
+        )
+    except EncryptionError as exc:
+        raise DeliveryError(f"cannot encrypt the file: {exc}", transient=False) from exc
+    except OSError as exc:
+        # Reading the stored body or writing the temporary file (a full disk clears up).
+        raise DeliveryError(f"cannot encrypt the file: {exc}", transient=True) from exc
+    header = token.header
+    return {"alg": header["alg"], "enc": header["enc"], "kid": header.get("kid")}
+
+
+def batch_layout(*, batch: Batch, file_format: str, encrypted: bool = False) -> FileLayout:
     """Where the batch's files go; a late batch goes to the hour it was created in."""
     hour = batch.created_at if batch.kind == Batch.Kind.LATE else batch.window_start
     return file_layout(
@@ -135,6 +217,7 @@ def batch_layout(*, batch: Batch, file_format: str) -> FileLayout:
         batch_id=str(batch.pk),
         file_format=file_format,
         hour=hour,
+        encrypted=encrypted,
     )
 
 
@@ -146,6 +229,7 @@ def batch_manifest(
     byte_size: int,
     sha256: str,
     created_at: datetime,
+    encryption: dict[str, str | None] | None = None,
 ) -> Manifest:
     return Manifest(
         batch_id=str(batch.pk),
@@ -162,6 +246,7 @@ def batch_manifest(
         byte_size=byte_size,
         sha256=sha256,
         created_at=created_at,
+        encryption=encryption,
     )
 
 

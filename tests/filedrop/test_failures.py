@@ -7,15 +7,24 @@ from typing import Any
 import paramiko
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import x25519
 
 from gateway.delivery.models import Batch, DeliveryAttempt
 from gateway.delivery.services import batch_retry, batch_send
+from gateway.filedrop import services
 from gateway.filedrop.models import FileDestination
 from gateway.filedrop.s3 import s3_error
 from gateway.filedrop.services import batch_upload
 from gateway.filedrop.sftp import sftp_error
-from partners.models import Feed
-from tests.filedrop.conftest import attempt_for, free_port, s3_destination, stored_batch
+from partners.models import Feed, Partner
+from tests.filedrop.conftest import (
+    attempt_for,
+    free_port,
+    make_file_feed,
+    s3_destination,
+    stored_batch,
+)
 
 Outcome = DeliveryAttempt.Outcome
 RECORDS = [{"event_id": "evt-1"}]
@@ -88,19 +97,66 @@ def test_a_feed_without_a_destination_fails_permanently(file_feed: Feed):
     )
 
 
-@pytest.mark.django_db
-def test_a_feed_that_asks_for_encrypted_bodies_gets_no_plaintext_files(
-    file_feed: Feed, s3_endpoint: str, bucket: str, s3_client: Any
-):
-    s3_destination(feed=file_feed, endpoint=s3_endpoint, bucket=bucket)
-    Feed.objects.filter(pk=file_feed.pk).update(encryption=Feed.Encryption.X25519)
-    batch = stored_batch(feed=file_feed, records=RECORDS)
-    batch.feed.refresh_from_db()
+def x25519_public_pem() -> str:
+    public = x25519.X25519PrivateKey.generate().public_key()
+    return public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
 
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("scheme", "pem", "problem"),
+    [
+        (Feed.Encryption.X25519, "", "needs the partner's public key"),
+        (
+            Feed.Encryption.X25519,
+            "-----BEGIN PUBLIC KEY-----\ngarbage\n-----END PUBLIC KEY-----\n",
+            "Not a PEM public key",
+        ),
+        (Feed.Encryption.RSA_OAEP_256, x25519_public_pem(), "needs an RSA public key"),
+    ],
+    ids=["missing", "not-a-key", "wrong-type"],
+)
+def test_a_feed_whose_key_cannot_encrypt_gets_no_files_at_all(
+    partner: Partner, s3_endpoint: str, bucket: str, s3_client: Any, scheme, pem, problem
+):
+    # Saved around Feed.clean(), as a key that went bad since it was checked would be.
+    feed = make_file_feed(partner=partner, encryption=scheme, encryption_public_key=pem)
+    s3_destination(feed=feed, endpoint=s3_endpoint, bucket=bucket)
+    batch = stored_batch(feed=feed, records=RECORDS)
+
+    attempt = batch_send(batch_id=batch.pk)
+
+    batch.refresh_from_db()
+    assert attempt is not None and attempt.outcome == Outcome.PERMANENT_FAILURE
+    assert attempt.error.startswith("cannot encrypt the file: ")
+    assert problem in attempt.error
+    assert batch.status == Batch.Status.FAILED
+    # Fail closed: not even the clear data file, let alone a manifest.
+    assert s3_client.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+@pytest.mark.django_db
+def test_a_disk_error_while_encrypting_is_transient_and_uploads_nothing(
+    partner: Partner, s3_endpoint: str, bucket: str, s3_client: Any, monkeypatch
+):
+    feed = make_file_feed(
+        partner=partner,
+        encryption=Feed.Encryption.X25519,
+        encryption_public_key=x25519_public_pem(),
+    )
+    s3_destination(feed=feed, endpoint=s3_endpoint, bucket=bucket)
+    batch = stored_batch(feed=feed, records=RECORDS)
+
+    def disk_full(*args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(services, "encrypt_stream", disk_full)
     result = batch_upload(batch=batch, attempt=attempt_for(batch))
 
-    assert result.outcome == Outcome.PERMANENT_FAILURE
-    assert "encrypted" in result.error
+    assert result.outcome == Outcome.TRANSIENT_FAILURE
+    assert "No space left on device" in result.error
     assert s3_client.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
 
 

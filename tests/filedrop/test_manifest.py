@@ -62,6 +62,24 @@ def test_an_empty_prefix_starts_at_the_feed_and_ndjson_files_are_jsonl_gz():
     assert layout.data == f"hourly/2026/11/24/10/{BATCH_ID}.jsonl.gz"
 
 
+@pytest.mark.parametrize(
+    ("file_format", "name"), [("ndjson", "jsonl.gz.jwe"), ("parquet", "parquet.jwe")]
+)
+def test_an_encrypted_data_file_has_a_jwe_suffix_and_the_same_manifest_names(file_format, name):
+    layout = file_layout(
+        prefix="in",
+        feed_name="hourly",
+        batch_id=BATCH_ID,
+        file_format=file_format,
+        hour=NOW,
+        encrypted=True,
+    )
+
+    assert layout.data == f"in/hourly/2026/11/24/10/{BATCH_ID}.{name}"
+    assert layout.manifest == f"in/hourly/2026/11/24/10/{BATCH_ID}.manifest.json"
+    assert layout.signature == f"in/hourly/2026/11/24/10/{BATCH_ID}.manifest.json.sig"
+
+
 def test_a_prefix_cannot_climb_out_of_the_destination():
     with pytest.raises(ValueError, match=r"\.\."):
         file_layout(
@@ -90,6 +108,18 @@ def test_the_manifest_is_sorted_json_with_utc_times():
         "created_at": "2026-11-24T10:30:00Z",
     }
     assert list(document) == sorted(document)
+
+
+def test_the_manifest_of_an_encrypted_file_says_how_it_is_encrypted():
+    encryption = {"alg": "ECDH-ES", "enc": "A256GCM", "kid": "partner-2026-11"}
+
+    content = manifest(file_name=f"{BATCH_ID}.jsonl.gz.jwe", encryption=encryption).to_bytes()
+
+    document = json.loads(content)
+    assert document["encryption"] == encryption
+    assert document["file_name"] == f"{BATCH_ID}.jsonl.gz.jwe"
+    assert list(document) == sorted(document)
+    assert content.decode().endswith("}\n")
 
 
 @pytest.mark.django_db
