@@ -33,11 +33,9 @@ from gateway.delivery.build import (
 )
 from gateway.delivery.claims import Round, commit_horizon, window_round
 from gateway.delivery.models import Batch, DeliveryAttempt, FeedCursor
+from gateway.delivery.preparation import PreparedRequest, request_prepare
 from gateway.delivery.queueing import BatchId, on_commit_build, on_commit_send
-from gateway.delivery.signers import NoSigningKey, partner_signer, signed_headers
-from gateway.delivery.storage import body_read
 from gateway.delivery.windows import DEFAULT_MAX_WINDOWS
-from gateway.delivery.wire import wire_body
 from gateway.errors import DeliveryError
 from partners.endpoints import EndpointRefused, EndpointUnresolvable, resolve_and_check
 from partners.models import Feed, Partner
@@ -300,10 +298,16 @@ def batch_send(*, batch_id: BatchId, task_id: str = "") -> DeliveryAttempt | Non
         _send_defer(batch=batch, deferral=permit, now=now)
         return None
     try:
+        # Body and signatures get ready while the attempt is claimed and recorded.
+        prepared = (
+            None
+            if batch.feed.mode == Feed.Mode.FILE
+            else request_prepare(batch=batch, timestamp=_webhook_timestamp(now))
+        )
         attempt = _attempt_start(batch=batch, now=now, task_id=task_id)
         if attempt is None:
             return None
-        result = _attempt_run(batch=batch, attempt=attempt)
+        result = _attempt_run(batch=batch, attempt=attempt, prepared=prepared)
         _attempt_finish(batch=batch, attempt=attempt, result=result)
         _attempt_observe(batch=batch, attempt=attempt, result=result, permit=permit)
         return attempt
@@ -350,7 +354,7 @@ def _attempt_start(*, batch: Batch, now: datetime, task_id: str) -> DeliveryAtte
             batch=batch,
             number=batch.attempt_count,
             started_at=now,
-            webhook_timestamp=int(now.timestamp()),
+            webhook_timestamp=_webhook_timestamp(now),
             task_id=task_id[:64],
         )
 
@@ -367,15 +371,22 @@ def _attempt_observe(
         logger.exception("batch %s attempt %d: health bookkeeping failed", batch.pk, attempt.number)
 
 
-def _attempt_run(*, batch: Batch, attempt: DeliveryAttempt) -> AttemptResult:
+def _webhook_timestamp(now: datetime) -> int:
+    """The attempt's ``webhook-timestamp``: when its send began, in Unix seconds."""
+    return int(now.timestamp())
+
+
+def _attempt_run(
+    *, batch: Batch, attempt: DeliveryAttempt, prepared: PreparedRequest | None
+) -> AttemptResult:
     started = time.monotonic()
     try:
-        if batch.feed.mode == Feed.Mode.FILE:
+        if prepared is None:
             # Imported here: file drops pull in storage clients only file feeds need.
             from gateway.filedrop.services import batch_upload
 
             return batch_upload(batch=batch, attempt=attempt)
-        return _attempt_classify(_attempt_post(batch=batch, timestamp=attempt.webhook_timestamp))
+        return _attempt_classify(_attempt_post(batch=batch, prepared=prepared))
     except DeliveryError as exc:
         outcome = (
             DeliveryAttempt.Outcome.TRANSIENT_FAILURE
@@ -392,8 +403,8 @@ def _attempt_run(*, batch: Batch, attempt: DeliveryAttempt) -> AttemptResult:
     return AttemptResult(outcome=outcome, error=error, duration_ms=duration_ms)
 
 
-def _attempt_post(*, batch: Batch, timestamp: int) -> transport.TransportResult:
-    """Sign and POST the batch body once; raises DeliveryError when it cannot even be sent."""
+def _attempt_post(*, batch: Batch, prepared: PreparedRequest) -> transport.TransportResult:
+    """POST the prepared batch once; raises DeliveryError when it cannot even be sent."""
     feed = batch.feed
     try:
         # Resolved and checked at every attempt, not only when the feed was
@@ -404,27 +415,11 @@ def _attempt_post(*, batch: Batch, timestamp: int) -> transport.TransportResult:
         raise DeliveryError(f"endpoint refused: {exc}", transient=False) from exc
     except EndpointUnresolvable as exc:  # a DNS hiccup: worth a retry
         raise DeliveryError(f"endpoint did not resolve: {exc}", transient=True) from exc
-    try:
-        # The keys in use at this attempt's timestamp: during a rotation's
-        # overlap that is the old and the new key, each adding a signature.
-        signer = partner_signer(partner_id=feed.partner_id, timestamp=timestamp)
-    except NoSigningKey as exc:
-        raise DeliveryError("the partner has no active signing secret", transient=False) from exc
-    if not batch.body_path:
-        raise DeliveryError("the batch has no body", transient=False)
-    wire = wire_body(feed=feed, compressed=body_read(batch.body_path))
-    headers = wire.headers()
-    # The batch id is the webhook id on every attempt, so partners can drop
-    # a duplicate when a "failed" attempt had in fact arrived.
-    headers.update(batch_headers(batch))
-    headers.update(
-        signed_headers(
-            signer=signer, msg_id=str(batch.pk), timestamp=timestamp, payload=wire.signed
-        )
-    )
+    request = prepared.result()
+    headers = {**request.headers, **batch_headers(batch)}
     return transport.post(
         url=feed.endpoint_url,
-        body=wire.content,
+        body=request.content,
         headers=headers,
         timeout=settings.DELIVERY_TIMEOUT_SECONDS,
         pinned_address=pinned.address,

@@ -9,8 +9,9 @@ sent, so a partner verifies before it decrypts.
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass
+
+from isal import igzip
 
 from gateway.delivery.encryption import JOSE_CONTENT_TYPE, EncryptionError, encrypt_body
 from gateway.errors import DeliveryError
@@ -52,7 +53,8 @@ def wire_body(*, feed: Feed, compressed: bytes, plain: bytes | None = None) -> W
         except EncryptionError as exc:
             raise DeliveryError(f"cannot encrypt the body: {exc}", transient=False) from exc
         return WireBody(content=token, signed=token, content_type=JOSE_CONTENT_TYPE)
-    payload = gzip.decompress(compressed) if plain is None else plain
+    # ISA-L inflates about twice as fast as zlib, and lets other threads run meanwhile.
+    payload = igzip.decompress(compressed) if plain is None else plain
     if feed.gzip:
         return WireBody(
             content=compressed,

@@ -1,0 +1,108 @@
+"""A push attempt's body and signatures, made ready on a thread while the attempt is recorded.
+
+Reading the stored body, inflating it (the v1 signature covers the NDJSON)
+and signing cost about as much as the bookkeeping around a send: the claim
+and the attempt row, the feed's limits, the endpoint check. ISA-L and hashlib
+release the GIL, so ``request_prepare`` starts that work on a thread and the
+send path does its bookkeeping meanwhile; ``PreparedRequest.result`` then
+waits for what is left, if anything.
+
+The signing keys are looked up on the caller's thread (on its database
+connection) before the thread starts; the thread touches neither the
+database nor Django's connections.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from gateway.delivery.models import Batch
+from gateway.delivery.signers import NoSigningKey, Signer, partner_signer, signed_headers
+from gateway.delivery.storage import body_read
+from gateway.delivery.wire import wire_body
+from gateway.errors import DeliveryError
+from partners.models import Feed
+
+# Preparations running at once in one worker process (a process sends one batch at a time).
+PREPARATION_THREADS = 2
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """The bytes to POST and the content and signature headers that go with them."""
+
+    content: bytes
+    headers: dict[str, str]
+
+
+class PreparedRequest:
+    """The outcome of ``request_prepare``: the request, or the error that prevented it."""
+
+    def __init__(self, *, future: Future[SignedRequest] | None, error: DeliveryError | None):
+        self._future = future
+        self._error = error
+
+    def result(self) -> SignedRequest:
+        """The signed request, once ready; raises what preparing it raised."""
+        if self._error is not None:
+            raise self._error
+        assert self._future is not None
+        return self._future.result()
+
+
+def request_prepare(*, batch: Batch, timestamp: int) -> PreparedRequest:
+    """Start making ``batch``'s body and signatures for an attempt dated ``timestamp``.
+
+    Failures that no retry mends are permanent DeliveryErrors, raised by
+    ``result()`` inside the attempt, so they are recorded like any other.
+    """
+    feed: Feed = batch.feed
+    if not batch.body_path:
+        return _failed("the batch has no body")
+    try:
+        # The keys in use at this attempt's timestamp: during a rotation's
+        # overlap that is the old and the new key, each adding a signature.
+        signer = partner_signer(partner_id=feed.partner_id, timestamp=timestamp)
+    except NoSigningKey:
+        return _failed("the partner has no active signing secret")
+    future = _executor().submit(
+        _signed_request, feed=feed, body_path=batch.body_path, msg_id=str(batch.pk),
+        timestamp=timestamp, signer=signer,
+    )  # fmt: skip
+    return PreparedRequest(future=future, error=None)
+
+
+def _failed(detail: str) -> PreparedRequest:
+    return PreparedRequest(future=None, error=DeliveryError(detail, transient=False))
+
+
+def _signed_request(
+    *, feed: Feed, body_path: str, msg_id: str, timestamp: int, signer: Signer
+) -> SignedRequest:
+    wire = wire_body(feed=feed, compressed=body_read(body_path))
+    headers = wire.headers()
+    # The batch id is the webhook id on every attempt, so partners can drop
+    # a duplicate when a "failed" attempt had in fact arrived.
+    headers.update(
+        signed_headers(signer=signer, msg_id=msg_id, timestamp=timestamp, payload=wire.signed)
+    )
+    return SignedRequest(content=wire.content, headers=headers)
+
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """This process's pool; a forked child (a Celery pool process) makes its own."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            executor = ThreadPoolExecutor(
+                max_workers=PREPARATION_THREADS, thread_name_prefix="push-prepare"
+            )
+            _pool = (os.getpid(), executor)
+        return _pool[1]
