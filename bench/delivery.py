@@ -21,6 +21,7 @@ writing them as gzip NDJSON with no privacy work.
 are sent by ``batch_send`` (claim, attempt row, signing, POST, outcome) to a
 receiver in another process that verifies every signature; baseline: a raw
 ``requests.post`` of the same bytes with the same headers to the same receiver.
+The two alternate batch by batch; printed: the median time of each, and their ratio.
 (c) Streaming: exposures are ingested through the real WSGI application at
 ``--stream-rate`` events/s into a streaming feed; a real Celery worker (Redis
 broker, REDIS_URL) flushes micro-batches to the receiver, which notes when
@@ -309,17 +310,8 @@ def bench_push(*, feed: Any, batches: int, events: int) -> None:
         feed.enabled = True
         feed.save(update_fields=["endpoint_url", "enabled"])
         ready = [push_batch(feed, events=events, n=events + n) for n in range(batches)]
-        started = time.perf_counter()
-        for batch in ready:
-            batch_send(batch_id=batch.pk)
-        gateway_seconds = time.perf_counter() - started
-        feed.enabled = False
-        feed.save(update_fields=["enabled"])
-        outcomes = set(
-            DeliveryAttempt.objects.filter(batch__in=ready).values_list("outcome", flat=True)
-        )
         bodies = [body_read(batch.body_path) for batch in ready]
-        # Signed before the clock starts: the baseline is the POST alone.
+        # Signed before any clock starts: the baseline is the POST alone.
         signed = [
             {
                 **webhook_headers(
@@ -333,11 +325,37 @@ def bench_push(*, feed: Any, batches: int, events: int) -> None:
             }
             for batch, body in zip(ready, bodies, strict=True)
         ]
-        started = time.perf_counter()
-        for body, headers in zip(bodies, signed, strict=True):
-            response = requests.post(url, data=body, headers=headers, timeout=30)
+
+        def gateway_send(index: int) -> float:
+            started = time.perf_counter()
+            batch_send(batch_id=ready[index].pk)
+            return time.perf_counter() - started
+
+        def raw_post(index: int) -> float:
+            started = time.perf_counter()
+            response = requests.post(url, data=bodies[index], headers=signed[index], timeout=30)
             response.raise_for_status()
-        raw_seconds = time.perf_counter() - started
+            return time.perf_counter() - started
+
+        # A worker is long-lived: one send first (not counted) loads what the
+        # first send of a process loads (the Redis client, signing keys).
+        batch_send(batch_id=push_batch(feed, events=events, n=events + batches).pk)
+        raw_post(0)
+        # The two are interleaved, each going first every other batch, so a
+        # noisy neighbour on the machine weighs on both alike.
+        gateway_times, raw_times = [], []
+        for index in range(batches):
+            if index % 2:
+                raw_times.append(raw_post(index))
+                gateway_times.append(gateway_send(index))
+            else:
+                gateway_times.append(gateway_send(index))
+                raw_times.append(raw_post(index))
+        feed.enabled = False
+        feed.save(update_fields=["enabled"])
+        outcomes = set(
+            DeliveryAttempt.objects.filter(batch__in=ready).values_list("outcome", flat=True)
+        )
         verified = requests.get(stats_url, timeout=5).json()
     delivered = Batch.objects.filter(pk__in=[b.pk for b in ready], status="delivered").count()
     if delivered != batches:
@@ -345,15 +363,21 @@ def bench_push(*, feed: Any, batches: int, events: int) -> None:
             DeliveryAttempt.objects.filter(batch__in=ready).values_list("error", flat=True)
         )
         sys.exit(f"(b) only {delivered} of {batches} batches were delivered: {errors}")
-    ratio = gateway_seconds / raw_seconds
+    gateway_ms = statistics.median(gateway_times) * 1000
+    raw_ms = statistics.median(raw_times) * 1000
+    ratio = gateway_ms / raw_ms
+    total_ratio = sum(gateway_times) / sum(raw_times)
     size = sum(len(body) for body in bodies) / len(bodies)
     print(f"(b) push {batches} batches of {events:,} events ({size / 1e6:.2f} MB gzip each)")
     print(
-        f"    batch_send               {gateway_seconds / batches * 1000:>10.1f} ms/batch "
+        f"    batch_send               {gateway_ms:>10.1f} ms/batch median "
         f"({delivered} delivered, outcomes {sorted(outcomes)})"
     )
-    print(f"    raw requests.post        {raw_seconds / batches * 1000:>10.1f} ms/batch")
-    print(f"    ratio send / raw         {ratio:>10.2f}  (receiver verified {verified})")
+    print(f"    raw requests.post        {raw_ms:>10.1f} ms/batch median")
+    print(
+        f"    ratio send / raw         {ratio:>10.2f}  (of the totals: {total_ratio:.2f}; "
+        f"receiver verified {verified})"
+    )
     verdict = "met" if ratio <= PUSH_RATIO_TARGET else "MISSED"
     print(f"    target: ratio <= {PUSH_RATIO_TARGET} {verdict}", flush=True)
 
