@@ -1,0 +1,99 @@
+"""The body and signatures of a push attempt, prepared on a thread: same request, same failures."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+
+import pytest
+import responses
+from standardwebhooks.webhooks import Webhook
+
+from gateway.delivery import preparation
+from gateway.delivery.models import Batch, DeliveryAttempt
+from gateway.delivery.preparation import request_prepare
+from gateway.delivery.services import batch_send
+from gateway.delivery.storage import body_delete
+from gateway.errors import DeliveryError
+from partners.models import Feed, Partner, SigningSecret
+from partners.services import signing_secret_current
+from tests.delivery.builders import make_batch
+from tests.delivery.conftest import QueuedTasks
+
+pytestmark = pytest.mark.django_db
+
+URL = "http://127.0.0.1:9/ingest"
+RECORDS = [{"campaign_id": "cmp-1", "event_id": "evt-1"}]  # one: verify() parses JSON
+
+
+@pytest.fixture
+def batch(push_feed: Feed) -> Batch:
+    return make_batch(feed=push_feed, status=Batch.Status.READY, records=RECORDS)
+
+
+def test_the_prepared_request_is_the_stored_body_signed_for_the_attempts_timestamp(
+    batch: Batch, partner: Partner
+) -> None:
+    timestamp = int(time.time())
+    threads: list[str] = []
+    original = preparation._signed_request
+
+    def noting_thread(**kwargs):
+        threads.append(threading.current_thread().name)
+        return original(**kwargs)
+
+    preparation._signed_request = noting_thread
+    try:
+        request = request_prepare(batch=batch, timestamp=timestamp).result()
+    finally:
+        preparation._signed_request = original
+
+    assert threads and threads[0].startswith("push-prepare")
+    assert request.headers["Content-Encoding"] == "gzip"
+    assert request.headers["webhook-id"] == str(batch.pk)
+    assert request.headers["webhook-timestamp"] == str(timestamp)
+    body = gzip.decompress(request.content)
+    assert body.count(b"\n") == len(RECORDS)
+    # Verified as a partner would.
+    Webhook(signing_secret_current(partner_id=partner.pk)).verify(body, request.headers)
+
+
+def test_no_signing_key_is_a_permanent_failure_raised_by_the_result(
+    batch: Batch, partner: Partner
+) -> None:
+    SigningSecret.objects.filter(partner=partner).delete()
+
+    prepared = request_prepare(batch=batch, timestamp=int(time.time()))
+
+    with pytest.raises(DeliveryError) as raised:
+        prepared.result()
+    assert not raised.value.transient
+    assert "signing secret" in raised.value.detail
+
+
+@responses.activate
+def test_a_body_gone_from_storage_ends_the_attempt_not_the_worker(
+    batch: Batch, queued: QueuedTasks
+) -> None:
+    responses.add(responses.POST, URL, status=200)
+    body_delete(batch.body_path)
+
+    attempt = batch_send(batch_id=batch.pk)
+
+    assert attempt is not None
+    attempt.refresh_from_db()
+    assert attempt.outcome != DeliveryAttempt.Outcome.SUCCEEDED
+    assert "No such file" in attempt.error or "FileNotFoundError" in attempt.error
+    assert len(responses.calls) == 0
+
+
+def test_a_forked_process_gets_its_own_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    parent = preparation._executor()
+    assert preparation._executor() is parent
+
+    monkeypatch.setattr(preparation.os, "getpid", lambda: -1)
+
+    child = preparation._executor()
+    assert child is not parent
+    assert child.submit(lambda: 42).result() == 42
