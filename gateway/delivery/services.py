@@ -337,17 +337,26 @@ def _attempt_start(*, batch: Batch, now: datetime, task_id: str) -> DeliveryAtte
     (this and the outcome), which matters when each costs a disk flush.
     """
     with transaction.atomic():
-        claimed = Batch.objects.filter(_due_q(now), pk=batch.pk).update(
+        # Conditional on the counts as read as well: then they are known after
+        # the claim without reading the row again. Had another worker attempted
+        # the batch meanwhile, that worker has it.
+        claimed = Batch.objects.filter(
+            _due_q(now),
+            pk=batch.pk,
+            attempt_count=batch.attempt_count,
+            attempt_round_start=batch.attempt_round_start,
+        ).update(
             status=Batch.Status.SENDING,
             claimed_at=now,
             next_attempt_at=None,
-            attempt_count=F("attempt_count") + 1,
+            attempt_count=batch.attempt_count + 1,
         )
         if not claimed:
             return None
-        batch.refresh_from_db(
-            fields=["status", "attempt_count", "attempt_round_start", "claimed_at"]
-        )
+        batch.status = Batch.Status.SENDING
+        batch.claimed_at = now
+        batch.next_attempt_at = None
+        batch.attempt_count += 1
         # The attempt row exists before any traffic, so even a worker killed
         # mid-request leaves a trace (the sweeper closes it).
         return DeliveryAttempt.objects.create(

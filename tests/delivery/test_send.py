@@ -387,3 +387,23 @@ def test_the_request_uses_the_configured_timeout(
 
     assert seen["timeout"] == 7
     assert seen["allow_redirects"] is False
+
+
+@responses.activate
+def test_a_batch_attempted_by_another_worker_since_it_was_read_is_not_claimed_again(
+    batch: Batch, queued: QueuedTasks
+):
+    from gateway.delivery.services import _attempt_start
+
+    responses.add(responses.POST, URL, status=200)
+    stale = Batch.objects.select_related("feed__partner").get(pk=batch.pk)
+    # Another worker attempted it (and it is due again) after this one read it.
+    Batch.objects.filter(pk=batch.pk).update(attempt_count=1)
+
+    assert _attempt_start(batch=stale, now=timezone.now(), task_id="late") is None
+    assert not DeliveryAttempt.objects.filter(batch=batch).exists()
+
+    fresh = Batch.objects.select_related("feed__partner").get(pk=batch.pk)
+    attempt = _attempt_start(batch=fresh, now=timezone.now(), task_id="current")
+    assert attempt is not None and attempt.number == fresh.attempt_count == 2
+    assert Batch.objects.get(pk=batch.pk).attempt_count == 2
