@@ -160,3 +160,30 @@ def test_a_rotated_pseudonym_key_keeps_working_during_the_overlap() -> None:
     assert previous == old
     after_overlap = pseudonym_keys_in_use(partner_id=partner.pk, now=now + timedelta(hours=2))
     assert after_overlap == (current, b"")
+
+
+def test_campaigns_with_the_same_dates_share_one_clause_and_others_keep_theirs() -> None:
+    partner = make_partner(campaigns=(), reporting_time_zone="UTC")
+    for campaign_id in ("cmp-a", "cmp-b", "cmp-c"):
+        CampaignAssignment.objects.create(
+            partner=partner, campaign_id=campaign_id, starts_on=date(2026, 11, 1)
+        )
+    CampaignAssignment.objects.create(
+        partner=partner, campaign_id="cmp-late", starts_on=date(2026, 11, 10)
+    )
+    CampaignAssignment.objects.create(
+        partner=partner, campaign_id="cmp-short", starts_on=date(2026, 11, 1),
+        ends_on=date(2026, 11, 1),
+    )  # fmt: skip
+    for campaign_id in ("cmp-a", "cmp-b", "cmp-c", "cmp-late", "cmp-short", "cmp-other"):
+        _exposure(f"{campaign_id}-early", campaign_id, datetime(2026, 11, 1, 12, tzinfo=UTC))
+        _exposure(f"{campaign_id}-later", campaign_id, datetime(2026, 11, 12, 12, tzinfo=UTC))
+
+    scope = campaign_scope_q(partner=partner)
+
+    # One clause per distinct (start, end): three, not five.
+    assert str(scope).count("campaign_id__in") == 3
+    assert sorted(Exposure.objects.filter(scope).values_list("event_id", flat=True)) == [
+        "cmp-a-early", "cmp-a-later", "cmp-b-early", "cmp-b-later", "cmp-c-early",
+        "cmp-c-later", "cmp-late-later", "cmp-short-early",
+    ]  # fmt: skip
