@@ -28,7 +28,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from gateway.delivery.body import BodyWriter
@@ -37,6 +37,7 @@ from gateway.delivery.queueing import on_commit_send
 from gateway.delivery.services import (
     PUSHED_MODES,
     batch_retry,
+    batch_send_again,
     batch_supersede,
     feed_cursor_locked,
     next_sequence,
@@ -201,18 +202,8 @@ def batch_replay(*, batch_id: uuid.UUID, dry_run: bool = False) -> BatchOutcome:
     refusal = _replay_refusal(status, mode)
     if refusal is not None or dry_run:
         return BatchOutcome(batch_id, refusal)
-    with transaction.atomic():
-        updated = Batch.objects.filter(
-            pk=batch_id, status__in=REPLAYABLE, feed__mode__in=PUSHED_MODES
-        ).update(
-            status=Batch.Status.READY,
-            next_attempt_at=None,
-            attempt_round_start=F("attempt_count"),
-            queued_at=timezone.now(),
-        )
-        if updated:
-            on_commit_send(batch_id)
-    return BatchOutcome(batch_id, None if updated else SkipReason.CHANGED)
+    queued = batch_send_again(batch_id=batch_id, statuses=REPLAYABLE)
+    return BatchOutcome(batch_id, None if queued else SkipReason.CHANGED)
 
 
 def _rebuild_refusal(status: str, kind: str) -> SkipReason | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -51,6 +52,7 @@ __all__ = [
     "batch_build",
     "batch_retry",
     "batch_send",
+    "batch_send_again",
     "batch_supersede",
     "batches_sweep",
     "windows_dispatch",
@@ -565,17 +567,25 @@ def batch_retry(*, batch_id: BatchId) -> bool:
     The batch keeps its id, so the partner sees the same webhook-id; attempts
     continue their numbering. Returns False when the batch is not retryable.
     """
-    now = timezone.now()
+    return batch_send_again(
+        batch_id=batch_id, statuses=(Batch.Status.FAILED, Batch.Status.RETRY_SCHEDULED)
+    )
+
+
+def batch_send_again(*, batch_id: BatchId, statuses: Sequence[str]) -> bool:
+    """Queue a batch of a feed we deliver to be sent now, with a fresh attempt budget.
+
+    Only if its status is one of ``statuses`` (checked in the update itself, so
+    a concurrent change wins); returns whether it was queued.
+    """
     with transaction.atomic():
-        updated = (
-            Batch.objects.filter(pk=batch_id, feed__mode__in=PUSHED_MODES)
-            .filter(status__in=[Batch.Status.FAILED, Batch.Status.RETRY_SCHEDULED])
-            .update(
-                status=Batch.Status.READY,
-                next_attempt_at=None,
-                attempt_round_start=F("attempt_count"),
-                queued_at=now,
-            )
+        updated = Batch.objects.filter(
+            pk=batch_id, status__in=statuses, feed__mode__in=PUSHED_MODES
+        ).update(
+            status=Batch.Status.READY,
+            next_attempt_at=None,
+            attempt_round_start=F("attempt_count"),
+            queued_at=timezone.now(),
         )
         if updated:
             on_commit_send(batch_id)
