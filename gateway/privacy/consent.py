@@ -204,17 +204,9 @@ def evaluate(event: Mapping[str, Any], policy: PartnerPolicy) -> EngineResult:
         if type(event) is not dict and not isinstance(event, Mapping):
             return _MALFORMED_EVENT
         key = signal_key(event)
-        if key is None:
-            return _MALFORMED_TYPES
-        compiled = policy.__dict__.get(_COMPILED_ATTRIBUTE)  # _compiled, inline: every event
-        if compiled is None:
-            compiled = _compiled(policy)
-        result = compiled.results.get(key)
-        if result is None:
-            result = _evaluate_new_key(key, policy, compiled)
-        return result
     except Exception as exc:
         return _failed(exc, policy)
+    return evaluate_signal_key(key, policy)
 
 
 def evaluate_signal_key(key: tuple[Any, ...] | None, policy: PartnerPolicy) -> EngineResult:
@@ -225,7 +217,9 @@ def evaluate_signal_key(key: tuple[Any, ...] | None, policy: PartnerPolicy) -> E
     try:
         if key is None:
             return _MALFORMED_TYPES
-        compiled = _compiled(policy)
+        compiled = policy.__dict__.get(_COMPILED_ATTRIBUTE)  # _compiled, inline: every event
+        if compiled is None:
+            compiled = _compiled(policy)
         result = compiled.results.get(key)
         if result is None:
             result = _evaluate_new_key(key, policy, compiled)
