@@ -70,9 +70,7 @@ def pseudonymise(value: object, *, key: bytes) -> str | None:
         return None
     if not isinstance(value, str) or not value:
         return None
-    keyed = _keyed.get(key)
-    if keyed is None:
-        keyed = _keyed_for(key)
+    keyed = _keyed_for(key)
     pseudonym = keyed.cache.get(value)
     if pseudonym is None:
         pseudonym = keyed.pseudonym(value)
@@ -86,9 +84,7 @@ def pseudonymiser(key: bytes) -> Callable[[object], str | None]:
     """``pseudonymise`` with ``key`` bound: the same results, cheaper once per event."""
     if not key or not isinstance(key, bytes):
         return _no_pseudonym
-    keyed = _keyed.get(key)
-    if keyed is None:
-        keyed = _keyed_for(key)
+    keyed = _keyed_for(key)
     cache = keyed.cache
 
     def pseudonym(value: object) -> str | None:
@@ -109,9 +105,7 @@ def uncached_pseudonymiser(key: bytes) -> Callable[[object], str | None]:
     """
     if not key or not isinstance(key, bytes):
         return _no_pseudonym
-    keyed = _keyed.get(key)
-    if keyed is None:
-        keyed = _keyed_for(key)
+    keyed = _keyed_for(key)
     compute = keyed.pseudonym
 
     def pseudonym(value: object) -> str | None:
@@ -130,9 +124,7 @@ def pseudonym_cache(key: bytes) -> dict[str, str] | None:
     """
     if not key or not isinstance(key, bytes):
         return None
-    keyed = _keyed.get(key)
-    if keyed is None:
-        keyed = _keyed_for(key)
+    keyed = _keyed_for(key)
     return keyed.cache
 
 
@@ -141,7 +133,10 @@ def _no_pseudonym(value: object) -> None:
 
 
 def _keyed_for(key: bytes) -> _Keyed:
-    if len(_keyed) >= _MAX_KEYS:
-        _keyed.clear()
-    keyed = _keyed[key] = _Keyed(key)
+    """The key schedule of ``key``, made once per process (at most _MAX_KEYS kept)."""
+    keyed = _keyed.get(key)
+    if keyed is None:
+        if len(_keyed) >= _MAX_KEYS:
+            _keyed.clear()
+        keyed = _keyed[key] = _Keyed(key)
     return keyed
