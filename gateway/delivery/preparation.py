@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from gateway.delivery.models import Batch
-from gateway.delivery.signers import NoSigningKey, Signer, partner_signer, signed_headers
+from gateway.delivery.signers import Signer, attempt_signer, signed_headers
 from gateway.delivery.storage import body_read
 from gateway.delivery.wire import wire_body
 from gateway.errors import DeliveryError
@@ -61,22 +61,19 @@ def request_prepare(*, batch: Batch, timestamp: int) -> PreparedRequest:
     """
     feed: Feed = batch.feed
     if not batch.body_path:
-        return _failed("the batch has no body")
+        error = DeliveryError("the batch has no body", transient=False)
+        return PreparedRequest(future=None, error=error)
     try:
         # The keys in use at this attempt's timestamp: during a rotation's
         # overlap that is the old and the new key, each adding a signature.
-        signer = partner_signer(partner_id=feed.partner_id, timestamp=timestamp)
-    except NoSigningKey:
-        return _failed("the partner has no active signing secret")
+        signer = attempt_signer(partner_id=feed.partner_id, timestamp=timestamp)
+    except DeliveryError as exc:
+        return PreparedRequest(future=None, error=exc)
     future = _executor().submit(
         _signed_request, feed=feed, body_path=batch.body_path, msg_id=str(batch.pk),
         timestamp=timestamp, signer=signer,
     )  # fmt: skip
     return PreparedRequest(future=future, error=None)
-
-
-def _failed(detail: str) -> PreparedRequest:
-    return PreparedRequest(future=None, error=DeliveryError(detail, transient=False))
 
 
 def _signed_request(

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from gateway.delivery import signing
+from gateway.errors import DeliveryError
 
 DEFAULT_SIGNER_FACTORY = "partners.services.signer_from_database"
 
@@ -94,6 +95,18 @@ def partner_signer(*, partner_id: int, timestamp: int) -> Signer:
     """
     factory = _factory(getattr(settings, "SIGNER_FACTORY", DEFAULT_SIGNER_FACTORY))
     return factory(partner_id=partner_id, at=datetime.fromtimestamp(timestamp, tz=UTC))
+
+
+def attempt_signer(*, partner_id: int, timestamp: int) -> Signer:
+    """``partner_signer`` for a delivery attempt: without a key in use, a permanent failure.
+
+    A partner without a signing key would refuse every unsigned delivery, so
+    waiting would not help; the attempt fails and says why.
+    """
+    try:
+        return partner_signer(partner_id=partner_id, timestamp=timestamp)
+    except NoSigningKey as exc:
+        raise DeliveryError("the partner has no active signing secret", transient=False) from exc
 
 
 def signed_headers(

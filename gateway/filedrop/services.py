@@ -34,7 +34,7 @@ from django.db.models import F, Q
 from gateway.delivery.encryption import JOSE_CONTENT_TYPE, EncryptionError, encrypt_stream
 from gateway.delivery.models import Batch, DeliveryAttempt, FeedNotice
 from gateway.delivery.services import AttemptResult
-from gateway.delivery.signers import NoSigningKey, partner_signer
+from gateway.delivery.signers import attempt_signer
 from gateway.delivery.storage import body_open
 from gateway.errors import DeliveryError
 from gateway.filedrop.layout import CONTENT_TYPES, FileLayout, file_layout
@@ -283,10 +283,7 @@ def _digest(body: IO[bytes]) -> tuple[str, int]:
 
 
 def _manifest_signature(*, batch: Batch, timestamp: int, manifest: bytes) -> bytes:
-    try:
-        signer = partner_signer(partner_id=batch.feed.partner_id, timestamp=timestamp)
-    except NoSigningKey as exc:
-        raise DeliveryError("the partner has no active signing secret", transient=False) from exc
+    signer = attempt_signer(partner_id=batch.feed.partner_id, timestamp=timestamp)
     return signature_file(
         signer=signer, batch_id=str(batch.pk), timestamp=timestamp, manifest=manifest
     )
