@@ -15,7 +15,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
-from gateway.delivery.replay import BulkReport, Progress, SelectBy, feed_by_path
+from gateway.delivery.replay import (
+    BulkReport,
+    Progress,
+    SelectBy,
+    batch_ids,
+    feed_batches,
+    feed_by_path,
+)
 from partners.models import Feed
 
 # Batch ids listed per skip reason in the summary; the rest are counted.
@@ -131,6 +138,12 @@ class BulkCommand(BaseCommand):
         if since >= until:
             raise CommandError("--since must be before --until.")
         return since, until
+
+    def feed_batch_ids(self, feed: Feed, options: dict[str, Any]) -> list[uuid.UUID]:
+        """The ids of ``feed``'s batches in the time range the options give (--by)."""
+        since, until = self.time_range(options)
+        selected = feed_batches(feed=feed, since=since, until=until, by=SelectBy(options["by"]))
+        return batch_ids(selected)
 
     def progress(self, label: str) -> Progress:
         return ProgressBar(self.stderr, label=label)

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from gateway.delivery.management.cli import BulkCommand
-from gateway.delivery.replay import SelectBy, batch_ids, batches_rebuild, feed_batches
+from gateway.delivery.replay import batches_rebuild
 
 
 class Command(BulkCommand):
@@ -34,10 +34,7 @@ class Command(BulkCommand):
                 "Pass --yes to confirm, or --dry-run to see what would be re-built."
             )
         feed = self.feed(options["feed"])
-        since, until = self.time_range(options)
-        ids = batch_ids(
-            feed_batches(feed=feed, since=since, until=until, by=SelectBy(options["by"]))
-        )
+        ids = self.feed_batch_ids(feed, options)
         if not ids:
             self.stdout.write("No batches selected.")
             return

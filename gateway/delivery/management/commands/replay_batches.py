@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from gateway.delivery.management.cli import BulkCommand
-from gateway.delivery.replay import SelectBy, batch_ids, batches_replay, feed_batches
+from gateway.delivery.replay import batches_replay
 
 
 class Command(BulkCommand):
@@ -42,10 +42,7 @@ class Command(BulkCommand):
                     f"{feed} is a pull feed: the partner downloads its batches, "
                     "so there is nothing to send again."
                 )
-            since, until = self.time_range(options)
-            ids = batch_ids(
-                feed_batches(feed=feed, since=since, until=until, by=SelectBy(options["by"]))
-            )
+            ids = self.feed_batch_ids(feed, options)
         if not ids:
             self.stdout.write("No batches selected.")
             return
