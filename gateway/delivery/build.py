@@ -222,10 +222,15 @@ def _events_body(
     tally.candidates += candidates
     tally.delivered += sum(tags.values())
     tally.delivered_by_campaign_day_event.update(tags)
+    _audits_fold(tally, audits)
+    return writer.finish()
+
+
+def _audits_fold(tally: BuildTally, audits: dict[tuple[str, ...], int]) -> None:
+    """Add events counted per audit tuple to the tally's count per audit key."""
     for audit, count in audits.items():
         for key in audit:
             tally.transformed_by_reason[key] += count
-    return writer.finish()
 
 
 def _aggregate_body(
@@ -247,19 +252,22 @@ def _aggregate_body(
     aggregation = Aggregation(
         dimensions=dimensions, min_users=feed.aggregate_min_users, honour_lmt=policy.honour_lmt
     )
+    audits: dict[tuple[str, ...], int] = {}  # as in _events_body
     for payload, tag in rows:
         tally.candidates += 1
         result, record = filter_with_result(payload, cell_policy)
         if not result.decision.eligible or record is None:
             tally.dropped_by_reason[result.decision.reason or UNSPECIFIED_REASON] += 1
             continue
-        tally.transformed_by_reason.update(result.audit)
+        audit = result.audit
+        audits[audit] = audits.get(audit, 0) + 1
         aggregation.add(
             record,
             event=payload,
             denied_activities=result.denied_activities,
             tag=tag,
         )
+    _audits_fold(tally, audits)
     outcome = aggregation.finish()
     writer = _body_writer(feed)
     for row in outcome.rows:
