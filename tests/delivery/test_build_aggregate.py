@@ -147,6 +147,22 @@ def test_dropped_exposures_are_counted_by_reason_and_not_aggregated(
     assert body_rows(batch)[0]["events"] == 2
 
 
+def test_events_counted_with_fields_removed_are_tallied_by_activity_and_reason(
+    partner: Partner, queued: QueuedTasks
+):
+    feed = aggregate_feed(partner)
+    exposures(2)
+    exposures(3, consent={"gdpr": 0, "us_privacy": "1YYN"})  # opted out of sale
+
+    batch = build(feed)
+
+    assert batch.transformed_by_reason == {
+        "transmit_device_ids_denied:us_privacy_opt_out": 3,
+        "transmit_precise_geo_denied:us_privacy_opt_out": 3,
+        "transmit_user_ids_denied:us_privacy_opt_out": 3,
+    }
+
+
 def test_dimension_values_are_minimised_like_event_fields(partner: Partner, queued: QueuedTasks):
     feed = aggregate_feed(
         partner,
