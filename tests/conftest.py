@@ -1,6 +1,22 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+
+
+@pytest.fixture
+def clean_shared_store() -> Iterator[None]:
+    """The shared cache (Redis in CI) empty before and after the test.
+
+    Circuit breakers, concurrency slots, slow-downs and flush requests live
+    there and outlast a test's database transaction: no test may see another's.
+    """
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

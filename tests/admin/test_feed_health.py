@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -21,19 +20,11 @@ from partners.models import Feed, Partner
 from tests.delivery.builders import WINDOW_START, make_batch
 from tests.factories import make_feed, make_partner
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_shared_store")]
 
 Outcome = DeliveryAttempt.Outcome
 Status = Batch.Status
 RECORDS = [{"event_id": "evt-1"}]
-
-
-@pytest.fixture(autouse=True)
-def _clean_shared_store():
-    # Circuit breakers live in the shared cache.
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 import responses
-from django.core.cache import cache
 from django.utils import timezone
 
 from gateway.delivery.models import Batch, DeliveryAttempt
@@ -23,12 +22,9 @@ RECORDS = [{"event_id": "evt-1"}]
 
 
 @pytest.fixture(autouse=True)
-def _clean_shared_store(settings):
+def _no_slowdown(settings, clean_shared_store: None):
     # The 503s below must not pause the feed or trip the endpoint's breaker for the next send.
     settings.DELIVERY_SLOWDOWN_PAUSE_SECONDS = 0
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def fresh(batch: Batch) -> Batch:

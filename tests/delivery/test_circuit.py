@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from django.core.cache import cache
 
 from gateway.delivery import circuit
 from gateway.delivery.circuit import (
@@ -22,14 +21,11 @@ LEASE = 60
 
 
 @pytest.fixture(autouse=True)
-def breaker_settings(settings):
+def breaker_settings(settings, clean_shared_store: None):
     settings.DELIVERY_CIRCUIT_FAILURE_PERCENT = 50
     settings.DELIVERY_CIRCUIT_WINDOW_SECONDS = 60
     settings.DELIVERY_CIRCUIT_MIN_REQUESTS = 4
     settings.DELIVERY_CIRCUIT_OPEN_SECONDS = 30
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def record(outcomes: str, *, now: float = T0, url: str = URL) -> list[str | None]:

@@ -11,7 +11,6 @@ import time
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
 
 from gateway.delivery.limits import (
     RateLimit,
@@ -26,12 +25,7 @@ from gateway.delivery.limits import rate_reserve as reserve
 FEED = 4242
 NOW = 1_800_000_000.0
 
-
-@pytest.fixture(autouse=True)
-def _clean_shared_store():
-    cache.clear()
-    yield
-    cache.clear()
+pytestmark = pytest.mark.usefixtures("clean_shared_store")
 
 
 def test_the_shared_store_is_redis_when_redis_url_is_set():

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -27,11 +26,8 @@ FEED = {"partner": "nielsen", "feed": "exposures", "mode": "push"}
 
 
 @pytest.fixture(autouse=True)
-def _token_and_clean_store(settings):
+def _metrics_token(settings, clean_shared_store: None):
     settings.METRICS_TOKEN = TOKEN
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

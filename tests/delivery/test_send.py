@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 import requests
 import responses
-from django.core.cache import cache
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
@@ -20,7 +19,7 @@ from tests.delivery.builders import make_batch
 from tests.delivery.conftest import QueuedTasks
 from tests.factories import make_feed
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_shared_store")]
 
 URL = "http://127.0.0.1:9/ingest"
 RECORDS = [{"campaign_id": "cmp-1", "event_id": f"evt-{n}"} for n in range(3)]
@@ -38,14 +37,6 @@ def quick_retries(settings) -> None:
     # No slow-down pause after a 429/503: these tests send the same feed again at once.
     settings.DELIVERY_SLOWDOWN_PAUSE_SECONDS = 0
     settings.DELIVERY_CIRCUIT_MIN_REQUESTS = 1000
-
-
-@pytest.fixture(autouse=True)
-def _clean_shared_store():
-    # Breakers, slots and slow-downs live in the shared cache; no test may see another's.
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import pytest
 import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import x25519
-from django.core.cache import cache
 from standardwebhooks.webhooks import Webhook
 
 from gateway.delivery.encryption import JOSE_CONTENT_TYPE, decrypt_body
@@ -20,17 +19,10 @@ from tests.delivery.builders import make_batch
 from tests.delivery.conftest import QueuedTasks
 from tests.factories import make_feed
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_shared_store")]
 
 URL = "http://127.0.0.1:9/ingest"
 RECORDS = [{"campaign_id": "cmp-1", "event_id": "evt-1"}]
-
-
-@pytest.fixture(autouse=True)
-def _clean_shared_store():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import responses
-from django.core.cache import cache
 
 from gateway.delivery.models import Batch
 from gateway.delivery.services import batch_send, batch_supersede
@@ -12,17 +11,10 @@ from partners.models import Feed
 from tests.delivery.builders import make_batch
 from tests.delivery.conftest import QueuedTasks
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_shared_store")]
 
 URL = "http://127.0.0.1:9/ingest"
 RECORDS = [{"event_id": "evt-1"}]
-
-
-@pytest.fixture(autouse=True)
-def _clean_shared_store():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @responses.activate

@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 import requests
 import responses
-from django.core.cache import cache
 from django.utils import timezone
 
 from gateway.delivery import circuit
@@ -31,7 +30,7 @@ Outcome = DeliveryAttempt.Outcome
 
 
 @pytest.fixture(autouse=True)
-def health_settings(settings):
+def health_settings(settings, clean_shared_store: None):
     settings.DELIVERY_RETRY_SCHEDULE = [0, 0]
     settings.DELIVERY_SLOWDOWN_PAUSE_SECONDS = 5
     settings.DELIVERY_SLOWDOWN_SECONDS = 300
@@ -41,9 +40,6 @@ def health_settings(settings):
     settings.DELIVERY_CIRCUIT_OPEN_SECONDS = 60
     settings.ALERT_EMAILS = []
     settings.ALERT_WEBHOOK_URL = ""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

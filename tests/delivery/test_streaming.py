@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.core.cache import cache
 
 from gateway.delivery import streaming
 from gateway.delivery.claims import claimed_exposures
@@ -19,16 +18,12 @@ from tests.delivery.conftest import QueuedTasks
 from tests.factories import exposure_payload, make_feed, make_partner
 
 # Commits for real: a stream cut claims what committed before it.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("clean_shared_store"),
+]
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _clean_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 import responses
 from django.contrib.auth.models import User
-from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from standardwebhooks.webhooks import Webhook
@@ -30,11 +29,8 @@ URL = "http://127.0.0.1:9/ingest"
 
 
 @pytest.fixture(autouse=True)
-def _clean_shared_store(settings):
+def _breaker_out_of_the_way(settings, clean_shared_store: None):
     settings.DELIVERY_CIRCUIT_MIN_REQUESTS = 1000
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def test_a_test_delivery_is_a_ready_batch_of_one_synthetic_record(

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.db.models import Max
 from django.utils import timezone
 
@@ -35,16 +33,12 @@ from gateway.simulator.server import PartnerSimulator
 from partners.models import Feed
 
 # Commits for real: claims are made of commit sequences below the commit horizon.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("clean_shared_store"),
+]
 
 USER_IDS = ("user_id", "household_id")
-
-
-@pytest.fixture(autouse=True)
-def _clean_cache() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
