@@ -2,8 +2,8 @@
 
 - **Replay** sends a batch again as new attempts of the *same* batch: same id,
   so the same ``webhook-id`` and the partner can drop what it already has;
-  attempts continue their numbering with a fresh retry budget (like
-  ``services.batch_retry``). For delivered, failed and retry-scheduled batches
+  attempts continue their numbering with a fresh retry budget
+  (``services.batch_send_again``). For delivered, failed and retry-scheduled batches
   of feeds we deliver ourselves (push, stream, file).
 - **Re-build** builds a batch's exposures again under today's configuration as
   a *new* batch (``services.batch_supersede``); only on explicit request.
