@@ -276,7 +276,7 @@ CELERY_TIMEZONE = "UTC"
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.cache.SharedRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "mg",
             "OPTIONS": {"socket_connect_timeout": 5, "socket_timeout": 5},

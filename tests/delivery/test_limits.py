@@ -10,7 +10,8 @@ import threading
 import time
 
 import pytest
-from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 
 from gateway.delivery.limits import (
     RateLimit,
@@ -31,7 +32,9 @@ pytestmark = pytest.mark.usefixtures("clean_shared_store")
 def test_the_shared_store_is_redis_when_redis_url_is_set():
     if not os.environ.get("REDIS_URL"):
         pytest.fail("these tests need the real Redis cache: set REDIS_URL (make test does)")
-    assert settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert isinstance(caches["default"], RedisCache)
+    caches["default"].set("probe", 1)
+    assert caches["default"].get("probe") == 1
 
 
 def test_a_feed_gets_as_many_slots_as_its_limit_and_no_more():
