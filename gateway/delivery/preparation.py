@@ -1,8 +1,10 @@
 """A push attempt's body and signatures, made ready on a thread while the attempt is recorded.
 
-Reading the stored body, inflating it (the v1 signature covers the NDJSON)
-and signing cost about as much as the bookkeeping around a send: the claim
-and the attempt row, the feed's limits, the endpoint check. ISA-L and hashlib
+Reading the stored body, inflating it (the v1 signature covers the NDJSON;
+``WireBody.signed_chunks`` inflates it piece by piece, one piece ahead on a
+thread of its own) and signing cost about as much as the bookkeeping around
+a send: the claim and the attempt row, the feed's limits, the endpoint
+check. ISA-L and hashlib
 release the GIL, so ``request_prepare`` starts that work on a thread and the
 send path does its bookkeeping meanwhile; ``PreparedRequest.result`` then
 waits for what is left, if anything.
@@ -20,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from gateway.delivery.models import Batch
-from gateway.delivery.signers import Signer, attempt_signer, signed_headers
+from gateway.delivery.signers import Signer, attempt_signer, stream_signed_headers
 from gateway.delivery.storage import body_read
 from gateway.delivery.wire import wire_body
 from gateway.errors import DeliveryError
@@ -84,7 +86,9 @@ def _signed_request(
     # The batch id is the webhook id on every attempt, so partners can drop
     # a duplicate when a "failed" attempt had in fact arrived.
     headers.update(
-        signed_headers(signer=signer, msg_id=msg_id, timestamp=timestamp, payload=wire.signed)
+        stream_signed_headers(
+            signer=signer, msg_id=msg_id, timestamp=timestamp, chunks=wire.signed_chunks()
+        )
     )
     return SignedRequest(content=wire.content, headers=headers)
 

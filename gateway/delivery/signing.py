@@ -22,7 +22,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -118,13 +118,25 @@ def signed_content(*, msg_id: str, timestamp: int, payload: bytes) -> bytes:
 
 def signature(*, secret: str, msg_id: str, timestamp: int, payload: bytes) -> str:
     """``v1,<base64 HMAC-SHA256(key, content)>`` for a ``whsec_`` secret."""
-    # Prefix and payload fed in turn: no copy of a payload of many megabytes.
-    mac = hmac.new(
-        secret_key(secret), signed_prefix(msg_id=msg_id, timestamp=timestamp), hashlib.sha256
-    )
-    mac.update(payload)
-    digest = mac.digest()
-    return f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode('ascii')}"
+    return signatures_of_chunks(
+        secrets=[secret], msg_id=msg_id, timestamp=timestamp, chunks=[payload]
+    )[0]
+
+
+def signatures_of_chunks(
+    *, secrets: Sequence[str], msg_id: str, timestamp: int, chunks: Iterable[bytes]
+) -> list[str]:
+    """One v1 signature per ``whsec_`` secret over a payload given in pieces, read once.
+
+    HMAC is a stream: the payload is never joined (nor copied behind the
+    prefix), so a body of hundreds of megabytes can be signed as it is inflated.
+    """
+    prefix = signed_prefix(msg_id=msg_id, timestamp=timestamp)
+    macs = [hmac.new(secret_key(secret), prefix, hashlib.sha256) for secret in secrets]
+    for chunk in chunks:
+        for mac in macs:
+            mac.update(chunk)
+    return [f"{SIGNATURE_VERSION},{base64.b64encode(mac.digest()).decode('ascii')}" for mac in macs]
 
 
 def ed25519_signature(*, secret: str, msg_id: str, timestamp: int, payload: bytes) -> str:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 
 from gateway.delivery.models import Batch
-from gateway.delivery.signers import NoSigningKey, partner_signer, signed_headers
+from gateway.delivery.signers import NoSigningKey, partner_signer, stream_signed_headers
 from gateway.delivery.storage import body_read
 from gateway.delivery.wire import wire_body
 from gateway.errors import DeliveryError, GatewayError, ValidationFailed
@@ -92,8 +92,8 @@ def batch_download(*, partner: Partner, batch_id: uuid.UUID, now: datetime) -> B
         content_type=wire.content_type,
         content_encoding=wire.content_encoding,
         body_sha256=body_sha256,
-        webhook_headers=signed_headers(
-            signer=signer, msg_id=str(batch.pk), timestamp=timestamp, payload=wire.signed
+        webhook_headers=stream_signed_headers(
+            signer=signer, msg_id=str(batch.pk), timestamp=timestamp, chunks=wire.signed_chunks()
         ),
     )
 

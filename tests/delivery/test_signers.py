@@ -7,6 +7,7 @@ import time
 from datetime import datetime
 
 import pytest
+from standardwebhooks.webhooks import Webhook
 
 from gateway.delivery.signers import (
     LocalSigner,
@@ -14,6 +15,7 @@ from gateway.delivery.signers import (
     SigningKeyMaterial,
     partner_signer,
     signed_headers,
+    stream_signed_headers,
 )
 from gateway.delivery.signing import ed25519_key_pair
 
@@ -102,3 +104,70 @@ def test_without_the_setting_the_database_signer_signs(settings) -> None:
 
     assert isinstance(signer, LocalSigner)
     assert signer.key_ids == tuple(partner.signing_secrets.values_list("key_id", flat=True))
+
+
+# --- Signing a payload given in pieces ---------------------------------------------------
+
+
+def _pieces(payload: bytes, size: int) -> list[bytes]:
+    return [payload[i : i + size] for i in range(0, len(payload), size)]
+
+
+@pytest.mark.parametrize("size", [1, 7, 4096, 10_000])
+def test_signing_in_pieces_gives_the_signatures_of_the_whole(size: int) -> None:
+    other = "whsec_" + base64.b64encode(b"o" * 24).decode()
+    signer = LocalSigner(keys=(SigningKeyMaterial("a", WHSEC), SigningKeyMaterial("b", other)))
+    payload = b"".join(b'{"n":%d}\n' % n for n in range(1_000))
+
+    whole = signer.sign(msg_id="b-1", timestamp=9, payload=payload)
+    streamed = signer.sign_chunks(msg_id="b-1", timestamp=9, chunks=_pieces(payload, size))
+
+    assert streamed == whole
+    assert len(set(streamed)) == 2
+
+
+def test_pieces_are_read_once_even_for_several_keys() -> None:
+    signer = LocalSigner(keys=(SigningKeyMaterial("a", WHSEC), SigningKeyMaterial("b", WHSEC)))
+    payload = b"x" * 1_000
+
+    streamed = signer.sign_chunks(msg_id="m", timestamp=1, chunks=iter(_pieces(payload, 100)))
+
+    assert streamed == signer.sign(msg_id="m", timestamp=1, payload=payload)
+
+
+def test_with_an_ed25519_key_in_use_the_pieces_are_joined_and_signed_whole() -> None:
+    # Ed25519 has no streaming form: the v1a signature is of the whole content.
+    signer = LocalSigner(keys=(SigningKeyMaterial("new", WHSK), SigningKeyMaterial("old", WHSEC)))
+    payload = b"line\n" * 500
+
+    streamed = signer.sign_chunks(msg_id="m", timestamp=5, chunks=iter(_pieces(payload, 64)))
+
+    assert streamed == signer.sign(msg_id="m", timestamp=5, payload=payload)
+    assert [s.split(",")[0] for s in streamed] == ["v1a", "v1"]
+
+
+def test_a_signer_without_sign_chunks_is_given_the_joined_payload() -> None:
+    class WholePayloadSigner:
+        key_ids = ("kms-1",)
+
+        def sign(self, *, msg_id: str, timestamp: int, payload: bytes) -> list[str]:
+            return [f"v1,{len(payload)}:{payload[:3].decode()}"]
+
+    headers = stream_signed_headers(
+        signer=WholePayloadSigner(), msg_id="m", timestamp=2, chunks=iter([b"ab", b"cd", b"e"])
+    )
+
+    assert headers["webhook-signature"] == "v1,5:abc"
+
+
+def test_streamed_headers_verify_with_the_reference_implementation() -> None:
+    signer = LocalSigner(keys=(SigningKeyMaterial("a", WHSEC),))
+    # The reference library parses what it verified as one JSON document.
+    payload = b'{"events":[' + b",".join(b'{"event_id":"e-%d"}' % n for n in range(2_000)) + b"]}"
+    timestamp = int(time.time())
+
+    headers = stream_signed_headers(
+        signer=signer, msg_id="b-7", timestamp=timestamp, chunks=_pieces(payload, 1_000)
+    )
+
+    Webhook(WHSEC).verify(payload, headers)
