@@ -32,9 +32,8 @@ baseline: the same receiver reached by a direct POST from the client.
 from __future__ import annotations
 
 import argparse
+import base64
 import gzip
-import hashlib
-import hmac
 import json
 import os
 import resource
@@ -259,14 +258,17 @@ def child_run(mode: str, batch_id: str) -> None:
 
 
 def body_sign(body_path: str) -> str:
-    """A v1 signature of the stored body, streamed: what every send attempt computes."""
+    """A v1 signature of the stored body's NDJSON, as every send attempt computes it."""
+    from gateway.delivery.signing import signatures_of_chunks
     from gateway.delivery.storage import body_open
+    from gateway.delivery.wire import inflated_chunks
 
-    mac = hmac.new(b"bench-signing-key-0123456789abcdef", b"msg.1764000000.", hashlib.sha256)
-    with body_open(body_path) as stored, gzip.GzipFile(fileobj=stored) as body:
-        while chunk := body.read(1 << 20):
-            mac.update(chunk)
-    return mac.hexdigest()
+    secret = "whsec_" + base64.b64encode(b"bench-signing-key-0123456789abcd").decode()
+    with body_open(body_path) as stored:
+        chunks = inflated_chunks(stored)
+        return signatures_of_chunks(
+            secrets=[secret], msg_id="msg", timestamp=1_764_000_000, chunks=chunks
+        )[0]
 
 
 def baseline_write(batch: Any) -> int:

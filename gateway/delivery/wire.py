@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from isal import igzip, igzip_threaded
 
@@ -58,11 +59,10 @@ class WireBody:
             yield from inflated_chunks(self.content)
 
 
-def inflated_chunks(compressed: bytes) -> Iterator[bytes]:
-    """The content of gzip ``compressed`` in pieces, inflated by ISA-L one piece ahead."""
-    with igzip_threaded.open(
-        io.BytesIO(compressed), "rb", threads=1, block_size=SIGNED_CHUNK_BYTES
-    ) as plain:
+def inflated_chunks(compressed: bytes | BinaryIO) -> Iterator[bytes]:
+    """The content of gzip ``compressed`` (bytes or a file) in pieces, inflated one piece ahead."""
+    source = io.BytesIO(compressed) if isinstance(compressed, bytes) else compressed
+    with igzip_threaded.open(source, "rb", threads=1, block_size=SIGNED_CHUNK_BYTES) as plain:
         while chunk := plain.read(SIGNED_CHUNK_BYTES):
             yield chunk
 

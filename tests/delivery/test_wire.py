@@ -101,3 +101,12 @@ def test_a_reader_that_stops_early_leaves_no_thread_behind() -> None:
     pieces.close()
 
     assert _inflate_threads() <= before
+
+
+def test_a_stored_body_is_inflated_from_its_file(tmp_path) -> None:
+    plain = _ndjson(30_000)
+    path = tmp_path / "body.jsonl.gz"
+    path.write_bytes(gzip.compress(plain, compresslevel=1))
+
+    with path.open("rb") as stored:
+        assert b"".join(inflated_chunks(stored)) == plain
