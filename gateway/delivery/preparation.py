@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from gateway.delivery.models import Batch
 from gateway.delivery.signers import Signer, attempt_signer, stream_signed_headers
 from gateway.delivery.storage import body_read
-from gateway.delivery.wire import wire_body
+from gateway.delivery.wire import DAMAGED_BODY_ERRORS, wire_body
 from gateway.errors import DeliveryError
 from partners.models import Feed
 
@@ -81,16 +81,21 @@ def request_prepare(*, batch: Batch, timestamp: int) -> PreparedRequest:
 def _signed_request(
     *, feed: Feed, body_path: str, msg_id: str, timestamp: int, signer: Signer
 ) -> SignedRequest:
-    wire = wire_body(feed=feed, compressed=body_read(body_path))
-    headers = wire.headers()
-    # The batch id is the webhook id on every attempt, so partners can drop
-    # a duplicate when a "failed" attempt had in fact arrived.
-    headers.update(
-        stream_signed_headers(
+    compressed = body_read(body_path)
+    try:
+        wire = wire_body(feed=feed, compressed=compressed)
+        # The batch id is the webhook id on every attempt, so partners can drop
+        # a duplicate when a "failed" attempt had in fact arrived.
+        signature = stream_signed_headers(
             signer=signer, msg_id=msg_id, timestamp=timestamp, chunks=wire.signed_chunks()
         )
-    )
-    return SignedRequest(content=wire.content, headers=headers)
+    except DAMAGED_BODY_ERRORS as exc:
+        # The gzip CRC caught it: no retry mends a damaged body, and nothing was sent.
+        raise DeliveryError(
+            f"the stored body is damaged ({type(exc).__name__}: {exc}); not sent",
+            transient=False,
+        ) from exc
+    return SignedRequest(content=wire.content, headers={**wire.headers(), **signature})
 
 
 _pool: tuple[int, ThreadPoolExecutor] | None = None

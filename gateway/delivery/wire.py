@@ -18,9 +18,11 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from gzip import BadGzipFile
 from typing import BinaryIO
 
 from isal import igzip, igzip_threaded
+from isal.igzip_lib import IsalError
 
 from gateway.delivery.encryption import JOSE_CONTENT_TYPE, EncryptionError, encrypt_body
 from gateway.errors import DeliveryError
@@ -28,6 +30,9 @@ from partners.models import Feed
 
 NDJSON_CONTENT_TYPE = "application/x-ndjson"
 GZIP_ENCODING = "gzip"
+# What inflating a damaged gzip body raises: a bad header or CRC (BadGzipFile),
+# a stream cut short (EOFError), invalid deflate data (IsalError).
+DAMAGED_BODY_ERRORS: tuple[type[Exception], ...] = (BadGzipFile, EOFError, IsalError)
 # Pieces of the inflated NDJSON: big enough that hashing releases the GIL for
 # long stretches, small enough to stay in the CPU cache.
 SIGNED_CHUNK_BYTES = 256 * 1024
@@ -40,8 +45,6 @@ class WireBody:
     content: bytes
     content_type: str
     content_encoding: str | None = None
-    # The NDJSON inside a gzip ``content``, when the caller already has it.
-    plain: bytes | None = None
 
     def headers(self) -> dict[str, str]:
         headers = {"Content-Type": self.content_type}
@@ -51,12 +54,10 @@ class WireBody:
 
     def signed_chunks(self) -> Iterator[bytes]:
         """What the signature covers, in order: the content as sent, less its gzip encoding."""
-        if self.content_encoding != GZIP_ENCODING:
-            yield self.content
-        elif self.plain is not None:
-            yield self.plain
-        else:
+        if self.content_encoding == GZIP_ENCODING:
             yield from inflated_chunks(self.content)
+        else:
+            yield self.content
 
 
 def inflated_chunks(compressed: bytes | BinaryIO) -> Iterator[bytes]:
@@ -67,8 +68,8 @@ def inflated_chunks(compressed: bytes | BinaryIO) -> Iterator[bytes]:
             yield chunk
 
 
-def wire_body(*, feed: Feed, compressed: bytes, plain: bytes | None = None) -> WireBody:
-    """The wire form of a stored gzip body for ``feed``; ``plain`` saves inflating it again.
+def wire_body(*, feed: Feed, compressed: bytes) -> WireBody:
+    """The wire form of a stored gzip body for ``feed``.
 
     Raises a permanent DeliveryError when the feed's key cannot encrypt: a
     body is never sent in clear to a feed that asked for encryption.
@@ -89,9 +90,7 @@ def wire_body(*, feed: Feed, compressed: bytes, plain: bytes | None = None) -> W
             content=compressed,
             content_type=NDJSON_CONTENT_TYPE,
             content_encoding=GZIP_ENCODING,
-            plain=plain,
         )
     # Sent as NDJSON, so it is inflated whole anyway. ISA-L inflates about
     # twice as fast as zlib, and lets other threads run meanwhile.
-    payload = igzip.decompress(compressed) if plain is None else plain
-    return WireBody(content=payload, content_type=NDJSON_CONTENT_TYPE)
+    return WireBody(content=igzip.decompress(compressed), content_type=NDJSON_CONTENT_TYPE)

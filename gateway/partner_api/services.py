@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -15,7 +15,7 @@ from django.db import transaction
 from gateway.delivery.models import Batch
 from gateway.delivery.signers import NoSigningKey, partner_signer, stream_signed_headers
 from gateway.delivery.storage import body_read
-from gateway.delivery.wire import wire_body
+from gateway.delivery.wire import DAMAGED_BODY_ERRORS, inflated_chunks, wire_body
 from gateway.errors import DeliveryError, GatewayError, ValidationFailed
 from gateway.partner_api.report_rows import ReportRow, report_rows_parse, row_error
 from gateway.partner_api.selectors import batch_for_partner
@@ -57,14 +57,21 @@ def batch_download(*, partner: Partner, batch_id: uuid.UUID, now: datetime) -> B
     """The body of ``partner``'s batch, signed now; records the first download."""
     batch = batch_for_partner(partner=partner, batch_id=batch_id)
     compressed = body_read(batch.body_path)
-    body = gzip.decompress(compressed)
-    body_sha256 = hashlib.sha256(body).hexdigest()
+    # Read in pieces, here and for the signature: a window of a million
+    # exposures is half a gigabyte of NDJSON, never held whole.
+    try:
+        body_sha256 = _sha256_of(inflated_chunks(compressed))
+    except DAMAGED_BODY_ERRORS as exc:
+        logger.error("batch %s body cannot be inflated: %s", batch.pk, type(exc).__name__)
+        raise BatchIntegrityError(
+            f"Batch {batch.pk} cannot be served; we have been alerted."
+        ) from exc
     if batch.body_sha256 and body_sha256 != batch.body_sha256:
         logger.error("batch %s body does not match its stored sha256", batch.pk)
-        raise BatchIntegrityError(f"Batch {batch.pk} cannot be served; we have been alerted.")
+        raise _damaged(batch)
     try:
         # Encrypted feeds get the JWE text, exactly as a push would carry it.
-        wire = wire_body(feed=batch.feed, compressed=compressed, plain=body)
+        wire = wire_body(feed=batch.feed, compressed=compressed)
     except DeliveryError as exc:
         logger.error("batch %s cannot be served: %s", batch.pk, exc.detail)
         raise GatewayError(
@@ -96,6 +103,17 @@ def batch_download(*, partner: Partner, batch_id: uuid.UUID, now: datetime) -> B
             signer=signer, msg_id=str(batch.pk), timestamp=timestamp, chunks=wire.signed_chunks()
         ),
     )
+
+
+def _damaged(batch: Batch) -> BatchIntegrityError:
+    return BatchIntegrityError(f"Batch {batch.pk} cannot be served; we have been alerted.")
+
+
+def _sha256_of(chunks: Iterable[bytes]) -> str:
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 @transaction.atomic

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import threading
 import time
 
@@ -14,7 +15,7 @@ from gateway.delivery import preparation
 from gateway.delivery.models import Batch, DeliveryAttempt
 from gateway.delivery.preparation import request_prepare
 from gateway.delivery.services import batch_send
-from gateway.delivery.storage import body_delete
+from gateway.delivery.storage import body_delete, body_read, body_save
 from gateway.errors import DeliveryError
 from partners.models import Feed, Partner, SigningSecret
 from partners.services import signing_secret_current
@@ -85,6 +86,38 @@ def test_a_body_gone_from_storage_ends_the_attempt_not_the_worker(
     attempt.refresh_from_db()
     assert attempt.outcome != DeliveryAttempt.Outcome.SUCCEEDED
     assert "No such file" in attempt.error or "FileNotFoundError" in attempt.error
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+@pytest.mark.parametrize("damage", ["truncated", "crc", "not-gzip"])
+@pytest.mark.parametrize("gzip_body", [True, False], ids=["gzip-feed", "plain-feed"])
+def test_a_damaged_body_is_a_permanent_failure_and_is_never_sent(
+    push_feed: Feed, queued: QueuedTasks, damage: str, gzip_body: bool
+) -> None:
+    push_feed.gzip = gzip_body
+    push_feed.save(update_fields=["gzip"])
+    records = [{"event_id": f"evt-{n}", "campaign_id": "cmp-1"} for n in range(2_000)]
+    batch = make_batch(feed=push_feed, status=Batch.Status.READY, records=records)
+    stored = body_read(batch.body_path)
+    damaged = {
+        "truncated": stored[: len(stored) // 2],
+        "crc": stored[:-8] + bytes(b ^ 0xFF for b in stored[-8:-4]) + stored[-4:],
+        "not-gzip": b"these bytes were never gzip",
+    }[damage]
+    body_delete(batch.body_path)
+    batch.body_path = body_save(name=batch.body_path, content=io.BytesIO(damaged))
+    batch.save(update_fields=["body_path"])
+    responses.add(responses.POST, URL, status=200)
+
+    attempt = batch_send(batch_id=batch.pk)
+
+    assert attempt is not None
+    attempt.refresh_from_db()
+    batch.refresh_from_db()
+    assert attempt.outcome == DeliveryAttempt.Outcome.PERMANENT_FAILURE
+    assert "the stored body is damaged" in attempt.error
+    assert batch.status == Batch.Status.FAILED
     assert len(responses.calls) == 0
 
 

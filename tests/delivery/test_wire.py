@@ -50,13 +50,6 @@ def test_a_gzip_body_is_sent_as_stored_and_its_ndjson_is_signed_in_pieces() -> N
     assert all(len(piece) <= SIGNED_CHUNK_BYTES for piece in pieces)
 
 
-def test_the_ndjson_a_caller_already_has_is_not_inflated_again() -> None:
-    plain = _ndjson(10)
-    wire = wire_body(feed=_feed(), compressed=b"not even gzip", plain=plain)
-
-    assert list(wire.signed_chunks()) == [plain]
-
-
 def test_a_feed_without_gzip_sends_and_signs_the_ndjson() -> None:
     plain = _ndjson(100)
     wire = wire_body(feed=_feed(gzip_body=False), compressed=gzip.compress(plain))

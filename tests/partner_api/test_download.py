@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -12,7 +14,7 @@ from rest_framework.test import APIClient
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from gateway.delivery.models import Batch
-from gateway.delivery.storage import body_read
+from gateway.delivery.storage import body_read, body_save
 from partners.models import Feed, Partner
 from partners.services import signing_secret_current, signing_secret_rotate
 from tests.factories import make_feed
@@ -151,6 +153,26 @@ def test_a_body_that_no_longer_matches_its_hash_is_never_served(
     batch = make_ready_batch(feed=pull_feed, body_sha256="0" * 64)
     response = partner_client.get(_download_url(batch))
     assert response.status_code == 500
+    assert response.json()["code"] == "batch_integrity_error"
+    batch.refresh_from_db()
+    assert batch.first_downloaded_at is None
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [b"not gzip at all", gzip.compress(b'{"event_id":"evt-1"}\n')[:-6]],
+    ids=["not-gzip", "truncated"],
+)
+def test_a_body_that_cannot_be_inflated_is_never_served(
+    partner_client: APIClient, pull_feed: Feed, stored: bytes
+) -> None:
+    path = body_save(name=f"damaged-{uuid.uuid4()}.jsonl.gz", content=io.BytesIO(stored))
+    batch = make_ready_batch(feed=pull_feed, body_path=path)
+
+    response = partner_client.get(_download_url(batch))
+
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/problem+json"
     assert response.json()["code"] == "batch_integrity_error"
     batch.refresh_from_db()
     assert batch.first_downloaded_at is None
