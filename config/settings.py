@@ -190,6 +190,9 @@ DELIVERY_DEAD_CLAIM_MARGIN_SECONDS = env_int("DELIVERY_DEAD_CLAIM_MARGIN_SECONDS
 # After a signing key rotation the old key keeps signing (a second signature in
 # webhook-signature) this long, so partners can switch keys without a failure.
 SIGNING_KEY_OVERLAP_HOURS = env_int("SIGNING_KEY_OVERLAP_HOURS", 24, minimum=0)
+# Who signs webhooks: a dotted path to a factory of Signers (gateway.delivery.signers),
+# so keys kept in a KMS or HSM can sign instead of the encrypted keys in the database.
+SIGNER_FACTORY = env_str("SIGNER_FACTORY", "partners.services.signer_from_database")
 # Push endpoints must be https on public addresses unless this is on
 # (development and tests deliver to loopback).
 ALLOW_PRIVATE_ENDPOINTS = env_bool("ALLOW_PRIVATE_ENDPOINTS", False)
