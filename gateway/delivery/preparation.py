@@ -18,13 +18,22 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import IO
 
 from gateway.delivery.models import Batch
 from gateway.delivery.signers import Signer, attempt_signer, stream_signed_headers
-from gateway.delivery.storage import body_read
-from gateway.delivery.wire import DAMAGED_BODY_ERRORS, wire_body
+from gateway.delivery.storage import body_open, body_read
+from gateway.delivery.wire import (
+    DAMAGED_BODY_ERRORS,
+    inflated_chunks,
+    sent_as_stored,
+    stored_body_headers,
+    wire_body,
+)
 from gateway.errors import DeliveryError
 from partners.models import Feed
 
@@ -34,10 +43,25 @@ PREPARATION_THREADS = 2
 
 @dataclass(frozen=True)
 class SignedRequest:
-    """The bytes to POST and the content and signature headers that go with them."""
+    """The content and signature headers of one attempt, and the bytes to POST.
 
-    content: bytes
+    ``content`` is None when the stored body goes as it is (a plain gzip
+    feed): ``opened`` then opens it from storage, so a send streams even the
+    largest window instead of holding it.
+    """
+
     headers: dict[str, str]
+    body_path: str
+    content: bytes | None = None
+
+    @contextmanager
+    def opened(self) -> Iterator[bytes | IO[bytes]]:
+        """The body to POST: the prepared bytes, or the stored file (closed afterwards)."""
+        if self.content is not None:
+            yield self.content
+            return
+        with body_open(self.body_path) as stored:
+            yield stored
 
 
 class PreparedRequest:
@@ -81,21 +105,33 @@ def request_prepare(*, batch: Batch, timestamp: int) -> PreparedRequest:
 def _signed_request(
     *, feed: Feed, body_path: str, msg_id: str, timestamp: int, signer: Signer
 ) -> SignedRequest:
-    compressed = body_read(body_path)
-    try:
-        wire = wire_body(feed=feed, compressed=compressed)
-        # The batch id is the webhook id on every attempt, so partners can drop
-        # a duplicate when a "failed" attempt had in fact arrived.
-        signature = stream_signed_headers(
-            signer=signer, msg_id=msg_id, timestamp=timestamp, chunks=wire.signed_chunks()
+    # The batch id is the webhook id on every attempt, so partners can drop
+    # a duplicate when a "failed" attempt had in fact arrived.
+    def signed(chunks: Iterable[bytes]) -> dict[str, str]:
+        return stream_signed_headers(
+            signer=signer, msg_id=msg_id, timestamp=timestamp, chunks=chunks
         )
+
+    try:
+        if sent_as_stored(feed):
+            # Never read whole: signed as it is inflated from storage, and
+            # sent from storage by SignedRequest.opened.
+            with body_open(body_path) as stored:
+                signature = signed(inflated_chunks(stored))
+            return SignedRequest(
+                headers={**stored_body_headers(), **signature}, body_path=body_path
+            )
+        wire = wire_body(feed=feed, compressed=body_read(body_path))
+        signature = signed(wire.signed_chunks())
     except DAMAGED_BODY_ERRORS as exc:
         # The gzip CRC caught it: no retry mends a damaged body, and nothing was sent.
         raise DeliveryError(
             f"the stored body is damaged ({type(exc).__name__}: {exc}); not sent",
             transient=False,
         ) from exc
-    return SignedRequest(content=wire.content, headers={**wire.headers(), **signature})
+    return SignedRequest(
+        headers={**wire.headers(), **signature}, body_path=body_path, content=wire.content
+    )
 
 
 _pool: tuple[int, ThreadPoolExecutor] | None = None

@@ -428,13 +428,14 @@ def _attempt_post(*, batch: Batch, prepared: PreparedRequest) -> transport.Trans
         raise DeliveryError(f"endpoint did not resolve: {exc}", transient=True) from exc
     request = prepared.result()
     headers = {**request.headers, **batch_headers(batch)}
-    return transport.post(
-        url=feed.endpoint_url,
-        body=request.content,
-        headers=headers,
-        timeout=settings.DELIVERY_TIMEOUT_SECONDS,
-        pinned_address=pinned.address,
-    )
+    with request.opened() as body:
+        return transport.post(
+            url=feed.endpoint_url,
+            body=body,
+            headers=headers,
+            timeout=settings.DELIVERY_TIMEOUT_SECONDS,
+            pinned_address=pinned.address,
+        )
 
 
 def batch_headers(batch: Batch) -> dict[str, str]:

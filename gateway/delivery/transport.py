@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import ModuleType
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -142,7 +142,7 @@ def pinned_session(*, url: str, address: str) -> requests.Session:
 def post(
     *,
     url: str,
-    body: bytes,
+    body: bytes | IO[bytes],
     headers: Mapping[str, str],
     timeout: float,
     session: requests.Session | None = None,
@@ -150,6 +150,9 @@ def post(
     ca_bundle: str | None = None,
 ) -> TransportResult:
     """POST ``body`` to ``url`` without following redirects; never raises for network errors.
+
+    ``body`` may be a file opened for reading: it is streamed, with its size
+    as Content-Length.
 
     ``pinned_address``: connect to this IP instead of resolving the URL's host
     (see ``PinnedAddressAdapter``); it cannot be combined with ``session``.
@@ -167,7 +170,7 @@ def post(
 @dataclass(frozen=True)
 class _Request:
     url: str
-    body: bytes
+    body: bytes | IO[bytes]
     headers: Mapping[str, str]
     timeout: float
     # None keeps requests' default: the session's, else the certifi bundle.

@@ -68,6 +68,16 @@ def inflated_chunks(compressed: bytes | BinaryIO) -> Iterator[bytes]:
             yield chunk
 
 
+def sent_as_stored(feed: Feed) -> bool:
+    """Does ``feed`` send the stored gzip body byte for byte (so it can stream from storage)?"""
+    return feed.encryption == Feed.Encryption.NONE and feed.gzip
+
+
+def stored_body_headers() -> dict[str, str]:
+    """The content headers of a body sent as stored: gzip NDJSON."""
+    return {"Content-Type": NDJSON_CONTENT_TYPE, "Content-Encoding": GZIP_ENCODING}
+
+
 def wire_body(*, feed: Feed, compressed: bytes) -> WireBody:
     """The wire form of a stored gzip body for ``feed``.
 
@@ -85,7 +95,7 @@ def wire_body(*, feed: Feed, compressed: bytes) -> WireBody:
         except EncryptionError as exc:
             raise DeliveryError(f"cannot encrypt the body: {exc}", transient=False) from exc
         return WireBody(content=token, content_type=JOSE_CONTENT_TYPE)
-    if feed.gzip:
+    if sent_as_stored(feed):
         return WireBody(
             content=compressed,
             content_type=NDJSON_CONTENT_TYPE,

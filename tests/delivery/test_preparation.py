@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import threading
 import time
+import tracemalloc
 
 import pytest
 import responses
 from standardwebhooks.webhooks import Webhook
 
-from gateway.delivery import preparation
+from gateway.delivery import preparation, signing
 from gateway.delivery.models import Batch, DeliveryAttempt
 from gateway.delivery.preparation import request_prepare
 from gateway.delivery.services import batch_send
@@ -21,6 +23,7 @@ from partners.models import Feed, Partner, SigningSecret
 from partners.services import signing_secret_current
 from tests.delivery.builders import make_batch
 from tests.delivery.conftest import QueuedTasks
+from tests.delivery.loopback import LoopbackServer
 
 pytestmark = pytest.mark.django_db
 
@@ -54,7 +57,10 @@ def test_the_prepared_request_is_the_stored_body_signed_for_the_attempts_timesta
     assert request.headers["Content-Encoding"] == "gzip"
     assert request.headers["webhook-id"] == str(batch.pk)
     assert request.headers["webhook-timestamp"] == str(timestamp)
-    body = gzip.decompress(request.content)
+    # A gzip feed's body goes as stored, streamed from storage rather than held.
+    assert request.content is None
+    with request.opened() as stored:
+        body = gzip.decompress(stored.read())
     assert body.count(b"\n") == len(RECORDS)
     # Verified as a partner would.
     Webhook(signing_secret_current(partner_id=partner.pk)).verify(body, request.headers)
@@ -130,3 +136,57 @@ def test_a_forked_process_gets_its_own_threads(monkeypatch: pytest.MonkeyPatch) 
     child = preparation._executor()
     assert child is not parent
     assert child.submit(lambda: 42).result() == 42
+
+
+def test_a_gzip_body_is_streamed_from_storage_with_its_size_as_content_length(
+    push_feed: Feed, partner: Partner, queued: QueuedTasks
+) -> None:
+    # Random identifiers: the body stays large once compressed.
+    records = [{"event_id": os.urandom(16).hex(), "campaign_id": "cmp-1"} for _ in range(50_000)]
+    batch = make_batch(feed=push_feed, status=Batch.Status.READY, records=records)
+    stored = body_read(batch.body_path)
+    with LoopbackServer(status=200) as partner_server:
+        push_feed.endpoint_url = partner_server.url
+        push_feed.save(update_fields=["endpoint_url"])
+
+        attempt = batch_send(batch_id=batch.pk)
+
+    assert attempt is not None
+    attempt.refresh_from_db()
+    assert attempt.outcome == DeliveryAttempt.Outcome.SUCCEEDED
+    [received] = partner_server.received
+    assert int(received.headers["Content-Length"]) == len(stored) > 500_000
+    assert "Transfer-Encoding" not in received.headers
+    assert received.body == stored
+    body = gzip.decompress(received.body)
+    assert body.count(b"\n") == len(records)
+    secret = signing_secret_current(partner_id=partner.pk)
+    signature = received.headers["webhook-signature"]
+    # Verified as a partner would (the reference library parses JSON, not NDJSON).
+    assert signature == signing.sign(
+        secret=secret,
+        msg_id=received.headers["webhook-id"],
+        timestamp=int(received.headers["webhook-timestamp"]),
+        payload=body,
+    )
+
+
+def test_preparing_a_send_holds_neither_the_body_nor_its_ndjson(push_feed: Feed) -> None:
+    records = [{"event_id": os.urandom(16).hex(), "campaign_id": "cmp-1"} for _ in range(400_000)]
+    batch = make_batch(feed=push_feed, status=Batch.Status.READY, records=records)
+    compressed = len(body_read(batch.body_path))
+    timestamp = int(time.time())
+    request_prepare(batch=batch, timestamp=timestamp).result()  # starts the process's threads
+
+    tracemalloc.start()
+    try:
+        request = request_prepare(batch=batch, timestamp=timestamp).result()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert request.content is None
+    # What ISA-L's reader buffers (2 MiB of gzip, a few 256 KiB pieces of
+    # NDJSON), whatever the size: here ~8 MB stored and ~29 MB of NDJSON.
+    assert compressed > 7_000_000
+    assert peak < 5_000_000
