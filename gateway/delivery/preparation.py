@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO
 
 from gateway.delivery.models import Batch
 from gateway.delivery.signers import Signer, attempt_signer, stream_signed_headers
 from gateway.delivery.storage import body_open, body_read
 from gateway.delivery.wire import (
     DAMAGED_BODY_ERRORS,
+    OutgoingBody,
     inflated_chunks,
     sent_as_stored,
     stored_body_headers,
@@ -43,25 +42,14 @@ PREPARATION_THREADS = 2
 
 @dataclass(frozen=True)
 class SignedRequest:
-    """The content and signature headers of one attempt, and the bytes to POST.
+    """The content and signature headers of one attempt, and the body to POST.
 
-    ``content`` is None when the stored body goes as it is (a plain gzip
-    feed): ``opened`` then opens it from storage, so a send streams even the
-    largest window instead of holding it.
+    A plain gzip feed's body goes as stored: ``body.opened()`` opens it from
+    storage, so a send streams even the largest window instead of holding it.
     """
 
     headers: dict[str, str]
-    body_path: str
-    content: bytes | None = None
-
-    @contextmanager
-    def opened(self) -> Iterator[bytes | IO[bytes]]:
-        """The body to POST: the prepared bytes, or the stored file (closed afterwards)."""
-        if self.content is not None:
-            yield self.content
-            return
-        with body_open(self.body_path) as stored:
-            yield stored
+    body: OutgoingBody
 
 
 class PreparedRequest:
@@ -119,7 +107,8 @@ def _signed_request(
             with body_open(body_path) as stored:
                 signature = signed(inflated_chunks(stored))
             return SignedRequest(
-                headers={**stored_body_headers(), **signature}, body_path=body_path
+                headers={**stored_body_headers(), **signature},
+                body=OutgoingBody(body_path=body_path),
             )
         wire = wire_body(feed=feed, compressed=body_read(body_path))
         signature = signed(wire.signed_chunks())
@@ -130,7 +119,8 @@ def _signed_request(
             transient=False,
         ) from exc
     return SignedRequest(
-        headers={**wire.headers(), **signature}, body_path=body_path, content=wire.content
+        headers={**wire.headers(), **signature},
+        body=OutgoingBody(body_path=body_path, content=wire.content),
     )
 
 

@@ -428,7 +428,7 @@ def _attempt_post(*, batch: Batch, prepared: PreparedRequest) -> transport.Trans
         raise DeliveryError(f"endpoint did not resolve: {exc}", transient=True) from exc
     request = prepared.result()
     headers = {**request.headers, **batch_headers(batch)}
-    with request.opened() as body:
+    with request.body.opened() as body:
         return transport.post(
             url=feed.endpoint_url,
             body=body,

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from gzip import BadGzipFile
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from isal import igzip, igzip_threaded
 from isal.igzip_lib import IsalError
 
 from gateway.delivery.encryption import JOSE_CONTENT_TYPE, EncryptionError, encrypt_body
+from gateway.delivery.storage import body_open
 from gateway.errors import DeliveryError
 from partners.models import Feed
 
@@ -66,6 +68,27 @@ def inflated_chunks(compressed: bytes | BinaryIO) -> Iterator[bytes]:
     with igzip_threaded.open(source, "rb", threads=1, block_size=SIGNED_CHUNK_BYTES) as plain:
         while chunk := plain.read(SIGNED_CHUNK_BYTES):
             yield chunk
+
+
+@dataclass(frozen=True)
+class OutgoingBody:
+    """A body to send: bytes made for it, or (``content`` None) the stored body as it is.
+
+    The stored body is opened only by ``opened``, so the largest window goes
+    out from storage without ever being held.
+    """
+
+    body_path: str
+    content: bytes | None = None
+
+    @contextmanager
+    def opened(self) -> Iterator[bytes | IO[bytes]]:
+        """The bytes, or the stored file (closed afterwards)."""
+        if self.content is not None:
+            yield self.content
+            return
+        with body_open(self.body_path) as stored:
+            yield stored
 
 
 def sent_as_stored(feed: Feed) -> bool:

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
 from gateway.delivery.models import Batch
 from gateway.delivery.signers import NoSigningKey, partner_signer, stream_signed_headers
-from gateway.delivery.storage import body_read
-from gateway.delivery.wire import DAMAGED_BODY_ERRORS, inflated_chunks, wire_body
+from gateway.delivery.storage import body_open, body_read
+from gateway.delivery.wire import (
+    DAMAGED_BODY_ERRORS,
+    OutgoingBody,
+    WireBody,
+    inflated_chunks,
+    sent_as_stored,
+    stored_body_headers,
+    wire_body,
+)
 from gateway.errors import DeliveryError, GatewayError, ValidationFailed
 from gateway.partner_api.report_rows import ReportRow, report_rows_parse, row_error
 from gateway.partner_api.selectors import batch_for_partner
@@ -34,12 +44,11 @@ class BatchIntegrityError(GatewayError):
 
 @dataclass(frozen=True)
 class BatchDownload:
-    """What to send for one download: the bytes, their content headers and proof headers."""
+    """What to send for one download: the body, its content headers and proof headers."""
 
     batch: Batch
-    content: bytes
-    content_type: str
-    content_encoding: str | None
+    body: OutgoingBody
+    content_headers: dict[str, str]
     body_sha256: str
     webhook_headers: dict[str, str]
 
@@ -54,30 +63,13 @@ class ReportUpsertResult:
 
 @transaction.atomic
 def batch_download(*, partner: Partner, batch_id: uuid.UUID, now: datetime) -> BatchDownload:
-    """The body of ``partner``'s batch, signed now; records the first download."""
+    """The body of ``partner``'s batch, checked and signed now; records the first download.
+
+    The NDJSON is read in pieces, inflated from storage, for its SHA-256 and
+    the signatures (one pass when the body goes as stored): a window of a
+    million exposures is half a gigabyte of it, never held whole.
+    """
     batch = batch_for_partner(partner=partner, batch_id=batch_id)
-    compressed = body_read(batch.body_path)
-    # Read in pieces, here and for the signature: a window of a million
-    # exposures is half a gigabyte of NDJSON, never held whole.
-    try:
-        body_sha256 = _sha256_of(inflated_chunks(compressed))
-    except DAMAGED_BODY_ERRORS as exc:
-        logger.error("batch %s body cannot be inflated: %s", batch.pk, type(exc).__name__)
-        raise BatchIntegrityError(
-            f"Batch {batch.pk} cannot be served; we have been alerted."
-        ) from exc
-    if batch.body_sha256 and body_sha256 != batch.body_sha256:
-        logger.error("batch %s body does not match its stored sha256", batch.pk)
-        raise _damaged(batch)
-    try:
-        # Encrypted feeds get the JWE text, exactly as a push would carry it.
-        wire = wire_body(feed=batch.feed, compressed=compressed)
-    except DeliveryError as exc:
-        logger.error("batch %s cannot be served: %s", batch.pk, exc.detail)
-        raise GatewayError(
-            "This batch cannot be encrypted to your key; we have been alerted.",
-            code="encryption_failed",
-        ) from exc
     timestamp = int(now.timestamp())
     try:
         # The same signer as pushes: every key in use now, one signature each.
@@ -86,6 +78,32 @@ def batch_download(*, partner: Partner, batch_id: uuid.UUID, now: datetime) -> B
         raise GatewayError(
             "No signing secret is configured for your account.", code="signing_secret_missing"
         ) from exc
+
+    def signed(chunks: Iterable[bytes]) -> dict[str, str]:
+        return stream_signed_headers(
+            signer=signer, msg_id=str(batch.pk), timestamp=timestamp, chunks=chunks
+        )
+
+    digest = hashlib.sha256()
+    try:
+        with body_open(batch.body_path) as stored:
+            ndjson = _digested(inflated_chunks(stored), digest)
+            if sent_as_stored(batch.feed):
+                # One pass feeds the digest and the signatures; the body goes as stored.
+                signature = signed(ndjson)
+                body, headers = OutgoingBody(body_path=batch.body_path), stored_body_headers()
+            else:
+                collections.deque(ndjson, maxlen=0)  # the digest only
+                wire = _wire_body(batch)  # a JWE for encrypted feeds, as a push carries it
+                body = OutgoingBody(body_path=batch.body_path, content=wire.content)
+                headers, signature = wire.headers(), signed(wire.signed_chunks())
+    except DAMAGED_BODY_ERRORS as exc:
+        logger.error("batch %s body cannot be inflated: %s", batch.pk, type(exc).__name__)
+        raise _damaged(batch) from exc
+    body_sha256 = digest.hexdigest()
+    if batch.body_sha256 and body_sha256 != batch.body_sha256:
+        logger.error("batch %s body does not match its stored sha256", batch.pk)
+        raise _damaged(batch)
     # Conditional update: only the first download sets the time, however
     # many requests race; later downloads leave it alone.
     marked = Batch.objects.filter(pk=batch.pk, first_downloaded_at__isnull=True).update(
@@ -95,25 +113,33 @@ def batch_download(*, partner: Partner, batch_id: uuid.UUID, now: datetime) -> B
         logger.info("batch %s first downloaded by %s", batch.pk, partner.slug)
     return BatchDownload(
         batch=batch,
-        content=wire.content,
-        content_type=wire.content_type,
-        content_encoding=wire.content_encoding,
+        body=body,
+        content_headers=headers,
         body_sha256=body_sha256,
-        webhook_headers=stream_signed_headers(
-            signer=signer, msg_id=str(batch.pk), timestamp=timestamp, chunks=wire.signed_chunks()
-        ),
+        webhook_headers=signature,
     )
+
+
+def _wire_body(batch: Batch) -> WireBody:
+    try:
+        return wire_body(feed=batch.feed, compressed=body_read(batch.body_path))
+    except DeliveryError as exc:
+        logger.error("batch %s cannot be served: %s", batch.pk, exc.detail)
+        raise GatewayError(
+            "This batch cannot be encrypted to your key; we have been alerted.",
+            code="encryption_failed",
+        ) from exc
 
 
 def _damaged(batch: Batch) -> BatchIntegrityError:
     return BatchIntegrityError(f"Batch {batch.pk} cannot be served; we have been alerted.")
 
 
-def _sha256_of(chunks: Iterable[bytes]) -> str:
-    digest = hashlib.sha256()
+def _digested(chunks: Iterable[bytes], digest: Any) -> Iterator[bytes]:
+    """``chunks`` as they are, each also fed to ``digest``."""
     for chunk in chunks:
         digest.update(chunk)
-    return digest.hexdigest()
+        yield chunk
 
 
 @transaction.atomic

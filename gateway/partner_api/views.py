@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.http import HttpResponse
+from django.http import FileResponse, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from gateway.delivery.storage import body_open
 from gateway.errors import NotFound
 from gateway.partner_api.auth import PartnerApiKeyAuthentication, request_partner
 from gateway.partner_api.params import batch_list_params
@@ -81,9 +82,16 @@ class BatchDownloadView(PartnerView):
         download = batch_download(
             partner=request_partner(request), batch_id=_uuid(batch_id), now=timezone.now()
         )
-        response = HttpResponse(download.content, content_type=download.content_type)
-        if download.content_encoding:
-            response["Content-Encoding"] = download.content_encoding
+        body = download.body
+        content_type = download.content_headers["Content-Type"]
+        response: HttpResponse | FileResponse
+        if body.content is None:
+            # Streamed from storage, sized by Content-Length: never held whole.
+            response = FileResponse(body_open(body.body_path), content_type=content_type)
+        else:
+            response = HttpResponse(body.content, content_type=content_type)
+        for name, value in download.content_headers.items():
+            response[name] = value
         response["X-Content-SHA256"] = download.body_sha256
         for name, value in download.webhook_headers.items():
             response[name] = value

@@ -58,8 +58,8 @@ def test_the_prepared_request_is_the_stored_body_signed_for_the_attempts_timesta
     assert request.headers["webhook-id"] == str(batch.pk)
     assert request.headers["webhook-timestamp"] == str(timestamp)
     # A gzip feed's body goes as stored, streamed from storage rather than held.
-    assert request.content is None
-    with request.opened() as stored:
+    assert request.body.content is None
+    with request.body.opened() as stored:
         body = gzip.decompress(stored.read())
     assert body.count(b"\n") == len(RECORDS)
     # Verified as a partner would.
@@ -185,7 +185,7 @@ def test_preparing_a_send_holds_neither_the_body_nor_its_ndjson(push_feed: Feed)
     finally:
         tracemalloc.stop()
 
-    assert request.content is None
+    assert request.body.content is None
     # What ISA-L's reader buffers (2 MiB of gzip, a few 256 KiB pieces of
     # NDJSON), whatever the size: here ~8 MB stored and ~29 MB of NDJSON.
     assert compressed > 7_000_000

@@ -48,3 +48,10 @@ def make_ready_batch(
         delivered_count=len(records),
         **fields,
     )
+
+
+def response_body(response: Any) -> bytes:
+    """A download's bytes, whether streamed from storage (gzip feeds) or made in memory."""
+    if response.streaming:
+        return b"".join(response.streaming_content)
+    return bytes(response.content)

@@ -18,7 +18,7 @@ from gateway.delivery.storage import body_read, body_save
 from partners.models import Feed, Partner
 from partners.services import signing_secret_current, signing_secret_rotate
 from tests.factories import make_feed
-from tests.partner_api.builders import make_ready_batch, ndjson
+from tests.partner_api.builders import make_ready_batch, ndjson, response_body
 
 pytestmark = pytest.mark.django_db
 
@@ -40,8 +40,13 @@ def test_a_gzip_feed_sends_the_stored_gzip_bytes_with_content_encoding(
     assert response.status_code == 200
     assert response["Content-Type"] == "application/x-ndjson"
     assert response["Content-Encoding"] == "gzip"
-    assert response.content == body_read(batch.body_path)
-    assert gzip.decompress(response.content) == ndjson(RECORDS)
+    # Streamed from storage, with its size: the stored bytes as they are.
+    assert response.streaming
+    body = response_body(response)
+    assert int(response["Content-Length"]) == len(body)
+    assert response["Content-Disposition"] == 'attachment; filename="exposures-00000001.ndjson"'
+    assert body == body_read(batch.body_path)
+    assert gzip.decompress(body) == ndjson(RECORDS)
 
 
 def test_a_plain_feed_sends_the_uncompressed_ndjson(
@@ -52,7 +57,7 @@ def test_a_plain_feed_sends_the_uncompressed_ndjson(
     response = partner_client.get(_download_url(batch))
     assert response.status_code == 200
     assert "Content-Encoding" not in response
-    assert response.content == ndjson(RECORDS)
+    assert response_body(response) == ndjson(RECORDS)
 
 
 @pytest.mark.parametrize("gzip_on", [True, False])
@@ -62,7 +67,7 @@ def test_the_headers_let_a_partner_verify_the_body_with_standard_webhooks(
     feed = make_feed(partner=partner, name="pull", mode=Feed.Mode.PULL, gzip=gzip_on)
     batch = make_ready_batch(feed=feed, records=RECORDS)
     response = partner_client.get(_download_url(batch))
-    body = gzip.decompress(response.content) if gzip_on else response.content
+    body = gzip.decompress(response_body(response)) if gzip_on else response_body(response)
     headers = dict(response.headers)
 
     assert headers["webhook-id"] == str(batch.id)
@@ -80,7 +85,7 @@ def test_the_signature_does_not_verify_with_another_secret(
     # No overlap: the old secret stops signing at once.
     signing_secret_rotate(partner=partner, overlap=timedelta(0))
     response = partner_client.get(_download_url(batch))
-    body = gzip.decompress(response.content).decode()
+    body = gzip.decompress(response_body(response)).decode()
     with pytest.raises(WebhookVerificationError):
         Webhook(old_secret).verify(body, dict(response.headers), json_parse=False)
     Webhook(signing_secret_current(partner_id=partner.pk)).verify(
@@ -95,7 +100,7 @@ def test_during_a_rotation_overlap_both_secrets_verify_a_download(
     old_secret = signing_secret_current(partner_id=partner.pk)
     new_secret = signing_secret_rotate(partner=partner, overlap=timedelta(hours=1))
     response = partner_client.get(_download_url(batch))
-    body = gzip.decompress(response.content).decode()
+    body = gzip.decompress(response_body(response)).decode()
 
     assert len(response["webhook-signature"].split(" ")) == 2
     for secret in (old_secret, new_secret):

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from partners.models import Feed, Partner, SigningSecret
 from partners.services import signing_key_revoke, signing_key_rotate
-from tests.partner_api.builders import make_ready_batch
+from tests.partner_api.builders import make_ready_batch, response_body
 
 pytestmark = pytest.mark.django_db
 
@@ -118,7 +118,7 @@ def test_a_download_signature_verifies_with_a_key_from_the_jwks(
     signing_key_rotate(partner=partner, algorithm=V1A)
     batch = make_ready_batch(feed=pull_feed)
     download = partner_client.get(f"/api/v1/partner/batches/{batch.id}/download")
-    body = gzip.decompress(download.content)
+    body = gzip.decompress(response_body(download))
     content = f"{download['webhook-id']}.{download['webhook-timestamp']}.".encode() + body
     [v1a] = [s for s in download["webhook-signature"].split(" ") if s.startswith("v1a,")]
 
