@@ -18,21 +18,12 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from gateway.delivery.models import Batch
 from gateway.delivery.signers import Signer, attempt_signer, stream_signed_headers
-from gateway.delivery.storage import body_open, body_read
-from gateway.delivery.wire import (
-    DAMAGED_BODY_ERRORS,
-    OutgoingBody,
-    inflated_chunks,
-    sent_as_stored,
-    stored_body_headers,
-    wire_body,
-)
+from gateway.delivery.wire import DAMAGED_BODY_ERRORS, WireBody, wire_body
 from gateway.errors import DeliveryError
 from partners.models import Feed
 
@@ -42,14 +33,10 @@ PREPARATION_THREADS = 2
 
 @dataclass(frozen=True)
 class SignedRequest:
-    """The content and signature headers of one attempt, and the body to POST.
-
-    A plain gzip feed's body goes as stored: ``body.opened()`` opens it from
-    storage, so a send streams even the largest window instead of holding it.
-    """
+    """The signature headers of one attempt, and the body they sign (``body.opened()`` to send)."""
 
     headers: dict[str, str]
-    body: OutgoingBody
+    body: WireBody
 
 
 class PreparedRequest:
@@ -93,35 +80,20 @@ def request_prepare(*, batch: Batch, timestamp: int) -> PreparedRequest:
 def _signed_request(
     *, feed: Feed, body_path: str, msg_id: str, timestamp: int, signer: Signer
 ) -> SignedRequest:
-    # The batch id is the webhook id on every attempt, so partners can drop
-    # a duplicate when a "failed" attempt had in fact arrived.
-    def signed(chunks: Iterable[bytes]) -> dict[str, str]:
-        return stream_signed_headers(
-            signer=signer, msg_id=msg_id, timestamp=timestamp, chunks=chunks
-        )
-
     try:
-        if sent_as_stored(feed):
-            # Never read whole: signed as it is inflated from storage, and
-            # sent from storage by SignedRequest.opened.
-            with body_open(body_path) as stored:
-                signature = signed(inflated_chunks(stored))
-            return SignedRequest(
-                headers={**stored_body_headers(), **signature},
-                body=OutgoingBody(body_path=body_path),
-            )
-        wire = wire_body(feed=feed, compressed=body_read(body_path))
-        signature = signed(wire.signed_chunks())
+        wire = wire_body(feed=feed, body_path=body_path)
+        # The batch id is the webhook id on every attempt, so partners can drop
+        # a duplicate when a "failed" attempt had in fact arrived.
+        signature = stream_signed_headers(
+            signer=signer, msg_id=msg_id, timestamp=timestamp, chunks=wire.signed_chunks()
+        )
     except DAMAGED_BODY_ERRORS as exc:
         # The gzip CRC caught it: no retry mends a damaged body, and nothing was sent.
         raise DeliveryError(
             f"the stored body is damaged ({type(exc).__name__}: {exc}); not sent",
             transient=False,
         ) from exc
-    return SignedRequest(
-        headers={**wire.headers(), **signature},
-        body=OutgoingBody(body_path=body_path, content=wire.content),
-    )
+    return SignedRequest(headers={**wire.headers(), **signature}, body=wire)
 
 
 _pool: tuple[int, ThreadPoolExecutor] | None = None

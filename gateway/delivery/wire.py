@@ -6,11 +6,12 @@ Standard Webhooks libraries need as text. Encrypted feeds send the JWE compact
 serialisation of the gzip body (``gateway.delivery.encryption``), signed as
 sent, so a partner verifies before it decrypts.
 
-The NDJSON a gzip body's signature covers is handed out in pieces
-(``WireBody.signed_chunks``), inflated on another thread while the caller
-hashes the previous piece: the body is never held inflated in memory (a window
-batch of a million exposures is half a gigabyte of NDJSON), and inflating
-overlaps hashing instead of preceding it.
+A gzip body is never held: it is sent from storage (``WireBody.opened``), and
+the NDJSON its signature covers is handed out in pieces
+(``WireBody.signed_chunks``), inflated from storage on another thread while
+the caller hashes the previous piece (a window batch of a million exposures
+is half a gigabyte of NDJSON), so inflating overlaps hashing instead of
+preceding it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from isal import igzip, igzip_threaded
 from isal.igzip_lib import IsalError
 
 from gateway.delivery.encryption import JOSE_CONTENT_TYPE, EncryptionError, encrypt_body
-from gateway.delivery.storage import body_open
+from gateway.delivery.storage import body_open, body_read
 from gateway.errors import DeliveryError
 from partners.models import Feed
 
@@ -42,11 +43,17 @@ SIGNED_CHUNK_BYTES = 256 * 1024
 
 @dataclass(frozen=True)
 class WireBody:
-    """The bytes to send, what the signature covers, and the content headers."""
+    """A body as it goes out: its bytes, what its signature covers, and its content headers.
 
-    content: bytes
+    ``content`` is None when the stored gzip body goes as it is: ``opened``
+    and ``signed_chunks`` then read it from storage, so the largest window
+    goes out without ever being held, inflated or not.
+    """
+
+    body_path: str
     content_type: str
     content_encoding: str | None = None
+    content: bytes | None = None
 
     def headers(self) -> dict[str, str]:
         headers = {"Content-Type": self.content_type}
@@ -54,12 +61,22 @@ class WireBody:
             headers["Content-Encoding"] = self.content_encoding
         return headers
 
-    def signed_chunks(self) -> Iterator[bytes]:
-        """What the signature covers, in order: the content as sent, less its gzip encoding."""
-        if self.content_encoding == GZIP_ENCODING:
-            yield from inflated_chunks(self.content)
-        else:
+    @contextmanager
+    def opened(self) -> Iterator[bytes | IO[bytes]]:
+        """The bytes to send, or the stored file (closed afterwards)."""
+        if self.content is not None:
             yield self.content
+            return
+        with body_open(self.body_path) as stored:
+            yield stored
+
+    def signed_chunks(self) -> Iterator[bytes]:
+        """What the signature covers, in order: the body as sent, less its gzip encoding."""
+        if self.content is not None:
+            yield self.content
+            return
+        with body_open(self.body_path) as stored:
+            yield from inflated_chunks(stored)
 
 
 def inflated_chunks(compressed: bytes | BinaryIO) -> Iterator[bytes]:
@@ -70,60 +87,34 @@ def inflated_chunks(compressed: bytes | BinaryIO) -> Iterator[bytes]:
             yield chunk
 
 
-@dataclass(frozen=True)
-class OutgoingBody:
-    """A body to send: bytes made for it, or (``content`` None) the stored body as it is.
+def wire_body(*, feed: Feed, body_path: str) -> WireBody:
+    """The wire form, for ``feed``, of the gzip body stored at ``body_path``.
 
-    The stored body is opened only by ``opened``, so the largest window goes
-    out from storage without ever being held.
-    """
-
-    body_path: str
-    content: bytes | None = None
-
-    @contextmanager
-    def opened(self) -> Iterator[bytes | IO[bytes]]:
-        """The bytes, or the stored file (closed afterwards)."""
-        if self.content is not None:
-            yield self.content
-            return
-        with body_open(self.body_path) as stored:
-            yield stored
-
-
-def sent_as_stored(feed: Feed) -> bool:
-    """Does ``feed`` send the stored gzip body byte for byte (so it can stream from storage)?"""
-    return feed.encryption == Feed.Encryption.NONE and feed.gzip
-
-
-def stored_body_headers() -> dict[str, str]:
-    """The content headers of a body sent as stored: gzip NDJSON."""
-    return {"Content-Type": NDJSON_CONTENT_TYPE, "Content-Encoding": GZIP_ENCODING}
-
-
-def wire_body(*, feed: Feed, compressed: bytes) -> WireBody:
-    """The wire form of a stored gzip body for ``feed``.
-
+    Only encrypted and uncompressed feeds read the body here (a JWE and the
+    NDJSON are made whole); a gzip feed's body is read when it is sent.
     Raises a permanent DeliveryError when the feed's key cannot encrypt: a
     body is never sent in clear to a feed that asked for encryption.
     """
     if feed.encryption != Feed.Encryption.NONE:
         try:
             token = encrypt_body(
-                compressed,
+                body_read(body_path),
                 scheme=feed.encryption,
                 public_key_pem=feed.encryption_public_key,
                 key_id=feed.encryption_key_id,
             )
         except EncryptionError as exc:
             raise DeliveryError(f"cannot encrypt the body: {exc}", transient=False) from exc
-        return WireBody(content=token, content_type=JOSE_CONTENT_TYPE)
-    if sent_as_stored(feed):
+        return WireBody(body_path=body_path, content_type=JOSE_CONTENT_TYPE, content=token)
+    if feed.gzip:
         return WireBody(
-            content=compressed,
+            body_path=body_path,
             content_type=NDJSON_CONTENT_TYPE,
             content_encoding=GZIP_ENCODING,
         )
-    # Sent as NDJSON, so it is inflated whole anyway. ISA-L inflates about
-    # twice as fast as zlib, and lets other threads run meanwhile.
-    return WireBody(content=igzip.decompress(compressed), content_type=NDJSON_CONTENT_TYPE)
+    # ISA-L inflates about twice as fast as zlib, and lets other threads run meanwhile.
+    return WireBody(
+        body_path=body_path,
+        content_type=NDJSON_CONTENT_TYPE,
+        content=igzip.decompress(body_read(body_path)),
+    )

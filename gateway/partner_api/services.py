@@ -16,16 +16,8 @@ from django.db import transaction
 
 from gateway.delivery.models import Batch
 from gateway.delivery.signers import NoSigningKey, partner_signer, stream_signed_headers
-from gateway.delivery.storage import body_open, body_read
-from gateway.delivery.wire import (
-    DAMAGED_BODY_ERRORS,
-    OutgoingBody,
-    WireBody,
-    inflated_chunks,
-    sent_as_stored,
-    stored_body_headers,
-    wire_body,
-)
+from gateway.delivery.storage import body_open
+from gateway.delivery.wire import DAMAGED_BODY_ERRORS, WireBody, inflated_chunks, wire_body
 from gateway.errors import DeliveryError, GatewayError, ValidationFailed
 from gateway.partner_api.report_rows import ReportRow, report_rows_parse, row_error
 from gateway.partner_api.selectors import batch_for_partner
@@ -47,8 +39,7 @@ class BatchDownload:
     """What to send for one download: the body, its content headers and proof headers."""
 
     batch: Batch
-    body: OutgoingBody
-    content_headers: dict[str, str]
+    body: WireBody
     body_sha256: str
     webhook_headers: dict[str, str]
 
@@ -86,17 +77,15 @@ def batch_download(*, partner: Partner, batch_id: uuid.UUID, now: datetime) -> B
 
     digest = hashlib.sha256()
     try:
-        with body_open(batch.body_path) as stored:
-            ndjson = _digested(inflated_chunks(stored), digest)
-            if sent_as_stored(batch.feed):
-                # One pass feeds the digest and the signatures; the body goes as stored.
-                signature = signed(ndjson)
-                body, headers = OutgoingBody(body_path=batch.body_path), stored_body_headers()
-            else:
-                collections.deque(ndjson, maxlen=0)  # the digest only
-                wire = _wire_body(batch)  # a JWE for encrypted feeds, as a push carries it
-                body = OutgoingBody(body_path=batch.body_path, content=wire.content)
-                headers, signature = wire.headers(), signed(wire.signed_chunks())
+        # Encrypted feeds get the JWE text, exactly as a push would carry it.
+        wire = _wire_body(batch)
+        if wire.content is None:
+            # The body goes as stored: one pass feeds the digest and the signatures.
+            signature = signed(_digested(wire.signed_chunks(), digest))
+        else:
+            with body_open(batch.body_path) as stored:
+                collections.deque(_digested(inflated_chunks(stored), digest), maxlen=0)
+            signature = signed(wire.signed_chunks())
     except DAMAGED_BODY_ERRORS as exc:
         logger.error("batch %s body cannot be inflated: %s", batch.pk, type(exc).__name__)
         raise _damaged(batch) from exc
@@ -111,18 +100,12 @@ def batch_download(*, partner: Partner, batch_id: uuid.UUID, now: datetime) -> B
     )
     if marked:
         logger.info("batch %s first downloaded by %s", batch.pk, partner.slug)
-    return BatchDownload(
-        batch=batch,
-        body=body,
-        content_headers=headers,
-        body_sha256=body_sha256,
-        webhook_headers=signature,
-    )
+    return BatchDownload(batch=batch, body=wire, body_sha256=body_sha256, webhook_headers=signature)
 
 
 def _wire_body(batch: Batch) -> WireBody:
     try:
-        return wire_body(feed=batch.feed, compressed=body_read(batch.body_path))
+        return wire_body(feed=batch.feed, body_path=batch.body_path)
     except DeliveryError as exc:
         logger.error("batch %s cannot be served: %s", batch.pk, exc.detail)
         raise GatewayError(

@@ -83,14 +83,13 @@ class BatchDownloadView(PartnerView):
             partner=request_partner(request), batch_id=_uuid(batch_id), now=timezone.now()
         )
         body = download.body
-        content_type = download.content_headers["Content-Type"]
         response: HttpResponse | FileResponse
         if body.content is None:
             # Streamed from storage, sized by Content-Length: never held whole.
-            response = FileResponse(body_open(body.body_path), content_type=content_type)
+            response = FileResponse(body_open(body.body_path), content_type=body.content_type)
         else:
-            response = HttpResponse(body.content, content_type=content_type)
-        for name, value in download.content_headers.items():
+            response = HttpResponse(body.content, content_type=body.content_type)
+        for name, value in body.headers().items():
             response[name] = value
         response["X-Content-SHA256"] = download.body_sha256
         for name, value in download.webhook_headers.items():

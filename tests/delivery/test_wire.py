@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import threading
+import uuid
 import zlib
 
 import pytest
 
+from gateway.delivery.storage import body_read, body_save
 from gateway.delivery.wire import (
     GZIP_ENCODING,
     NDJSON_CONTENT_TYPE,
@@ -33,14 +36,21 @@ def _inflate_threads() -> set[threading.Thread]:
     return {thread for thread in threading.enumerate() if thread is not threading.main_thread()}
 
 
+def _stored(plain: bytes) -> str:
+    name = f"wire-test/{uuid.uuid4()}.ndjson.gz"
+    return body_save(name=name, content=io.BytesIO(gzip.compress(plain, compresslevel=1)))
+
+
 def test_a_gzip_body_is_sent_as_stored_and_its_ndjson_is_signed_in_pieces() -> None:
     plain = _ndjson(40_000)  # several pieces
-    compressed = gzip.compress(plain, compresslevel=1)
+    path = _stored(plain)
 
-    wire = wire_body(feed=_feed(), compressed=compressed)
+    wire = wire_body(feed=_feed(), body_path=path)
     pieces = list(wire.signed_chunks())
 
-    assert wire.content == compressed
+    assert wire.content is None  # read from storage when sent
+    with wire.opened() as sent:
+        assert sent.read() == body_read(path)
     assert wire.headers() == {
         "Content-Type": NDJSON_CONTENT_TYPE,
         "Content-Encoding": GZIP_ENCODING,
@@ -52,9 +62,11 @@ def test_a_gzip_body_is_sent_as_stored_and_its_ndjson_is_signed_in_pieces() -> N
 
 def test_a_feed_without_gzip_sends_and_signs_the_ndjson() -> None:
     plain = _ndjson(100)
-    wire = wire_body(feed=_feed(gzip_body=False), compressed=gzip.compress(plain))
+    wire = wire_body(feed=_feed(gzip_body=False), body_path=_stored(plain))
 
     assert wire.content == plain
+    with wire.opened() as sent:
+        assert sent == plain
     assert wire.headers() == {"Content-Type": NDJSON_CONTENT_TYPE}
     assert list(wire.signed_chunks()) == [plain]
 
