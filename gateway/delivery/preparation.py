@@ -1,13 +1,13 @@
 """A push attempt's body and signatures, made ready on a thread while the attempt is recorded.
 
-Reading the stored body, inflating it (the v1 signature covers the NDJSON;
-``WireBody.signed_chunks`` inflates it piece by piece, one piece ahead on a
-thread of its own) and signing cost about as much as the bookkeeping around
-a send: the claim and the attempt row, the feed's limits, the endpoint
-check. ISA-L and hashlib
-release the GIL, so ``request_prepare`` starts that work on a thread and the
-send path does its bookkeeping meanwhile; ``PreparedRequest.result`` then
-waits for what is left, if anything.
+Signing a body costs about as much as the bookkeeping around a send (the
+claim and the attempt row, the feed's limits, the endpoint check): the v1
+signature covers the NDJSON, which ``WireBody.signed_chunks`` inflates from
+storage piece by piece, one piece ahead on a thread of its own. ISA-L and
+hashlib release the GIL, so ``request_prepare`` starts that work on a thread
+and the send path does its bookkeeping meanwhile; ``PreparedRequest.result``
+then waits for what is left, if anything. A gzip body itself is not read
+here: the POST streams it from storage (``WireBody.opened``).
 
 The signing keys are looked up on the caller's thread (on its database
 connection) before the thread starts; the thread touches neither the

@@ -36,7 +36,7 @@ class BatchIntegrityError(GatewayError):
 
 @dataclass(frozen=True)
 class BatchDownload:
-    """What to send for one download: the body, its content headers and proof headers."""
+    """What to send for one download: the body (with its content headers) and proof headers."""
 
     batch: Batch
     body: WireBody
