@@ -16,6 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -428,7 +429,7 @@ def _attempt_post(*, batch: Batch, prepared: PreparedRequest) -> transport.Trans
         raise DeliveryError(f"endpoint did not resolve: {exc}", transient=True) from exc
     request = prepared.result()
     headers = {**request.headers, **batch_headers(batch)}
-    with request.body.opened() as body:
+    with closing(request.body), request.body.opened() as body:
         return transport.post(
             url=feed.endpoint_url,
             body=body,

@@ -6,28 +6,36 @@ Standard Webhooks libraries need as text. Encrypted feeds send the JWE compact
 serialisation of the gzip body (``gateway.delivery.encryption``), signed as
 sent, so a partner verifies before it decrypts.
 
-A gzip body is never held: it is sent from storage (``WireBody.opened``), and
-the NDJSON its signature covers is handed out in pieces
-(``WireBody.signed_chunks``), inflated from storage on another thread while
-the caller hashes the previous piece (a window batch of a million exposures
-is half a gigabyte of NDJSON), so inflating overlaps hashing instead of
-preceding it.
+No body is ever held whole (a window batch of a million exposures is about
+100 MB of gzip and half a gigabyte of NDJSON). A gzip body is sent from
+storage (``WireBody.opened``), and the NDJSON its signature covers is handed
+out in pieces (``WireBody.signed_chunks``), inflated from storage on another
+thread while the caller hashes the previous piece, so inflating overlaps
+hashing instead of preceding it. A JWE or an uncompressed body is written in
+pieces to a temporary file (in memory up to ``SPOOL_MEMORY_BYTES``), which is
+then sent and signed from there.
 """
 
 from __future__ import annotations
 
 import io
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from gzip import BadGzipFile
 from typing import IO, BinaryIO
 
-from isal import igzip, igzip_threaded
+from isal import igzip_threaded
 from isal.igzip_lib import IsalError
 
-from gateway.delivery.encryption import JOSE_CONTENT_TYPE, EncryptionError, encrypt_body
-from gateway.delivery.storage import body_open, body_read
+from gateway.delivery.encryption import (
+    DEFAULT_CTY,
+    JOSE_CONTENT_TYPE,
+    EncryptionError,
+    encrypt_stream,
+)
+from gateway.delivery.storage import body_open
 from gateway.errors import DeliveryError
 from partners.models import Feed
 
@@ -39,21 +47,24 @@ DAMAGED_BODY_ERRORS: tuple[type[Exception], ...] = (BadGzipFile, EOFError, IsalE
 # Pieces of the inflated NDJSON: big enough that hashing releases the GIL for
 # long stretches, small enough to stay in the CPU cache.
 SIGNED_CHUNK_BYTES = 256 * 1024
+# A body made for the wire (a JWE, uncompressed NDJSON) stays in memory up to
+# this size, then goes to a temporary file (see operations.md, disk).
+SPOOL_MEMORY_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
 class WireBody:
     """A body as it goes out: its bytes, what its signature covers, and its content headers.
 
-    ``content`` is None when the stored gzip body goes as it is: ``opened``
-    and ``signed_chunks`` then read it from storage, so the largest window
-    goes out without ever being held, inflated or not.
+    ``made`` is the body made for the wire (a JWE, or the NDJSON) in a
+    temporary file, which ``close`` deletes; None when the stored gzip body
+    goes as it is.
     """
 
     body_path: str
     content_type: str
     content_encoding: str | None = None
-    content: bytes | None = None
+    made: IO[bytes] | None = None
 
     def headers(self) -> dict[str, str]:
         headers = {"Content-Type": self.content_type}
@@ -62,21 +73,54 @@ class WireBody:
         return headers
 
     @contextmanager
-    def opened(self) -> Iterator[bytes | IO[bytes]]:
-        """The bytes to send, or the stored file (closed afterwards)."""
-        if self.content is not None:
-            yield self.content
+    def opened(self) -> Iterator[IO[bytes] | SizedReader]:
+        """The body to send, from its start, with its size; a stored body is closed afterwards."""
+        if self.made is None:
+            with body_open(self.body_path) as stored:
+                yield stored
             return
-        with body_open(self.body_path) as stored:
-            yield stored
+        yield SizedReader(self.made)
+
+    def file(self) -> IO[bytes]:
+        """The body as a file at its start, for the caller to close (a response streams it)."""
+        if self.made is None:
+            return body_open(self.body_path)
+        self.made.seek(0)
+        return self.made
 
     def signed_chunks(self) -> Iterator[bytes]:
         """What the signature covers, in order: the body as sent, less its gzip encoding."""
-        if self.content is not None:
-            yield self.content
+        if self.made is None:
+            with body_open(self.body_path) as stored:
+                yield from inflated_chunks(stored)
             return
-        with body_open(self.body_path) as stored:
-            yield from inflated_chunks(stored)
+        self.made.seek(0)
+        while chunk := self.made.read(SIGNED_CHUNK_BYTES):
+            yield chunk
+
+    def close(self) -> None:
+        if self.made is not None:
+            self.made.close()
+
+
+class SizedReader:
+    """A file read from its start that knows its size, so ``requests`` sends a Content-Length.
+
+    Given the file itself, requests would ask for its descriptor to learn the
+    size, which moves a temporary file held in memory to disk.
+    """
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self._file = file
+        file.seek(0, io.SEEK_END)
+        self._size = file.tell()
+        file.seek(0)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def read(self, size: int = -1) -> bytes:
+        return self._file.read(size)
 
 
 def inflated_chunks(compressed: bytes | BinaryIO) -> Iterator[bytes]:
@@ -90,31 +134,34 @@ def inflated_chunks(compressed: bytes | BinaryIO) -> Iterator[bytes]:
 def wire_body(*, feed: Feed, body_path: str) -> WireBody:
     """The wire form, for ``feed``, of the gzip body stored at ``body_path``.
 
-    Only encrypted and uncompressed feeds read the body here (a JWE and the
-    NDJSON are made whole); a gzip feed's body is read when it is sent.
-    Raises a permanent DeliveryError when the feed's key cannot encrypt: a
-    body is never sent in clear to a feed that asked for encryption.
+    A gzip feed's body is read only when it is sent; a JWE or the NDJSON is
+    written to a temporary file here, in pieces. Raises a permanent
+    DeliveryError when the feed's key cannot encrypt: a body is never sent in
+    clear to a feed that asked for encryption.
     """
-    if feed.encryption != Feed.Encryption.NONE:
-        try:
-            token = encrypt_body(
-                body_read(body_path),
+    if feed.encryption == Feed.Encryption.NONE and feed.gzip:
+        return WireBody(
+            body_path=body_path, content_type=NDJSON_CONTENT_TYPE, content_encoding=GZIP_ENCODING
+        )
+    made = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115 (WireBody.close)
+    try:
+        with body_open(body_path) as stored:
+            if feed.encryption == Feed.Encryption.NONE:
+                for chunk in inflated_chunks(stored):
+                    made.write(chunk)
+                return WireBody(body_path=body_path, content_type=NDJSON_CONTENT_TYPE, made=made)
+            encrypt_stream(
+                stored,
+                made,
                 scheme=feed.encryption,
                 public_key_pem=feed.encryption_public_key,
                 key_id=feed.encryption_key_id,
+                content_type=DEFAULT_CTY,
             )
-        except EncryptionError as exc:
-            raise DeliveryError(f"cannot encrypt the body: {exc}", transient=False) from exc
-        return WireBody(body_path=body_path, content_type=JOSE_CONTENT_TYPE, content=token)
-    if feed.gzip:
-        return WireBody(
-            body_path=body_path,
-            content_type=NDJSON_CONTENT_TYPE,
-            content_encoding=GZIP_ENCODING,
-        )
-    # ISA-L inflates about twice as fast as zlib, and lets other threads run meanwhile.
-    return WireBody(
-        body_path=body_path,
-        content_type=NDJSON_CONTENT_TYPE,
-        content=igzip.decompress(body_read(body_path)),
-    )
+            return WireBody(body_path=body_path, content_type=JOSE_CONTENT_TYPE, made=made)
+    except EncryptionError as exc:
+        made.close()
+        raise DeliveryError(f"cannot encrypt the body: {exc}", transient=False) from exc
+    except BaseException:
+        made.close()
+        raise

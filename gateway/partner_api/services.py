@@ -6,7 +6,7 @@ import collections
 import hashlib
 import logging
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -75,24 +75,16 @@ def batch_download(*, partner: Partner, batch_id: uuid.UUID, now: datetime) -> B
             signer=signer, msg_id=str(batch.pk), timestamp=timestamp, chunks=chunks
         )
 
-    digest = hashlib.sha256()
     try:
         # Encrypted feeds get the JWE text, exactly as a push would carry it.
         wire = _wire_body(batch)
-        if wire.content is None:
-            # The body goes as stored: one pass feeds the digest and the signatures.
-            signature = signed(_digested(wire.signed_chunks(), digest))
-        else:
-            with body_open(batch.body_path) as stored:
-                collections.deque(_digested(inflated_chunks(stored), digest), maxlen=0)
-            signature = signed(wire.signed_chunks())
     except DAMAGED_BODY_ERRORS as exc:
-        logger.error("batch %s body cannot be inflated: %s", batch.pk, type(exc).__name__)
-        raise _damaged(batch) from exc
-    body_sha256 = digest.hexdigest()
-    if batch.body_sha256 and body_sha256 != batch.body_sha256:
-        logger.error("batch %s body does not match its stored sha256", batch.pk)
-        raise _damaged(batch)
+        raise _damaged(batch, exc) from exc
+    try:
+        body_sha256, signature = _checked_and_signed(batch=batch, wire=wire, signed=signed)
+    except BaseException:
+        wire.close()  # a JWE or NDJSON made for this download
+        raise
     # Conditional update: only the first download sets the time, however
     # many requests race; later downloads leave it alone.
     marked = Batch.objects.filter(pk=batch.pk, first_downloaded_at__isnull=True).update(
@@ -114,7 +106,33 @@ def _wire_body(batch: Batch) -> WireBody:
         ) from exc
 
 
-def _damaged(batch: Batch) -> BatchIntegrityError:
+def _checked_and_signed(
+    *, batch: Batch, wire: WireBody, signed: Callable[[Iterable[bytes]], dict[str, str]]
+) -> tuple[str, dict[str, str]]:
+    """The NDJSON's SHA-256, checked against the stored one, and the body's signature headers.
+
+    A body that goes as stored is read once for both; a made one (a JWE, or
+    the NDJSON) is signed as made, after the stored body's digest.
+    """
+    digest = hashlib.sha256()
+    try:
+        if wire.made is None:
+            signature = signed(_digested(wire.signed_chunks(), digest))
+        else:
+            with body_open(batch.body_path) as stored:
+                collections.deque(_digested(inflated_chunks(stored), digest), maxlen=0)
+            signature = signed(wire.signed_chunks())
+    except DAMAGED_BODY_ERRORS as exc:
+        raise _damaged(batch, exc) from exc
+    body_sha256 = digest.hexdigest()
+    if batch.body_sha256 and body_sha256 != batch.body_sha256:
+        raise _damaged(batch, "it does not match its stored SHA-256")
+    return body_sha256, signature
+
+
+def _damaged(batch: Batch, why: Exception | str) -> BatchIntegrityError:
+    reason = f"it cannot be inflated ({type(why).__name__})" if isinstance(why, Exception) else why
+    logger.error("batch %s body is damaged: %s", batch.pk, reason)
     return BatchIntegrityError(f"Batch {batch.pk} cannot be served; we have been alerted.")
 
 

@@ -12,7 +12,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from gateway.delivery.storage import body_open
 from gateway.errors import NotFound
 from gateway.partner_api.auth import PartnerApiKeyAuthentication, request_partner
 from gateway.partner_api.params import batch_list_params
@@ -83,12 +82,8 @@ class BatchDownloadView(PartnerView):
             partner=request_partner(request), batch_id=_uuid(batch_id), now=timezone.now()
         )
         body = download.body
-        response: HttpResponse | FileResponse
-        if body.content is None:
-            # Streamed from storage, sized by Content-Length: never held whole.
-            response = FileResponse(body_open(body.body_path), content_type=body.content_type)
-        else:
-            response = HttpResponse(body.content, content_type=body.content_type)
+        # Streamed, sized by Content-Length, and closed (a made body deleted) once sent.
+        response = FileResponse(body.file(), content_type=body.content_type)
         for name, value in body.headers().items():
             response[name] = value
         response["X-Content-SHA256"] = download.body_sha256

@@ -8,9 +8,12 @@ import os
 import threading
 import time
 import tracemalloc
+from contextlib import closing
 
 import pytest
 import responses
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import x25519
 from standardwebhooks.webhooks import Webhook
 
 from gateway.delivery import preparation, signing
@@ -58,7 +61,7 @@ def test_the_prepared_request_is_the_stored_body_signed_for_the_attempts_timesta
     assert request.headers["webhook-id"] == str(batch.pk)
     assert request.headers["webhook-timestamp"] == str(timestamp)
     # A gzip feed's body goes as stored, streamed from storage rather than held.
-    assert request.body.content is None
+    assert request.body.made is None
     with request.body.opened() as stored:
         body = gzip.decompress(stored.read())
     assert body.count(b"\n") == len(RECORDS)
@@ -185,8 +188,39 @@ def test_preparing_a_send_holds_neither_the_body_nor_its_ndjson(push_feed: Feed)
     finally:
         tracemalloc.stop()
 
-    assert request.body.content is None
+    assert request.body.made is None
     # What ISA-L's reader buffers (2 MiB of gzip, a few 256 KiB pieces of
     # NDJSON), whatever the size: here ~8 MB stored and ~29 MB of NDJSON.
     assert compressed > 7_000_000
     assert peak < 5_000_000
+
+
+def test_preparing_an_encrypted_send_holds_neither_the_body_nor_its_token(
+    push_feed: Feed,
+) -> None:
+    public_pem = (
+        x25519.X25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    push_feed.encryption = Feed.Encryption.X25519
+    push_feed.encryption_public_key = public_pem.decode()
+    push_feed.save(update_fields=["encryption", "encryption_public_key"])
+    records = [{"event_id": os.urandom(16).hex(), "campaign_id": "cmp-1"} for _ in range(400_000)]
+    batch = make_batch(feed=push_feed, status=Batch.Status.READY, records=records)
+    timestamp = int(time.time())
+    request_prepare(batch=batch, timestamp=timestamp).result().body.close()
+
+    tracemalloc.start()
+    try:
+        request = request_prepare(batch=batch, timestamp=timestamp).result()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    with closing(request.body), request.body.opened() as token:
+        # ~10 MB of JWE, written in pieces to a temporary file that went to
+        # disk past 1 MiB. In memory: a few pieces of plaintext, ciphertext and
+        # base64, and the spool as it moves to disk (whole, it would be 18 MB).
+        assert len(token) > 10_000_000
+    assert peak < 8_000_000

@@ -5,20 +5,27 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import tempfile
 import threading
 import uuid
 import zlib
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import x25519
+from requests.utils import super_len
 
+from gateway.delivery.encryption import JOSE_CONTENT_TYPE, decrypt_body
 from gateway.delivery.storage import body_read, body_save
 from gateway.delivery.wire import (
     GZIP_ENCODING,
     NDJSON_CONTENT_TYPE,
     SIGNED_CHUNK_BYTES,
+    SizedReader,
     inflated_chunks,
     wire_body,
 )
+from gateway.errors import DeliveryError
 from partners.models import Feed
 
 
@@ -48,7 +55,7 @@ def test_a_gzip_body_is_sent_as_stored_and_its_ndjson_is_signed_in_pieces() -> N
     wire = wire_body(feed=_feed(), body_path=path)
     pieces = list(wire.signed_chunks())
 
-    assert wire.content is None  # read from storage when sent
+    assert wire.made is None  # read from storage when sent
     with wire.opened() as sent:
         assert sent.read() == body_read(path)
     assert wire.headers() == {
@@ -64,11 +71,13 @@ def test_a_feed_without_gzip_sends_and_signs_the_ndjson() -> None:
     plain = _ndjson(100)
     wire = wire_body(feed=_feed(gzip_body=False), body_path=_stored(plain))
 
-    assert wire.content == plain
     with wire.opened() as sent:
-        assert sent == plain
+        assert len(sent) == len(plain)
+        assert sent.read() == plain
     assert wire.headers() == {"Content-Type": NDJSON_CONTENT_TYPE}
-    assert list(wire.signed_chunks()) == [plain]
+    assert b"".join(wire.signed_chunks()) == plain
+    wire.close()
+    assert wire.made is not None and wire.made.closed
 
 
 def test_a_body_of_several_gzip_members_is_inflated_whole() -> None:
@@ -115,3 +124,57 @@ def test_a_stored_body_is_inflated_from_its_file(tmp_path) -> None:
 
     with path.open("rb") as stored:
         assert b"".join(inflated_chunks(stored)) == plain
+
+
+def test_an_encrypted_body_is_made_in_pieces_and_signed_as_sent() -> None:
+    private_key = x25519.X25519PrivateKey.generate()
+    public_pem = private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    feed = Feed(
+        encryption=Feed.Encryption.X25519,
+        encryption_public_key=public_pem.decode(),
+        encryption_key_id="k-1",
+        gzip=True,
+    )
+    plain = _ndjson(2_000)
+    path = _stored(plain)
+
+    wire = wire_body(feed=feed, body_path=path)
+    try:
+        token = b"".join(wire.signed_chunks())
+        with wire.opened() as sent:
+            assert len(sent) == len(token)
+            assert sent.read() == token
+        with wire.file() as served:  # what a download streams, closed by its response
+            assert served.read() == token
+    finally:
+        wire.close()
+
+    assert wire.headers() == {"Content-Type": JOSE_CONTENT_TYPE}
+    assert token.count(b".") == 4  # JWE compact serialisation, ASCII
+    assert gzip.decompress(decrypt_body(token, private_key)) == plain
+
+
+def test_a_made_body_is_sent_without_leaving_memory_for_disk() -> None:
+    # requests learns a file's size from its descriptor, which would move a
+    # temporary file held in memory to disk: the reader tells its size itself.
+    with tempfile.SpooledTemporaryFile(max_size=1_000) as made:
+        made.write(b"x" * 500)
+        made.read()  # anywhere but the start
+
+        reader = SizedReader(made)
+
+        assert super_len(reader) == len(reader) == 500
+        assert reader.read() == b"x" * 500
+        assert not made._rolled
+
+
+def test_a_feed_whose_key_cannot_encrypt_fails_permanently_and_leaves_no_file() -> None:
+    feed = Feed(encryption=Feed.Encryption.X25519, encryption_public_key="not a key", gzip=True)
+
+    with pytest.raises(DeliveryError) as raised:
+        wire_body(feed=feed, body_path=_stored(_ndjson(10)))
+
+    assert not raised.value.transient
+    assert "cannot encrypt" in raised.value.detail

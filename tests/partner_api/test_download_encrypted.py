@@ -15,7 +15,7 @@ from gateway.delivery.models import Batch
 from partners.models import Feed, Partner
 from partners.services import signing_secret_current
 from tests.factories import make_feed
-from tests.partner_api.builders import make_ready_batch, ndjson
+from tests.partner_api.builders import make_ready_batch, ndjson, response_body
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +51,8 @@ def test_an_encrypted_feed_downloads_as_jwe_signed_as_sent(
     assert response.status_code == 200
     assert response["Content-Type"] == JOSE_CONTENT_TYPE
     assert not response.has_header("Content-Encoding")
-    token = response.content
+    token = response_body(response)
+    assert int(response["Content-Length"]) == len(token)
     secret = signing_secret_current(partner_id=partner.pk)
     headers = {name: response[name] for name in ("webhook-id", "webhook-timestamp")}
     headers["webhook-signature"] = response["webhook-signature"]
