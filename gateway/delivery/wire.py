@@ -18,6 +18,7 @@ then sent and signed from there.
 
 from __future__ import annotations
 
+import collections
 import io
 import tempfile
 from collections.abc import Iterator
@@ -143,6 +144,11 @@ def wire_body(*, feed: Feed, body_path: str) -> WireBody:
         return WireBody(
             body_path=body_path, content_type=NDJSON_CONTENT_TYPE, content_encoding=GZIP_ENCODING
         )
+    if feed.encryption != Feed.Encryption.NONE:
+        # Encrypting does not inflate: the gzip CRC is checked first, so a
+        # damaged body is never sent (DAMAGED_BODY_ERRORS), encrypted or not.
+        with body_open(body_path) as stored:
+            collections.deque(inflated_chunks(stored), maxlen=0)
     made = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115 (WireBody.close)
     try:
         with body_open(body_path) as stored:

@@ -100,12 +100,15 @@ def test_a_body_gone_from_storage_ends_the_attempt_not_the_worker(
 
 @responses.activate
 @pytest.mark.parametrize("damage", ["truncated", "crc", "not-gzip"])
-@pytest.mark.parametrize("gzip_body", [True, False], ids=["gzip-feed", "plain-feed"])
+@pytest.mark.parametrize("form", ["gzip", "plain", "encrypted"])
 def test_a_damaged_body_is_a_permanent_failure_and_is_never_sent(
-    push_feed: Feed, queued: QueuedTasks, damage: str, gzip_body: bool
+    push_feed: Feed, queued: QueuedTasks, damage: str, form: str
 ) -> None:
-    push_feed.gzip = gzip_body
-    push_feed.save(update_fields=["gzip"])
+    push_feed.gzip = form != "plain"
+    if form == "encrypted":
+        push_feed.encryption = Feed.Encryption.X25519
+        push_feed.encryption_public_key = _x25519_public_pem()
+    push_feed.save(update_fields=["gzip", "encryption", "encryption_public_key"])
     records = [{"event_id": f"evt-{n}", "campaign_id": "cmp-1"} for n in range(2_000)]
     batch = make_batch(feed=push_feed, status=Batch.Status.READY, records=records)
     stored = body_read(batch.body_path)
@@ -205,16 +208,19 @@ def test_preparing_a_send_holds_neither_the_body_nor_its_ndjson(push_feed: Feed)
     assert peak < 5_000_000
 
 
+def _x25519_public_pem() -> str:
+    public_key = x25519.X25519PrivateKey.generate().public_key()
+    pem = public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return pem.decode()
+
+
 def test_preparing_an_encrypted_send_holds_neither_the_body_nor_its_token(
     push_feed: Feed,
 ) -> None:
-    public_pem = (
-        x25519.X25519PrivateKey.generate()
-        .public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
     push_feed.encryption = Feed.Encryption.X25519
-    push_feed.encryption_public_key = public_pem.decode()
+    push_feed.encryption_public_key = _x25519_public_pem()
     push_feed.save(update_fields=["encryption", "encryption_public_key"])
 
     request, peak = _prepared_with_peak(_large_batch(push_feed))
