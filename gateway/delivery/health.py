@@ -38,7 +38,7 @@ from gateway.delivery.throttling import (
 from partners.models import Feed
 
 if TYPE_CHECKING:
-    from gateway.delivery.services import AttemptResult
+    from gateway.delivery.sending import AttemptResult
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """File drops: upload a batch as a file with its manifest and signature; watch the deadlines.
 
 ``batch_upload`` is one delivery attempt of a file-drop batch, called by the
-send path (``gateway.delivery.services.batch_send``), which claims the batch,
+send path (``gateway.delivery.sending.batch_send``), which claims the batch,
 writes the attempt row and schedules retries exactly as for HTTP pushes.
 Files go up in a fixed order, data file, then manifest, then signature: the
 partner takes the manifest as the commit marker, so it never points at a file
@@ -33,7 +33,7 @@ from django.db.models import F, Q
 
 from gateway.delivery.encryption import JOSE_CONTENT_TYPE, EncryptionError, encrypt_stream
 from gateway.delivery.models import Batch, DeliveryAttempt, FeedNotice
-from gateway.delivery.services import AttemptResult
+from gateway.delivery.sending import AttemptResult
 from gateway.delivery.signers import attempt_signer
 from gateway.delivery.storage import body_open
 from gateway.errors import DeliveryError

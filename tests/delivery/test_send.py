@@ -350,7 +350,7 @@ def test_an_unexpected_error_is_recorded_and_retried(
     def broken(**kwargs: object) -> None:
         raise RuntimeError("transport bug")
 
-    monkeypatch.setattr("gateway.delivery.services.transport.post", broken)
+    monkeypatch.setattr("gateway.delivery.sending.transport.post", broken)
 
     batch_send(batch_id=batch.pk)
 
@@ -384,7 +384,7 @@ def test_the_request_uses_the_configured_timeout(
 def test_a_batch_attempted_by_another_worker_since_it_was_read_is_not_claimed_again(
     batch: Batch, queued: QueuedTasks
 ):
-    from gateway.delivery.services import _attempt_start
+    from gateway.delivery.sending import _attempt_start
 
     responses.add(responses.POST, URL, status=200)
     stale = Batch.objects.select_related("feed__partner").get(pk=batch.pk)

@@ -251,7 +251,7 @@ def test_the_slot_is_freed_even_when_the_attempt_crashes(
     def broken(**kwargs: object) -> None:
         raise RuntimeError("transport bug")
 
-    monkeypatch.setattr("gateway.delivery.services.transport.post", broken)
+    monkeypatch.setattr("gateway.delivery.sending.transport.post", broken)
 
     batch_send(batch_id=ready_batch(push_feed).pk)
 
