@@ -40,7 +40,8 @@ def wait_until(
         time.sleep(interval)
 
 
-def _worker_database_url() -> str:
+def worker_database_url() -> str:
+    """The test database's URL, for the worker processes and for a connection of a test's own."""
     db = connection.settings_dict
     if db["ENGINE"] != "django.db.backends.postgresql":
         pytest.fail("integration tests need PostgreSQL: set DATABASE_URL (make test does)")
@@ -117,7 +118,7 @@ def celery_env(transactional_db, tmp_path: Path) -> dict[str, str]:
     redis.Redis.from_url(broker).flushdb()
     return {
         **os.environ,
-        "DATABASE_URL": _worker_database_url(),
+        "DATABASE_URL": worker_database_url(),
         "REDIS_URL": broker,
         "GATEWAY_VAR_DIR": str(tmp_path),
         # The worker writes batch bodies where this process reads them.

@@ -15,21 +15,25 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
 from gateway.delivery.models import Batch, DeliveryAttempt, FeedNotice
+from gateway.ingest.models import Exposure
 from gateway.ingest.services import exposures_ingest
 from gateway.simulator.server import PartnerSimulator
 from partners.models import Feed, Partner
 from partners.services import signing_secret_current
 from tests.factories import exposure_payload, make_feed, make_partner
-from tests.integration.conftest import CeleryProcesses, wait_until
+from tests.integration.conftest import CeleryProcesses, wait_until, worker_database_url
 
 pytestmark = pytest.mark.integration
 
@@ -88,6 +92,21 @@ def _assert_each_batch_stored_once(simulator: PartnerSimulator, feed: Feed) -> N
     ours = {str(pk) for pk in Batch.objects.filter(feed=feed).values_list("pk", flat=True)}
     assert {r.webhook_id for r in stats.requests} <= ours
     assert len(stats.batch_ids) == len(set(stats.batch_ids))
+
+
+@contextmanager
+def _exposures_locked() -> Iterator[None]:
+    """The exposures table locked by another connection: whoever reads it waits until the end.
+
+    Dispatching windows does not read it (the commit horizon is a snapshot
+    function), so batches are cut and claimed meanwhile.
+    """
+    with psycopg.connect(worker_database_url()) as holder:
+        holder.execute(f"LOCK TABLE {Exposure._meta.db_table} IN ACCESS EXCLUSIVE MODE")
+        try:
+            yield
+        finally:
+            holder.rollback()
 
 
 def _kill(process: subprocess.Popen) -> None:
@@ -225,15 +244,18 @@ def test_a_worker_killed_mid_build_leaves_one_batch_built_once_after_restart(
     partner, simulator = _partner(tmp_path)
     with simulator:
         feed = _feed(partner, simulator.url + "/exposures")
-        _ingest(8_000)  # a build of a few seconds
-        first: CeleryProcesses = start_celery(beat=True, extra_env=FAST)
-        wait_until(
-            lambda: Batch.objects.filter(feed=feed, status=Batch.Status.BUILDING).exists(),
-            timeout=60,
-            interval=0.02,
-            what="a build in progress",
-        )
-        _kill(first.worker)
+        _ingest(8_000)
+        # The build claims its batch, then waits for the exposures it reads:
+        # it is killed in the middle however fast this machine builds.
+        with _exposures_locked():
+            first: CeleryProcesses = start_celery(beat=True, extra_env=FAST)
+            wait_until(
+                lambda: Batch.objects.filter(feed=feed, status=Batch.Status.BUILDING).exists(),
+                timeout=60,
+                interval=0.02,
+                what="a build in progress",
+            )
+            _kill(first.worker)
         assert Batch.objects.filter(feed=feed, status=Batch.Status.BUILDING).exists()
         start_celery(extra_env=FAST)
 
