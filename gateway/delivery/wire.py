@@ -18,14 +18,13 @@ then sent and signed from there.
 
 from __future__ import annotations
 
-import collections
 import io
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from gzip import BadGzipFile
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, Protocol
 
 from isal import igzip_threaded
 from isal.igzip_lib import IsalError
@@ -51,6 +50,12 @@ SIGNED_CHUNK_BYTES = 256 * 1024
 # A body made for the wire (a JWE, uncompressed NDJSON) stays in memory up to
 # this size, then goes to a temporary file (see operations.md, disk).
 SPOOL_MEMORY_BYTES = 1024 * 1024
+
+
+class Hasher(Protocol):
+    """What ``wire_body`` feeds the NDJSON to (``hashlib.sha256()``, say)."""
+
+    def update(self, data: bytes, /) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -132,11 +137,13 @@ def inflated_chunks(compressed: bytes | BinaryIO) -> Iterator[bytes]:
             yield chunk
 
 
-def wire_body(*, feed: Feed, body_path: str) -> WireBody:
+def wire_body(*, feed: Feed, body_path: str, ndjson_digest: Hasher | None = None) -> WireBody:
     """The wire form, for ``feed``, of the gzip body stored at ``body_path``.
 
     A gzip feed's body is read only when it is sent; a JWE or the NDJSON is
-    written to a temporary file here, in pieces. Raises a permanent
+    written to a temporary file here, in pieces, after one pass over the
+    NDJSON, which also feeds ``ndjson_digest`` if given (a made body only:
+    the caller digests a stored one as it reads it). Raises a permanent
     DeliveryError when the feed's key cannot encrypt: a body is never sent in
     clear to a feed that asked for encryption.
     """
@@ -144,18 +151,21 @@ def wire_body(*, feed: Feed, body_path: str) -> WireBody:
         return WireBody(
             body_path=body_path, content_type=NDJSON_CONTENT_TYPE, content_encoding=GZIP_ENCODING
         )
-    if feed.encryption != Feed.Encryption.NONE:
-        # Encrypting does not inflate: the gzip CRC is checked first, so a
-        # damaged body is never sent (DAMAGED_BODY_ERRORS), encrypted or not.
-        with body_open(body_path) as stored:
-            collections.deque(inflated_chunks(stored), maxlen=0)
     made = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115 (WireBody.close)
+    # Uncompressed, the NDJSON is what is sent; encrypted, the pass checks the
+    # gzip CRC first (encrypting does not inflate), so a damaged body is never
+    # sent (DAMAGED_BODY_ERRORS) in any form.
+    keep = made.write if feed.encryption == Feed.Encryption.NONE else None
     try:
         with body_open(body_path) as stored:
-            if feed.encryption == Feed.Encryption.NONE:
-                for chunk in inflated_chunks(stored):
-                    made.write(chunk)
-                return WireBody(body_path=body_path, content_type=NDJSON_CONTENT_TYPE, made=made)
+            for chunk in inflated_chunks(stored):
+                if ndjson_digest is not None:
+                    ndjson_digest.update(chunk)
+                if keep is not None:
+                    keep(chunk)
+        if keep is not None:
+            return WireBody(body_path=body_path, content_type=NDJSON_CONTENT_TYPE, made=made)
+        with body_open(body_path) as stored:
             encrypt_stream(
                 stored,
                 made,

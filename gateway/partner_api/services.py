@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
 from gateway.delivery.models import Batch
 from gateway.delivery.signers import NoSigningKey, partner_signer, stream_signed_headers
-from gateway.delivery.storage import body_open
-from gateway.delivery.wire import DAMAGED_BODY_ERRORS, WireBody, inflated_chunks, wire_body
+from gateway.delivery.wire import DAMAGED_BODY_ERRORS, Hasher, WireBody, wire_body
 from gateway.errors import DeliveryError, GatewayError, ValidationFailed
 from gateway.partner_api.report_rows import ReportRow, report_rows_parse, row_error
 from gateway.partner_api.selectors import batch_for_partner
@@ -75,13 +72,17 @@ def batch_download(*, partner: Partner, batch_id: uuid.UUID, now: datetime) -> B
             signer=signer, msg_id=str(batch.pk), timestamp=timestamp, chunks=chunks
         )
 
+    # The NDJSON's digest, fed by whichever pass reads it first.
+    digest = hashlib.sha256()
     try:
         # Encrypted feeds get the JWE text, exactly as a push would carry it.
-        wire = _wire_body(batch)
+        wire = _wire_body(batch, ndjson_digest=digest)
     except DAMAGED_BODY_ERRORS as exc:
         raise _damaged(batch, exc) from exc
     try:
-        body_sha256, signature = _checked_and_signed(batch=batch, wire=wire, signed=signed)
+        body_sha256, signature = _checked_and_signed(
+            batch=batch, wire=wire, digest=digest, signed=signed
+        )
     except BaseException:
         wire.close()  # a JWE or NDJSON made for this download
         raise
@@ -95,9 +96,9 @@ def batch_download(*, partner: Partner, batch_id: uuid.UUID, now: datetime) -> B
     return BatchDownload(batch=batch, body=wire, body_sha256=body_sha256, webhook_headers=signature)
 
 
-def _wire_body(batch: Batch) -> WireBody:
+def _wire_body(batch: Batch, *, ndjson_digest: Hasher) -> WireBody:
     try:
-        return wire_body(feed=batch.feed, body_path=batch.body_path)
+        return wire_body(feed=batch.feed, body_path=batch.body_path, ndjson_digest=ndjson_digest)
     except DeliveryError as exc:
         logger.error("batch %s cannot be served: %s", batch.pk, exc.detail)
         raise GatewayError(
@@ -107,20 +108,21 @@ def _wire_body(batch: Batch) -> WireBody:
 
 
 def _checked_and_signed(
-    *, batch: Batch, wire: WireBody, signed: Callable[[Iterable[bytes]], dict[str, str]]
+    *,
+    batch: Batch,
+    wire: WireBody,
+    digest: Hasher,
+    signed: Callable[[Iterable[bytes]], dict[str, str]],
 ) -> tuple[str, dict[str, str]]:
     """The NDJSON's SHA-256, checked against the stored one, and the body's signature headers.
 
     A body that goes as stored is read once for both; a made one (a JWE, or
-    the NDJSON) is signed as made, after the stored body's digest.
+    the NDJSON) was digested as ``wire_body`` made it, and is signed as made.
     """
-    digest = hashlib.sha256()
     try:
         if wire.made is None:
             signature = signed(_digested(wire.signed_chunks(), digest))
         else:
-            with body_open(batch.body_path) as stored:
-                collections.deque(_digested(inflated_chunks(stored), digest), maxlen=0)
             signature = signed(wire.signed_chunks())
     except DAMAGED_BODY_ERRORS as exc:
         raise _damaged(batch, exc) from exc
@@ -136,7 +138,7 @@ def _damaged(batch: Batch, why: Exception | str) -> BatchIntegrityError:
     return BatchIntegrityError(f"Batch {batch.pk} cannot be served; we have been alerted.")
 
 
-def _digested(chunks: Iterable[bytes], digest: Any) -> Iterator[bytes]:
+def _digested(chunks: Iterable[bytes], digest: Hasher) -> Iterator[bytes]:
     """``chunks`` as they are, each also fed to ``digest``."""
     for chunk in chunks:
         digest.update(chunk)

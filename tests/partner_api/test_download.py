@@ -152,9 +152,14 @@ def test_a_client_accepting_only_ndjson_gets_the_body(
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize("gzip_on", [True, False], ids=["as-stored", "uncompressed"])
 def test_a_body_that_no_longer_matches_its_hash_is_never_served(
-    partner_client: APIClient, pull_feed: Feed
+    partner_client: APIClient, pull_feed: Feed, gzip_on: bool
 ) -> None:
+    # Sent as stored, the digest is taken while signing; uncompressed, while
+    # the NDJSON to send is made: both are checked before anything is served.
+    pull_feed.gzip = gzip_on
+    pull_feed.save(update_fields=["gzip"])
     batch = make_ready_batch(feed=pull_feed, body_sha256="0" * 64)
     response = partner_client.get(_download_url(batch))
     assert response.status_code == 500
