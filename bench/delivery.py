@@ -278,17 +278,25 @@ def child_run(mode: str, batch_id: str) -> None:
     )
 
 
-def body_sign(body_path: str) -> str:
+BENCH_SECRET = "whsec_" + base64.b64encode(b"bench-signing-key-0123456789abcd").decode()
+
+
+def body_sign(
+    body_path: str,
+    *,
+    secret: str = BENCH_SECRET,
+    msg_id: str = "msg",
+    timestamp: int = 1_764_000_000,
+) -> str:
     """A v1 signature of the stored body's NDJSON, as every send attempt computes it."""
     from gateway.delivery.signing import signatures_of_chunks
     from gateway.delivery.storage import body_open
     from gateway.delivery.wire import inflated_chunks
 
-    secret = "whsec_" + base64.b64encode(b"bench-signing-key-0123456789abcd").decode()
     with body_open(body_path) as stored:
         chunks = inflated_chunks(stored)
         return signatures_of_chunks(
-            secrets=[secret], msg_id="msg", timestamp=1_764_000_000, chunks=chunks
+            secrets=[secret], msg_id=msg_id, timestamp=timestamp, chunks=chunks
         )[0]
 
 
@@ -323,9 +331,8 @@ def bench_push(*, feed: Any, batches: int, events: int) -> None:
 
     from gateway.delivery.models import Batch, DeliveryAttempt
     from gateway.delivery.services import batch_send
-    from gateway.delivery.signing import signatures_of_chunks, webhook_headers
+    from gateway.delivery.signing import webhook_headers
     from gateway.delivery.storage import body_open, body_read
-    from gateway.delivery.wire import inflated_chunks
     from partners.services import signing_secret_current
 
     secret = signing_secret_current(partner_id=feed.partner_id)
@@ -365,13 +372,12 @@ def bench_push(*, feed: Any, batches: int, events: int) -> None:
             """The least any signed push does: sign the stored body's NDJSON now, then POST it."""
             started = time.perf_counter()
             timestamp = int(time.time())
-            with body_open(ready[index].body_path) as stored:
-                signature = signatures_of_chunks(
-                    secrets=[secret],
-                    msg_id=str(ready[index].pk),
-                    timestamp=timestamp,
-                    chunks=inflated_chunks(stored),
-                )[0]
+            signature = body_sign(
+                ready[index].body_path,
+                secret=secret,
+                msg_id=str(ready[index].pk),
+                timestamp=timestamp,
+            )
             headers = {
                 **signed[index],
                 "webhook-timestamp": str(timestamp),
