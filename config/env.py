@@ -51,7 +51,9 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfiguredEnv(f"{name}={value!r} is not a boolean (use true/false)")
 
 
-def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+def env_int(
+    name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
     value = _raw(name)
     if value is None or value == "":
         return default
@@ -61,6 +63,8 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
         raise ImproperlyConfiguredEnv(f"{name}={value!r} is not an integer") from exc
     if minimum is not None and number < minimum:
         raise ImproperlyConfiguredEnv(f"{name}={number} must be >= {minimum}")
+    if maximum is not None and number > maximum:
+        raise ImproperlyConfiguredEnv(f"{name}={number} must be <= {maximum}")
     return number
 
 

@@ -159,6 +159,13 @@ DELIVERY_TIMEOUT_SECONDS = env_int("DELIVERY_TIMEOUT_SECONDS", 30, minimum=1)
 DELIVERY_RETRY_SCHEDULE = _env_seconds_list(
     "DELIVERY_RETRY_SCHEDULE", [5, 300, 1800, 7200, 18000, 36000, 36000]
 )
+# The build signs a push batch's body for its first attempt, which sends those
+# signatures if they are at most this old (gateway.delivery.first_signature);
+# 0: builds do not sign, every attempt signs when it starts. At most 240 s:
+# Standard Webhooks receivers refuse timestamps five minutes off.
+DELIVERY_FIRST_SIGNATURE_MAX_AGE_SECONDS = env_int(
+    "DELIVERY_FIRST_SIGNATURE_MAX_AGE_SECONDS", 60, minimum=0, maximum=240
+)
 # A partner's Retry-After is honoured within these bounds.
 DELIVERY_RETRY_AFTER_MIN_SECONDS = env_int("DELIVERY_RETRY_AFTER_MIN_SECONDS", 1, minimum=0)
 DELIVERY_RETRY_AFTER_MAX_SECONDS = env_int("DELIVERY_RETRY_AFTER_MAX_SECONDS", 3600, minimum=1)

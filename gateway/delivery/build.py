@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from gateway.delivery.body import Body, BodyWriter
 from gateway.delivery.claims import claimed_exposures
+from gateway.delivery.first_signature import FirstSignature, first_signature_make
 from gateway.delivery.models import Batch
 from gateway.delivery.policies import policy_for
 from gateway.delivery.prefetch import prefetched_chunks
@@ -92,6 +93,7 @@ def batch_build(*, batch_id: BatchId) -> Batch | None:
             tally, body = _window_filter(batch=batch)
         with closing(body):
             body_path = _body_store(batch=batch, body=body) if tally.delivered else ""
+        first_signature = first_signature_make(batch=batch, body_path=body_path)
     except Exception as exc:
         # Hand the batch back: the sweeper queues it again later, and last_error
         # shows in the admin why it is still pending.
@@ -100,7 +102,12 @@ def batch_build(*, batch_id: BatchId) -> Batch | None:
         ).update(status=Batch.Status.PENDING, claimed_at=None, last_error=f"build failed: {exc!r}")
         raise
     return _build_finish(
-        batch=batch, claimed_at=claimed_at, tally=tally, body=body, body_path=body_path
+        batch=batch,
+        claimed_at=claimed_at,
+        tally=tally,
+        body=body,
+        body_path=body_path,
+        first_signature=first_signature,
     )
 
 
@@ -283,7 +290,13 @@ def _aggregate_body(
 
 
 def _build_finish(
-    *, batch: Batch, claimed_at: datetime, tally: BuildTally, body: Body, body_path: str
+    *,
+    batch: Batch,
+    claimed_at: datetime,
+    tally: BuildTally,
+    body: Body,
+    body_path: str,
+    first_signature: FirstSignature | None,
 ) -> Batch | None:
     status = Batch.Status.READY if tally.delivered else Batch.Status.EMPTY
     now = timezone.now()
@@ -304,6 +317,7 @@ def _build_finish(
         "body_path": body_path,
         "body_sha256": body.sha256 if tally.delivered else "",
         "body_bytes": body.uncompressed_bytes if tally.delivered else 0,
+        "first_signature": first_signature.as_json() if first_signature else None,
     }
     push = status == Batch.Status.READY and batch.feed.pushes
     if push:

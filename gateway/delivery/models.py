@@ -89,6 +89,9 @@ class Batch(models.Model):
     body_sha256 = models.CharField(max_length=64, blank=True)
     body_bytes = models.PositiveBigIntegerField(default=0)
     first_downloaded_at = models.DateTimeField(null=True, blank=True)
+    # The signatures the build made for the first attempt, and what they were
+    # made with (gateway.delivery.first_signature); null when it did not sign.
+    first_signature = models.JSONField(null=True, blank=True, editable=False)
     # Which vendor list the TCF checks used, and, for aggregate feeds, how many
     # cells were withheld under the distinct-user threshold.
     gvl_version = models.PositiveIntegerField(null=True, blank=True)

@@ -12,6 +12,11 @@ here: the POST streams it from storage (``WireBody.opened``).
 The signing keys are looked up on the caller's thread (on its database
 connection) before the thread starts; the thread touches neither the
 database nor Django's connections.
+
+A batch's first attempt usually sends the signatures its build made
+(``gateway.delivery.first_signature``), dated when the build signed: the
+thread then only checks that the stored body is the one signed, and the
+attempt's ``webhook-timestamp`` is the build's (``PreparedRequest.timestamp``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,12 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+from gateway.delivery import signing
+from gateway.delivery.first_signature import (
+    FirstSignature,
+    first_signature_for_attempt,
+    stored_body_sha256,
+)
 from gateway.delivery.models import Batch
 from gateway.delivery.signers import Signer, attempt_signer, stream_signed_headers
 from gateway.delivery.wire import DAMAGED_BODY_ERRORS, WireBody, wire_body
@@ -40,11 +51,22 @@ class SignedRequest:
 
 
 class PreparedRequest:
-    """The outcome of ``request_prepare``: the request, or the error that prevented it."""
+    """The outcome of ``request_prepare``: the request, or the error that prevented it.
 
-    def __init__(self, *, future: Future[SignedRequest] | None, error: DeliveryError | None):
+    ``timestamp`` is the attempt's ``webhook-timestamp``: the one asked for, or
+    that of the build's signatures when the attempt sends them.
+    """
+
+    def __init__(
+        self,
+        *,
+        future: Future[SignedRequest] | None,
+        error: DeliveryError | None,
+        timestamp: int,
+    ):
         self._future = future
         self._error = error
+        self.timestamp = timestamp
 
     def result(self) -> SignedRequest:
         """The signed request, once ready; raises what preparing it raised."""
@@ -63,18 +85,41 @@ def request_prepare(*, batch: Batch, timestamp: int) -> PreparedRequest:
     feed: Feed = batch.feed
     if not batch.body_path:
         error = DeliveryError("the batch has no body", transient=False)
-        return PreparedRequest(future=None, error=error)
+        return PreparedRequest(future=None, error=error, timestamp=timestamp)
     try:
         # The keys in use at this attempt's timestamp: during a rotation's
         # overlap that is the old and the new key, each adding a signature.
         signer = attempt_signer(partner_id=feed.partner_id, timestamp=timestamp)
     except DeliveryError as exc:
-        return PreparedRequest(future=None, error=exc)
+        return PreparedRequest(future=None, error=exc, timestamp=timestamp)
+    first = first_signature_for_attempt(batch=batch, signer=signer, now=timestamp)
+    if first is not None:
+        future = _executor().submit(
+            _first_signed_request, feed=feed, body_path=batch.body_path, msg_id=str(batch.pk),
+            first=first,
+        )  # fmt: skip
+        return PreparedRequest(future=future, error=None, timestamp=first.timestamp)
     future = _executor().submit(
         _signed_request, feed=feed, body_path=batch.body_path, msg_id=str(batch.pk),
         timestamp=timestamp, signer=signer,
     )  # fmt: skip
-    return PreparedRequest(future=future, error=None)
+    return PreparedRequest(future=future, error=None, timestamp=timestamp)
+
+
+def _first_signed_request(
+    *, feed: Feed, body_path: str, msg_id: str, first: FirstSignature
+) -> SignedRequest:
+    """The stored body with the build's signatures, if it is still the body they sign."""
+    if stored_body_sha256(body_path) != first.stored_sha256:
+        raise DeliveryError(
+            "the stored body is not the one its build signed (changed or damaged); not sent",
+            transient=False,
+        )
+    wire = wire_body(feed=feed, body_path=body_path)
+    signature = signing.signature_headers(
+        msg_id=msg_id, timestamp=first.timestamp, signatures=first.signatures
+    )
+    return SignedRequest(headers={**wire.headers(), **signature}, body=wire)
 
 
 def _signed_request(

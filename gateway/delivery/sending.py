@@ -109,7 +109,12 @@ def batch_send(*, batch_id: BatchId, task_id: str = "") -> DeliveryAttempt | Non
             if batch.feed.mode == Feed.Mode.FILE
             else request_prepare(batch=batch, timestamp=_webhook_timestamp(now))
         )
-        attempt = _attempt_start(batch=batch, now=now, task_id=task_id)
+        attempt = _attempt_start(
+            batch=batch,
+            now=now,
+            task_id=task_id,
+            webhook_timestamp=_webhook_timestamp(now) if prepared is None else prepared.timestamp,
+        )
         if attempt is None:
             return None
         result = _attempt_run(batch=batch, attempt=attempt, prepared=prepared)
@@ -135,7 +140,9 @@ def _send_defer(*, batch: Batch, deferral: health.Deferral, now: datetime) -> No
             on_commit_send(batch.pk, deferral.wait_seconds)
 
 
-def _attempt_start(*, batch: Batch, now: datetime, task_id: str) -> DeliveryAttempt | None:
+def _attempt_start(
+    *, batch: Batch, now: datetime, task_id: str, webhook_timestamp: int
+) -> DeliveryAttempt | None:
     """Claim a due batch for one attempt and write the attempt row; None if another got it.
 
     One transaction, so one commit: a send's bookkeeping is two commits in all
@@ -168,7 +175,7 @@ def _attempt_start(*, batch: Batch, now: datetime, task_id: str) -> DeliveryAtte
             batch=batch,
             number=batch.attempt_count,
             started_at=now,
-            webhook_timestamp=_webhook_timestamp(now),
+            webhook_timestamp=webhook_timestamp,
             task_id=task_id[:64],
         )
 

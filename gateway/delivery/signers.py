@@ -91,15 +91,30 @@ class LocalSigner:
             for key in self.keys
         ]
 
+    @property
+    def holds_whole_payload(self) -> bool:
+        """Whether ``sign_chunks`` joins the pieces: a v1a (Ed25519) key signs whole messages."""
+        return not all(key.secret.startswith(signing.SECRET_PREFIX) for key in self.keys)
+
     def sign_chunks(self, *, msg_id: str, timestamp: int, chunks: Iterable[bytes]) -> list[str]:
-        secrets = [key.secret for key in self.keys]
-        if all(secret.startswith(signing.SECRET_PREFIX) for secret in secrets):
+        if not self.holds_whole_payload:
             return signing.signatures_of_chunks(
-                secrets=secrets, msg_id=msg_id, timestamp=timestamp, chunks=chunks
+                secrets=[key.secret for key in self.keys],
+                msg_id=msg_id,
+                timestamp=timestamp,
+                chunks=chunks,
             )
         # Ed25519 signs a whole message (the cryptography package has no
         # streaming interface): with a v1a key in use, the payload is joined.
         return self.sign(msg_id=msg_id, timestamp=timestamp, payload=b"".join(chunks))
+
+
+def signs_in_pieces(signer: Signer) -> bool:
+    """Whether ``signer`` signs a payload given in pieces without ever holding it whole.
+
+    A StreamingSigner may say otherwise with a ``holds_whole_payload`` property.
+    """
+    return isinstance(signer, StreamingSigner) and not getattr(signer, "holds_whole_payload", False)
 
 
 @lru_cache(maxsize=4)

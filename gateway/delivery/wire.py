@@ -137,6 +137,11 @@ def inflated_chunks(compressed: bytes | BinaryIO) -> Iterator[bytes]:
             yield chunk
 
 
+def sends_stored_body(feed: Feed) -> bool:
+    """Whether ``feed``'s body goes out as stored (gzip NDJSON), not made anew for the wire."""
+    return feed.encryption == Feed.Encryption.NONE and feed.gzip
+
+
 def wire_body(*, feed: Feed, body_path: str, ndjson_digest: Hasher | None = None) -> WireBody:
     """The wire form, for ``feed``, of the gzip body stored at ``body_path``.
 
@@ -147,7 +152,7 @@ def wire_body(*, feed: Feed, body_path: str, ndjson_digest: Hasher | None = None
     DeliveryError when the feed's key cannot encrypt: a body is never sent in
     clear to a feed that asked for encryption.
     """
-    if feed.encryption == Feed.Encryption.NONE and feed.gzip:
+    if sends_stored_body(feed):
         return WireBody(
             body_path=body_path, content_type=NDJSON_CONTENT_TYPE, content_encoding=GZIP_ENCODING
         )

@@ -18,7 +18,7 @@ def test_env_bool_refuses_anything_else(monkeypatch: pytest.MonkeyPatch) -> None
         env_bool("FLAG", False)
 
 
-def test_env_int_refuses_non_integers_and_values_below_minimum(
+def test_env_int_refuses_non_integers_and_values_out_of_bounds(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("N", "ten")
@@ -27,6 +27,11 @@ def test_env_int_refuses_non_integers_and_values_below_minimum(
     monkeypatch.setenv("N", "0")
     with pytest.raises(ImproperlyConfiguredEnv, match="must be >= 1"):
         env_int("N", 5, minimum=1)
+    monkeypatch.setenv("N", "241")
+    with pytest.raises(ImproperlyConfiguredEnv, match="must be <= 240"):
+        env_int("N", 5, maximum=240)
+    monkeypatch.setenv("N", "240")
+    assert env_int("N", 5, minimum=0, maximum=240) == 240
 
 
 def test_env_str_without_default_must_be_set(monkeypatch: pytest.MonkeyPatch) -> None:

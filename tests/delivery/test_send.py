@@ -391,10 +391,12 @@ def test_a_batch_attempted_by_another_worker_since_it_was_read_is_not_claimed_ag
     # Another worker attempted it (and it is due again) after this one read it.
     Batch.objects.filter(pk=batch.pk).update(attempt_count=1)
 
-    assert _attempt_start(batch=stale, now=timezone.now(), task_id="late") is None
+    now = timezone.now()
+    start = {"now": now, "webhook_timestamp": int(now.timestamp())}
+    assert _attempt_start(batch=stale, task_id="late", **start) is None
     assert not DeliveryAttempt.objects.filter(batch=batch).exists()
 
     fresh = Batch.objects.select_related("feed__partner").get(pk=batch.pk)
-    attempt = _attempt_start(batch=fresh, now=timezone.now(), task_id="current")
+    attempt = _attempt_start(batch=fresh, task_id="current", **start)
     assert attempt is not None and attempt.number == fresh.attempt_count == 2
     assert Batch.objects.get(pk=batch.pk).attempt_count == 2
