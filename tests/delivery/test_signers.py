@@ -15,6 +15,7 @@ from gateway.delivery.signers import (
     SigningKeyMaterial,
     partner_signer,
     signed_headers,
+    signs_in_pieces,
     stream_signed_headers,
 )
 from gateway.delivery.signing import ed25519_key_pair
@@ -171,3 +172,28 @@ def test_streamed_headers_verify_with_the_reference_implementation() -> None:
     )
 
     Webhook(WHSEC).verify(payload, headers)
+
+
+class StreamingKmsSigner(FakeKmsSigner):
+    def sign_chunks(self, *, msg_id: str, timestamp: int, chunks) -> list[str]:
+        return self.sign(msg_id=msg_id, timestamp=timestamp, payload=b"".join(chunks))
+
+
+class WholeMessageKmsSigner(StreamingKmsSigner):
+    holds_whole_payload = True
+
+
+def test_which_signers_sign_in_pieces_without_holding_the_payload() -> None:
+    hmac_only = LocalSigner(keys=(SigningKeyMaterial(key_id="a", secret=WHSEC),))
+    with_v1a = LocalSigner(
+        keys=(
+            SigningKeyMaterial(key_id="a", secret=WHSEC),
+            SigningKeyMaterial(key_id="b", secret=WHSK),
+        )
+    )
+
+    assert signs_in_pieces(hmac_only)
+    assert not signs_in_pieces(with_v1a)
+    assert not signs_in_pieces(FakeKmsSigner(1, datetime.now()))  # no sign_chunks
+    assert signs_in_pieces(StreamingKmsSigner(1, datetime.now()))
+    assert not signs_in_pieces(WholeMessageKmsSigner(1, datetime.now()))
