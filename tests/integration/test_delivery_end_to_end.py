@@ -124,6 +124,9 @@ def test_exposures_reach_the_partner_filtered_signed_once_and_reconcile(
         assert attempts.count() == batches.count()
         assert {a.outcome for a in attempts} == {DeliveryAttempt.Outcome.SUCCEEDED}
         assert sorted(simulator.stats().batch_ids) == sorted(str(b.id) for b in batches)
+        # Each went with the signatures its build made, which the partner verified.
+        for attempt in attempts.select_related("batch"):
+            assert attempt.webhook_timestamp == attempt.batch.first_signature["timestamp"]
 
         # What the partner holds is pseudonymised and truncated, never the raw values.
         received = "".join(p.read_text() for p in (tmp_path / "partner").rglob("*.ndjson"))
