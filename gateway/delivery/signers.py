@@ -93,20 +93,17 @@ class LocalSigner:
 
     @property
     def holds_whole_payload(self) -> bool:
-        """Whether ``sign_chunks`` joins the pieces: a v1a (Ed25519) key signs whole messages."""
+        """Whether ``sign_chunks`` gathers the whole payload: a v1a (Ed25519) key signs whole
+        messages (on disk past ``signing.CONTENT_MEMORY_BYTES``, but all of it)."""
         return not all(key.secret.startswith(signing.SECRET_PREFIX) for key in self.keys)
 
     def sign_chunks(self, *, msg_id: str, timestamp: int, chunks: Iterable[bytes]) -> list[str]:
-        if not self.holds_whole_payload:
-            return signing.signatures_of_chunks(
-                secrets=[key.secret for key in self.keys],
-                msg_id=msg_id,
-                timestamp=timestamp,
-                chunks=chunks,
-            )
-        # Ed25519 signs a whole message (the cryptography package has no
-        # streaming interface): with a v1a key in use, the payload is joined.
-        return self.sign(msg_id=msg_id, timestamp=timestamp, payload=b"".join(chunks))
+        return signing.signatures_of_pieces(
+            secrets=[key.secret for key in self.keys],
+            msg_id=msg_id,
+            timestamp=timestamp,
+            chunks=chunks,
+        )
 
 
 def signs_in_pieces(signer: Signer) -> bool:

@@ -22,7 +22,10 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
+import mmap
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -41,6 +44,9 @@ ED25519_SIGNATURE_VERSION = "v1a"
 HMAC_SECRET_MIN_BYTES = 24
 HMAC_SECRET_MAX_BYTES = 64
 ED25519_KEY_BYTES = 32
+# Ed25519 signs a whole message: a signed content larger than this is gathered
+# in a temporary file and mapped, not joined in memory.
+CONTENT_MEMORY_BYTES = 1024 * 1024
 
 
 class InvalidSecret(ValueError):
@@ -137,6 +143,73 @@ def signatures_of_chunks(
         for mac in macs:
             mac.update(chunk)
     return [f"{SIGNATURE_VERSION},{base64.b64encode(mac.digest()).decode('ascii')}" for mac in macs]
+
+
+def signatures_of_pieces(
+    *, secrets: Sequence[str], msg_id: str, timestamp: int, chunks: Iterable[bytes]
+) -> list[str]:
+    """One signature per key, v1 or v1a, in the order of ``secrets``, over a payload in pieces.
+
+    The pieces are read once. v1 keys hash them as they come; Ed25519 signs a
+    whole message, so with a v1a key the signed content is gathered as well:
+    in memory up to ``CONTENT_MEMORY_BYTES``, beyond that in a temporary file
+    mapped read-only, whose pages the kernel can drop and read again, so a
+    body of hundreds of megabytes does not become as much process memory.
+    """
+    ed25519_keys = {
+        n: ed25519_private_key(secret)
+        for n, secret in enumerate(secrets)
+        if secret.startswith(ED25519_SECRET_PREFIX)
+    }
+    if not ed25519_keys:
+        return signatures_of_chunks(
+            secrets=secrets, msg_id=msg_id, timestamp=timestamp, chunks=chunks
+        )
+    prefix = signed_prefix(msg_id=msg_id, timestamp=timestamp)
+    macs = {
+        n: hmac.new(secret_key(secret), prefix, hashlib.sha256)
+        for n, secret in enumerate(secrets)
+        if n not in ed25519_keys
+    }
+    updates = [mac.update for mac in macs.values()]
+    with _gathered(prefix, chunks, also=updates) as content:
+        signed = {n: key.sign(content) for n, key in ed25519_keys.items()}
+    signatures = {n: (SIGNATURE_VERSION, mac.digest()) for n, mac in macs.items()}
+    signatures.update({n: (ED25519_SIGNATURE_VERSION, raw) for n, raw in signed.items()})
+    return [
+        f"{version},{base64.b64encode(raw).decode('ascii')}"
+        for version, raw in (signatures[n] for n in range(len(secrets)))
+    ]
+
+
+@contextmanager
+def _gathered(
+    prefix: bytes, chunks: Iterable[bytes], *, also: Sequence[Callable[[bytes], object]]
+) -> Iterator[bytes | bytearray | mmap.mmap]:
+    """``prefix`` and the pieces as one buffer (see ``signatures_of_pieces``); feeds ``also``."""
+    gathered = bytearray(prefix)
+    spooled = None
+    try:
+        for chunk in chunks:
+            for update in also:
+                update(chunk)
+            if spooled is None and len(gathered) + len(chunk) > CONTENT_MEMORY_BYTES:
+                spooled = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
+                spooled.write(gathered)
+                gathered = bytearray()
+            if spooled is None:
+                gathered += chunk
+            else:
+                spooled.write(chunk)
+        if spooled is None:
+            yield gathered
+            return
+        spooled.flush()
+        with mmap.mmap(spooled.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            yield mapped
+    finally:
+        if spooled is not None:
+            spooled.close()
 
 
 def ed25519_signature(*, secret: str, msg_id: str, timestamp: int, payload: bytes) -> str:

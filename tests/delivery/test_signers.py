@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import time
+import tracemalloc
 from datetime import datetime
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from standardwebhooks.webhooks import Webhook
 
 from gateway.delivery.signers import (
@@ -136,7 +138,7 @@ def test_pieces_are_read_once_even_for_several_keys() -> None:
     assert streamed == signer.sign(msg_id="m", timestamp=1, payload=payload)
 
 
-def test_with_an_ed25519_key_in_use_the_pieces_are_joined_and_signed_whole() -> None:
+def test_with_an_ed25519_key_in_use_the_pieces_are_gathered_and_signed_whole() -> None:
     # Ed25519 has no streaming form: the v1a signature is of the whole content.
     signer = LocalSigner(keys=(SigningKeyMaterial("new", WHSK), SigningKeyMaterial("old", WHSEC)))
     payload = b"line\n" * 500
@@ -145,6 +147,34 @@ def test_with_an_ed25519_key_in_use_the_pieces_are_joined_and_signed_whole() -> 
 
     assert streamed == signer.sign(msg_id="m", timestamp=5, payload=payload)
     assert [s.split(",")[0] for s in streamed] == ["v1a", "v1"]
+
+
+def test_a_large_payload_signed_with_a_v1a_key_is_gathered_on_disk_not_in_memory() -> None:
+    signer = LocalSigner(
+        keys=(
+            SigningKeyMaterial("old", WHSEC),
+            SigningKeyMaterial("new", WHSK),
+            SigningKeyMaterial("other", "whsec_" + base64.b64encode(b"o" * 24).decode()),
+        )
+    )
+    piece = b'{"event_id":"e","campaign_id":"cmp-1"}\n' * 6_000  # about 230 KB
+    count = 130  # about 30 MB in all
+
+    tracemalloc.start()
+    try:
+        streamed = signer.sign_chunks(msg_id="m", timestamp=7, chunks=(piece for _ in range(count)))
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 4 * 1024 * 1024, peak  # a few pieces and the in-memory start, not 30 MB
+    payload = piece * count
+    assert streamed == signer.sign(msg_id="m", timestamp=7, payload=payload)
+    assert [s.split(",")[0] for s in streamed] == ["v1", "v1a", "v1"]
+    public = Ed25519PrivateKey.from_private_bytes(
+        base64.b64decode(WHSK.removeprefix("whsk_"))
+    ).public_key()
+    public.verify(base64.b64decode(streamed[1].removeprefix("v1a,")), b"m.7." + payload)
 
 
 def test_a_signer_without_sign_chunks_is_given_the_joined_payload() -> None:
