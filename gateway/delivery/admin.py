@@ -8,6 +8,7 @@ query here defers them.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -15,6 +16,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from gateway.delivery.first_signature import FirstSignature
 from gateway.delivery.models import Batch, DeliveryAttempt, FeedNotice
 from gateway.delivery.replay import (
     BulkReport,
@@ -147,6 +149,7 @@ class BatchAdmin(admin.ModelAdmin):
         "delivered_by_campaign_day_event",
         "body_sha256",
         "body_bytes",
+        "signed_at_build",
         "first_downloaded_at",
     ]
     readonly_fields = fields
@@ -181,6 +184,14 @@ class BatchAdmin(admin.ModelAdmin):
     @admin.display(description="dropped by reason")
     def dropped(self, batch: Batch) -> SafeString | str:
         return _counts_list(batch.dropped_by_reason) or self.get_empty_value_display()
+
+    @admin.display(description="signed at build for the first attempt")
+    def signed_at_build(self, batch: Batch) -> str:
+        first = FirstSignature.from_json(batch.first_signature)
+        if first is None:
+            return "no: every attempt signs when it starts"
+        signed_at = datetime.fromtimestamp(first.timestamp, tz=UTC)
+        return f"at {signed_at:%Y-%m-%d %H:%M:%S} UTC, keys {', '.join(first.key_ids)}"
 
     @admin.display(description="sent with fields removed, by reason")
     def transformed(self, batch: Batch) -> SafeString | str:

@@ -9,6 +9,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from gateway.delivery.first_signature import FirstSignature
 from gateway.delivery.models import Batch, DeliveryAttempt
 from partners.models import Feed
 from tests.delivery.builders import WINDOW_START, make_batch
@@ -104,6 +105,21 @@ def test_the_batch_page_shows_dropped_reasons_and_attempts_read_only(
     assert "<li>gpc: 2</li>" in html
     assert "Permanent failure" in html
     assert 'name="_save"' not in html
+    assert "no: every attempt signs when it starts" in html
+
+
+def test_the_batch_page_says_when_and_with_which_keys_the_build_signed(
+    staff_client: Client, failed_batch: Batch
+):
+    first = FirstSignature(
+        timestamp=1_764_000_000, key_ids=("k-old", "k-new"), signatures=("v1,a", "v1,b"),
+        stored_sha256="0" * 64,
+    )  # fmt: skip
+    Batch.objects.filter(pk=failed_batch.pk).update(first_signature=first.as_json())
+
+    response = staff_client.get(reverse("admin:delivery_batch_change", args=[failed_batch.pk]))
+
+    assert "at 2025-11-24 16:00:00 UTC, keys k-old, k-new" in response.content.decode()
 
 
 def test_the_retry_action_queues_failed_batches_and_skips_the_others(
