@@ -200,6 +200,9 @@ SIGNING_KEY_OVERLAP_HOURS = env_int("SIGNING_KEY_OVERLAP_HOURS", 24, minimum=0)
 # Who signs webhooks: a dotted path to a factory of Signers (gateway.delivery.signers),
 # so keys kept in a KMS or HSM can sign instead of the encrypted keys in the database.
 SIGNER_FACTORY = env_str("SIGNER_FACTORY", "partners.services.signer_from_database")
+# Where the JWKS document finds partners' v1a public keys: a dotted path to a
+# function (*, partner, at) -> list of JWKs; keys kept in a KMS publish from there.
+SIGNING_PUBLIC_KEYS = env_str("SIGNING_PUBLIC_KEYS", "partners.services.signing_public_keys")
 # Push endpoints must be https on public addresses unless this is on
 # (development and tests deliver to loopback).
 ALLOW_PRIVATE_ENDPOINTS = env_bool("ALLOW_PRIVATE_ENDPOINTS", False)

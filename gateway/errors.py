@@ -80,3 +80,10 @@ class DeliveryError(GatewayError):
     def __init__(self, detail: str = "", *, transient: bool, **extra: Any) -> None:
         super().__init__(detail, **extra)
         self.transient = transient
+
+
+class KeyPublicationError(GatewayError):
+    """A key source offered something that must not be published as a public key."""
+
+    code = "key_publication_failed"
+    title = "The verification keys cannot be published"

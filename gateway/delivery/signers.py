@@ -9,7 +9,10 @@ yet keeps verifying.
 The factory is named by the ``SIGNER_FACTORY`` setting (a dotted path), so
 keys held in a KMS or HSM can be plugged in without touching the call sites.
 The default, ``partners.services.signer_from_database``, decrypts the keys
-stored Fernet-encrypted in the database and signs in process.
+stored Fernet-encrypted in the database and signs in process. Where partners
+find the public halves of v1a keys (the JWKS document) is named the same way,
+by ``SIGNING_PUBLIC_KEYS``: ``published_public_keys`` checks that whatever
+the source gives is an Ed25519 public JWK before anything is published.
 """
 
 from __future__ import annotations
@@ -18,15 +21,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from django.conf import settings
 from django.utils.module_loading import import_string
 
 from gateway.delivery import signing
-from gateway.errors import DeliveryError
+from gateway.errors import DeliveryError, KeyPublicationError
+
+if TYPE_CHECKING:
+    from partners.models import Partner
 
 DEFAULT_SIGNER_FACTORY = "partners.services.signer_from_database"
+DEFAULT_PUBLIC_KEYS_SOURCE = "partners.services.signing_public_keys"
+# JWK members that hold private or secret key material (RFC 7517, 7518, 8037).
+PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
 class NoSigningKey(LookupError):
@@ -60,6 +69,12 @@ class SignerFactory(Protocol):
     """Makes the signer of ``partner_id``'s keys in use at ``at``; raises NoSigningKey if none."""
 
     def __call__(self, *, partner_id: int, at: datetime) -> Signer: ...
+
+
+class PublicKeysSource(Protocol):
+    """The JWKs (RFC 8037) of ``partner``'s v1a keys that sign at ``at`` or will."""
+
+    def __call__(self, *, partner: Partner, at: datetime) -> list[dict[str, str]]: ...
 
 
 @dataclass(frozen=True)
@@ -115,7 +130,8 @@ def signs_in_pieces(signer: Signer) -> bool:
 
 
 @lru_cache(maxsize=4)
-def _factory(path: str) -> SignerFactory:
+def _factory(path: str) -> Any:
+    """The callable at dotted ``path`` (a signer factory or a public keys source)."""
     return import_string(path)
 
 
@@ -125,8 +141,38 @@ def partner_signer(*, partner_id: int, timestamp: int) -> Signer:
     Keys are chosen for the moment the signature claims (``webhook-timestamp``),
     so a retry after a rotation is signed with the keys in use at that retry.
     """
-    factory = _factory(getattr(settings, "SIGNER_FACTORY", DEFAULT_SIGNER_FACTORY))
+    factory: SignerFactory = _factory(getattr(settings, "SIGNER_FACTORY", DEFAULT_SIGNER_FACTORY))
     return factory(partner_id=partner_id, at=datetime.fromtimestamp(timestamp, tz=UTC))
+
+
+def published_public_keys(*, partner: Partner, at: datetime) -> list[dict[str, str]]:
+    """The verification keys to publish for ``partner``, from the ``SIGNING_PUBLIC_KEYS`` source.
+
+    Each must be an Ed25519 public JWK with a ``kid``; anything else, above
+    all a key with private members, raises KeyPublicationError and nothing
+    is published: a misconfigured source must not leak a private key.
+    """
+    source: PublicKeysSource = _factory(
+        getattr(settings, "SIGNING_PUBLIC_KEYS", DEFAULT_PUBLIC_KEYS_SOURCE)
+    )
+    keys = source(partner=partner, at=at)
+    if not isinstance(keys, list):
+        raise KeyPublicationError("the key source did not give a list of JWKs")
+    for key in keys:
+        _public_jwk_check(key)
+    return keys
+
+
+def _public_jwk_check(key: Any) -> None:
+    if not isinstance(key, dict):
+        raise KeyPublicationError("the key source gave something that is not a JWK")
+    if PRIVATE_JWK_MEMBERS & key.keys():
+        # Never echo the key: it holds private material.
+        raise KeyPublicationError(f"the key source gave a private key (kid {key.get('kid')!r})")
+    if key.get("kty") != "OKP" or key.get("crv") != "Ed25519":
+        raise KeyPublicationError("the key source gave a key that is not an Ed25519 JWK")
+    if not all(isinstance(key.get(member), str) and key[member] for member in ("x", "kid")):
+        raise KeyPublicationError("the key source gave a JWK without its x or kid")
 
 
 def attempt_signer(*, partner_id: int, timestamp: int) -> Signer:

@@ -125,3 +125,66 @@ def test_a_download_signature_verifies_with_a_key_from_the_jwks(
     [jwk] = Client().get(_jwks_url(partner.slug)).json()["keys"]
 
     _public_key_from_x(jwk["x"]).verify(base64.b64decode(v1a.removeprefix("v1a,")), content)
+
+
+# --- A key source plugged in by setting (keys kept in a KMS) --------------------------------
+
+KMS_JWK = {
+    "kty": "OKP",
+    "crv": "Ed25519",
+    "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+    "kid": "kms-key-1",
+    "use": "sig",
+    "alg": "EdDSA",
+}
+SOURCE = "tests.partner_api.test_jwks.kms_public_keys"
+offered: list[object] = []
+
+
+def kms_public_keys(*, partner: Partner, at) -> object:
+    return offered[0]
+
+
+@pytest.fixture
+def kms_source(settings) -> list[object]:
+    settings.SIGNING_PUBLIC_KEYS = SOURCE
+    offered.clear()
+    return offered
+
+
+def test_a_key_source_named_by_the_setting_publishes_its_keys(
+    partner: Partner, kms_source: list[object]
+) -> None:
+    kms_source.append([KMS_JWK])
+
+    response = Client().get(_jwks_url(partner.slug))
+
+    assert response.status_code == 200
+    assert response.json() == {"keys": [KMS_JWK]}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [{**KMS_JWK, "d": "private-part"}],  # a private key: never published
+        [{**KMS_JWK, "kty": "oct", "k": "c2VjcmV0"}],  # a shared secret
+        [{**KMS_JWK, "crv": "X25519"}],
+        [{key: value for key, value in KMS_JWK.items() if key != "kid"}],
+        ["not a jwk"],
+        {"keys": [KMS_JWK]},  # not a list
+    ],
+)
+def test_a_key_source_offering_anything_but_public_ed25519_keys_publishes_nothing(
+    partner: Partner, kms_source: list[object], bad: object, caplog
+) -> None:
+    kms_source.append(bad)
+
+    response = Client().get(_jwks_url(partner.slug))
+
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "key_publication_failed"
+    body = response.content.decode()
+    assert "private-part" not in body and "c2VjcmV0" not in body
+    assert "not published" in caplog.text
+    assert "private-part" not in caplog.text
