@@ -73,26 +73,28 @@ class FirstSignature:
         if not isinstance(value, dict):
             return None
         timestamp = value.get("timestamp")
-        key_ids, signatures = value.get("key_ids"), value.get("signatures")
+        key_ids, signatures = _strings(value.get("key_ids")), _strings(value.get("signatures"))
         stored_sha256 = value.get("stored_sha256")
         if (
             type(timestamp) is not int
-            or not _strings(key_ids)
-            or not _strings(signatures)
+            or not key_ids
             or len(key_ids) != len(signatures)
             or not isinstance(stored_sha256, str)
         ):
             return None
         return cls(
             timestamp=timestamp,
-            key_ids=tuple(key_ids),
-            signatures=tuple(signatures),
+            key_ids=key_ids,
+            signatures=signatures,
             stored_sha256=stored_sha256,
         )
 
 
-def _strings(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(s, str) for s in value)
+def _strings(value: Any) -> tuple[str, ...]:
+    """A stored list of strings as a tuple; empty when it is anything else."""
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        return ()
+    return tuple(value)
 
 
 def max_age_seconds() -> int:
@@ -111,7 +113,7 @@ def first_signature_make(*, batch: Batch, body_path: str) -> FirstSignature | No
         if not signs_in_pieces(signer):
             return None
         wire = wire_body(feed=feed, body_path=body_path)
-        signatures = signer.sign_chunks(  # type: ignore[attr-defined]  (signs_in_pieces)
+        signatures = signer.sign_chunks(
             msg_id=str(batch.pk), timestamp=timestamp, chunks=wire.signed_chunks()
         )
         stored_sha256 = stored_body_sha256(body_path)

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, runtime_checkable
 
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -121,7 +121,7 @@ class LocalSigner:
         )
 
 
-def signs_in_pieces(signer: Signer) -> bool:
+def signs_in_pieces(signer: Signer) -> TypeGuard[StreamingSigner]:
     """Whether ``signer`` signs a payload given in pieces without ever holding it whole.
 
     A StreamingSigner may say otherwise with a ``holds_whole_payload`` property.

@@ -185,7 +185,7 @@ def signatures_of_pieces(
 @contextmanager
 def _gathered(
     prefix: bytes, chunks: Iterable[bytes], *, also: Sequence[Callable[[bytes], object]]
-) -> Iterator[bytes | bytearray | mmap.mmap]:
+) -> Iterator[bytearray | memoryview]:
     """``prefix`` and the pieces as one buffer (see ``signatures_of_pieces``); feeds ``also``."""
     gathered = bytearray(prefix)
     spooled = None
@@ -205,8 +205,11 @@ def _gathered(
             yield gathered
             return
         spooled.flush()
-        with mmap.mmap(spooled.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            yield mapped
+        with (
+            mmap.mmap(spooled.fileno(), 0, access=mmap.ACCESS_READ) as mapped,
+            memoryview(mapped) as view,
+        ):
+            yield view
     finally:
         if spooled is not None:
             spooled.close()

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import ModuleType
-from typing import IO, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -33,6 +33,12 @@ USER_AGENT = "measurement-gateway/0.1"
 # huge or endless response cannot exhaust a worker's memory.
 EXCERPT_CHARS = 1000
 _EXCERPT_READ_BYTES = EXCERPT_CHARS * 4
+
+
+class ReadableBody(Protocol):
+    """A body to stream: a file opened for reading, or anything else that reads like one."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class NetworkError(StrEnum):
@@ -142,7 +148,7 @@ def pinned_session(*, url: str, address: str) -> requests.Session:
 def post(
     *,
     url: str,
-    body: bytes | IO[bytes],
+    body: bytes | ReadableBody,
     headers: Mapping[str, str],
     timeout: float,
     session: requests.Session | None = None,
@@ -170,7 +176,7 @@ def post(
 @dataclass(frozen=True)
 class _Request:
     url: str
-    body: bytes | IO[bytes]
+    body: bytes | ReadableBody
     headers: Mapping[str, str]
     timeout: float
     # None keeps requests' default: the session's, else the certifi bundle.

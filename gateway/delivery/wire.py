@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from gzip import BadGzipFile
-from typing import IO, BinaryIO, Protocol
+from typing import IO, Protocol
 
 from isal import igzip_threaded
 from isal.igzip_lib import IsalError
@@ -43,7 +43,8 @@ NDJSON_CONTENT_TYPE = "application/x-ndjson"
 GZIP_ENCODING = "gzip"
 # What inflating a damaged gzip body raises: a bad header or CRC (BadGzipFile),
 # a stream cut short (EOFError), invalid deflate data (IsalError).
-DAMAGED_BODY_ERRORS: tuple[type[Exception], ...] = (BadGzipFile, EOFError, IsalError)
+# (isal's stubs declare IsalError an instance; it is a class.)
+DAMAGED_BODY_ERRORS: tuple[type[Exception], ...] = (BadGzipFile, EOFError, IsalError)  # type: ignore[assignment]
 # Pieces of the inflated NDJSON: big enough that hashing releases the GIL for
 # long stretches, small enough to stay in the CPU cache.
 SIGNED_CHUNK_BYTES = 256 * 1024
@@ -129,7 +130,7 @@ class SizedReader:
         return self._file.read(size)
 
 
-def inflated_chunks(compressed: bytes | BinaryIO) -> Iterator[bytes]:
+def inflated_chunks(compressed: bytes | IO[bytes]) -> Iterator[bytes]:
     """The content of gzip ``compressed`` (bytes or a file) in pieces, inflated one piece ahead."""
     source = io.BytesIO(compressed) if isinstance(compressed, bytes) else compressed
     with igzip_threaded.open(source, "rb", threads=1, block_size=SIGNED_CHUNK_BYTES) as plain:

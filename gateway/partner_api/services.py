@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
@@ -22,6 +23,12 @@ from gateway.reconciliation.models import Metric, PartnerReport
 from partners.models import Partner
 
 logger = logging.getLogger(__name__)
+
+
+class _Digest(Hasher, Protocol):
+    """A hash object (``hashlib.sha256()``): fed as a Hasher, read as hex."""
+
+    def hexdigest(self) -> str: ...
 
 
 class BatchIntegrityError(GatewayError):
@@ -111,7 +118,7 @@ def _checked_and_signed(
     *,
     batch: Batch,
     wire: WireBody,
-    digest: Hasher,
+    digest: _Digest,
     signed: Callable[[Iterable[bytes]], dict[str, str]],
 ) -> tuple[str, dict[str, str]]:
     """The NDJSON's SHA-256, checked against the stored one, and the body's signature headers.

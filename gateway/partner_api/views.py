@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
@@ -77,7 +77,7 @@ class BatchDownloadView(PartnerView):
     # No HEAD: Django would run GET for it and mark the batch as downloaded.
     http_method_names = ["get", "options"]
 
-    def get(self, request: Request, batch_id: str) -> HttpResponse:
+    def get(self, request: Request, batch_id: str) -> FileResponse:
         download = batch_download(
             partner=request_partner(request), batch_id=_uuid(batch_id), now=timezone.now()
         )
