@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from django import forms
@@ -135,7 +135,7 @@ class SigningKeyStateMixin:
 class SigningSecretInline(SigningKeyStateMixin, admin.TabularInline):
     model = SigningSecret
     extra = 0
-    fields = ["key_id", "algorithm", "state", "activates_at", "retires_at", "revoked_at"]
+    fields = ("key_id", "algorithm", "state", "activates_at", "retires_at", "revoked_at")
     readonly_fields = fields
     can_delete = False
     show_change_link = True
@@ -256,10 +256,12 @@ class PrivacyPreviewForm(forms.Form):
     def __init__(self, *args: Any, partner: Partner, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         names = Feed.objects.filter(partner=partner).values_list("name", flat=True)
-        self.fields["feed"].choices = [("", "first enabled feed"), *((n, n) for n in names)]
+        feed_field = cast(forms.ChoiceField, self.fields["feed"])
+        feed_field.choices = [("", "first enabled feed"), *((n, n) for n in names)]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if not data.get("event_id") and not data.get("payload"):
             raise forms.ValidationError("Give an event id or paste an exposure.")
         if not data.get("event_id"):
@@ -321,7 +323,7 @@ class GlobalVendorListForm(forms.ModelForm):
         # The model's own validation (GlobalVendorList.clean) has nothing to check
         # until a file was read, and names fields this form does not show.
         if "upload" in self.cleaned_data:
-            super()._post_clean()
+            super()._post_clean()  # type: ignore[misc]  # ModelForm's, missing from the stubs
 
 
 @admin.register(GlobalVendorList)
@@ -336,8 +338,8 @@ class GlobalVendorListAdmin(admin.ModelAdmin):
             kwargs["form"] = GlobalVendorListForm
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return ["upload"] if obj is None else self.readonly_fields
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return ("upload",) if obj is None else tuple(self.readonly_fields)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [] if obj is None else self.readonly_fields
@@ -416,7 +418,7 @@ class FeedAdmin(admin.ModelAdmin):
         feeds = list(changelist.result_list)
         health = feeds_health(feeds=feeds, at=timezone.now())
         for feed in feeds:
-            feed._health = health[feed.pk]  # type: ignore[attr-defined]
+            feed._health = health[feed.pk]
         return changelist
 
     def _health(self, feed: Feed) -> FeedHealth:
@@ -726,8 +728,10 @@ class SigningSecretAdmin(SigningKeyStateMixin, admin.ModelAdmin):
             kwargs["form"] = SigningKeyAddForm
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return ["partner", "algorithm", "overlap_hours"] if obj is None else self.readonly_fields
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        if obj is None:
+            return ("partner", "algorithm", "overlap_hours")
+        return tuple(self.readonly_fields)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # Key material and dates change only through rotation, retirement and revocation.

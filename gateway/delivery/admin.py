@@ -68,7 +68,7 @@ class DeliveryAttemptInline(admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
-    fields = [
+    fields = (
         "number",
         "outcome",
         "http_status",
@@ -78,7 +78,7 @@ class DeliveryAttemptInline(admin.TabularInline):
         "error",
         "response_excerpt",
         "task_id",
-    ]
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Batch | None = None) -> bool:
@@ -122,7 +122,7 @@ class BatchAdmin(admin.ModelAdmin):
     date_hierarchy = "window_start"
     actions = ["replay", "retry_now", "rebuild"]
     inlines = [DeliveryAttemptInline]
-    fields = [
+    fields = (
         "id",
         "feed",
         "sequence",
@@ -151,7 +151,7 @@ class BatchAdmin(admin.ModelAdmin):
         "body_bytes",
         "signed_at_build",
         "first_downloaded_at",
-    ]
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime
+from typing import Any
 
 from gateway.privacy.activities import (
     ActivityRuleSpec,
@@ -135,7 +136,7 @@ def gvl_parsed(snapshot: GlobalVendorList) -> Gvl | None:
     return gvl
 
 
-def _minimisation(feed: Feed) -> dict[str, int | str]:
+def _minimisation(feed: Feed) -> dict[str, Any]:
     return {
         "ipv4_prefix_bits": feed.ipv4_prefix_bits,
         "ipv6_prefix_bits": feed.ipv6_prefix_bits,

@@ -165,7 +165,11 @@ def batches_sweep(*, now: datetime) -> int:
     stale_sends = Batch.objects.filter(
         status=Batch.Status.SENDING, claimed_at__lt=dead_before
     ).values_list("pk", "claimed_at")[:SWEEP_LIMIT]
-    requeued = sum(_send_reclaim(batch_id=pk, claimed_at=at, now=now) for pk, at in stale_sends)
+    requeued: int = sum(
+        _send_reclaim(batch_id=pk, claimed_at=at, now=now)
+        for pk, at in stale_sends
+        if at is not None  # filtered on it: never None here
+    )
 
     live = Batch.objects.filter(_live_feed_q("feed__")).filter(
         Q(queued_at__isnull=True) | Q(queued_at__lt=lost_before)

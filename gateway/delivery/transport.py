@@ -101,17 +101,16 @@ class PinnedAddressAdapter(HTTPAdapter):
         proxies: Mapping[str, str] | None = None,
         cert: Any = None,
     ) -> HTTPConnectionPool:
-        host_params, pool_kwargs = self.build_connection_pool_key_attributes(request, verify, cert)
+        # requests resolves verify before it gets here; None would mean its default: verify.
+        checked = True if verify is None else verify
+        host_params, key_kwargs = self.build_connection_pool_key_attributes(request, checked, cert)
+        pool_kwargs: dict[str, Any] = dict(key_kwargs)
         if host_params["host"] != self.host:
             # The adapter only knows one checked address; any other host
             # would be sent to it under a name nobody validated.
             raise InvalidURL(f"this connection is pinned to {self.host}", request=request)
         if host_params["scheme"] == "https":
-            pool_kwargs = {
-                **pool_kwargs,
-                "server_hostname": self.host,
-                "assert_hostname": self.host,
-            }
+            pool_kwargs.update(server_hostname=self.host, assert_hostname=self.host)
         return self.poolmanager.connection_from_host(
             host=self.address,
             port=host_params["port"],

@@ -69,7 +69,8 @@ class FileDestinationForm(forms.ModelForm):
         return private_key
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         kind = cleaned.get("kind")
         stored = self.instance
         if (

@@ -92,7 +92,7 @@ class FileDestination(models.Model):
 
 
 # Settings each kind needs besides its secret (checked by the admin form).
-REQUIRED_FIELDS = {
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     FileDestination.Kind.S3: ("bucket", "access_key_id"),
     FileDestination.Kind.SFTP: ("host", "username", "host_key"),
 }

@@ -203,7 +203,7 @@ class ParquetBodyWriter:
             self._flush()
         self._writer.close()
         self._file.seek(0)
-        digest = hashlib.file_digest(self._file, "sha256")
+        digest = hashlib.file_digest(self._file, "sha256")  # type: ignore[arg-type]  # a binary file
         size = self._file.tell()
         self._file.seek(0)
         return Body(

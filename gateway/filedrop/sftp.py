@@ -19,6 +19,7 @@ from typing import IO
 import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from gateway.errors import DeliveryError
 
@@ -82,6 +83,7 @@ def host_key_parse(line: str) -> paramiko.PKey:
 def private_key_parse(text: str) -> paramiko.PKey:
     """An unencrypted OpenSSH or PEM private key (Ed25519, ECDSA or RSA)."""
     data = text.strip().encode() + b"\n"
+    loaded: PrivateKeyTypes
     try:
         try:
             loaded = serialization.load_ssh_private_key(data, password=None)
@@ -166,7 +168,9 @@ class SftpDrop:
         sftp = paramiko.SFTPClient.from_transport(self._transport)
         if sftp is None:
             raise paramiko.SSHException("the server refused the sftp subsystem")
-        sftp.get_channel().settimeout(timeout)
+        channel = sftp.get_channel()
+        if channel is not None:  # always, for a client made from a transport
+            channel.settimeout(timeout)
         return sftp
 
     def put(self, *, path: str, file: IO[bytes], size: int, content_type: str) -> None:

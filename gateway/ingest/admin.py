@@ -34,7 +34,7 @@ class ExposureAdmin(admin.ModelAdmin):
     list_filter = ["event_type", "media_type", "content_type"]
     date_hierarchy = "occurred_at"
     search_fields = ["event_id", "campaign_id"]
-    fields = [
+    fields = (
         "event_id",
         "occurred_at",
         "received_at",
@@ -47,7 +47,7 @@ class ExposureAdmin(admin.ModelAdmin):
         "creative_id",
         "payload_pretty",
         "privacy_explain",
-    ]
+    )
     readonly_fields = fields
     # The table is large: counting it twice per page would dominate the page time.
     show_full_result_count = False
@@ -57,7 +57,7 @@ class ExposureAdmin(admin.ModelAdmin):
         return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, sort_keys=True))
 
     @admin.display(description="explain for partner")
-    def privacy_explain(self, obj: Exposure) -> SafeString:
+    def privacy_explain(self, obj: Exposure) -> SafeString | str:
         # Links to each partner measuring the campaign: its privacy page explains every step.
         from partners.models import Partner
 
@@ -102,10 +102,10 @@ class IngestTokenAdmin(admin.ModelAdmin):
     search_fields = ["name", "prefix"]
     actions = ["revoke"]
 
-    def get_fields(self, request: HttpRequest, obj: IngestToken | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: IngestToken | None = None) -> tuple[str, ...]:
         if obj is None:
-            return ["name"]
-        return ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
+            return ("name",)
+        return ("name", "prefix", "created_at", "last_used_at", "revoked_at")
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: IngestToken | None = None

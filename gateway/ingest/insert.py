@@ -23,6 +23,7 @@ import psycopg
 from django.db import connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
+from django.db.models import Field
 
 from gateway.ingest.models import Exposure
 
@@ -81,7 +82,7 @@ def _postgresql_insert(
     connection: BaseDatabaseWrapper, *, rows: Sequence[ExposureRow], received_at: datetime
 ) -> set[str]:
     records = [row.record for row in rows]
-    params = [
+    params: list[Any] = [
         received_at,
         [record["event_id"] for record in records],
         [row.occurred_at for row in rows],
@@ -99,10 +100,9 @@ def _postgresql_sql(connection: BaseDatabaseWrapper) -> str:
     quote = connection.ops.quote_name
     meta = Exposure._meta
     event_id, occurred_at, received_at, payload = (
-        quote(meta.get_field(name).column)
-        for name in ("event_id", "occurred_at", "received_at", "payload")
+        quote(_column(name)) for name in ("event_id", "occurred_at", "received_at", "payload")
     )
-    dimensions = [quote(meta.get_field(name).column) for name in _DIMENSIONS]
+    dimensions = [quote(_column(name)) for name in _DIMENSIONS]
     # The unnest() aliases are the column names, so the SELECT list reads as the INSERT's.
     return (
         f"INSERT INTO {quote(meta.db_table)} "
@@ -114,6 +114,13 @@ def _postgresql_sql(connection: BaseDatabaseWrapper) -> str:
         f"ON CONFLICT ({event_id}) DO NOTHING "
         f"RETURNING {event_id}"
     )
+
+
+def _column(name: str) -> str:
+    """The database column of an Exposure field."""
+    field = Exposure._meta.get_field(name)
+    assert isinstance(field, Field)  # the model's own concrete fields
+    return field.column
 
 
 def _binding_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
@@ -128,9 +135,10 @@ def _binding_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
     connection.ensure_connection()
     connection.validate_thread_sharing()
     cursor = psycopg.Cursor(connection.connection)
+    # Django wraps any DB-API cursor; its stubs ask for its own wrapper type.
     if connection.queries_logged:
-        return connection.make_debug_cursor(cursor)
-    return connection.make_cursor(cursor)
+        return connection.make_debug_cursor(cursor)  # type: ignore[arg-type]
+    return connection.make_cursor(cursor)  # type: ignore[arg-type]
 
 
 def _portable_insert(

@@ -12,7 +12,7 @@ class CommitSequence(models.Func):
     template = "NULL"
     output_field = models.BigIntegerField()
 
-    def as_postgresql(self, compiler, connection, **extra_context):  # type: ignore[no-untyped-def]
+    def as_postgresql(self, compiler, connection, **extra_context):
         return "(pg_current_xact_id()::text::bigint)", []
 
 

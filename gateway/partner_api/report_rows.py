@@ -6,6 +6,7 @@ with its index, so a partner can fix a whole file in one round trip.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -28,12 +29,12 @@ class ReportRow:
     """One validated count: ``value`` of ``metric`` for a campaign on a local day."""
 
     campaign_id: str
-    date: date
+    date: dt.date
     metric: str
     value: int
 
     @property
-    def key(self) -> tuple[str, date, str]:
+    def key(self) -> tuple[str, dt.date, str]:
         return (self.campaign_id, self.date, self.metric)
 
 
@@ -144,7 +145,7 @@ def _row_parse(
     if "metric" in item and metric not in metrics:
         fail("metric", "unknown_metric", f"Must be one of: {', '.join(sorted(metrics))}.")
 
-    value = item.get("value")
+    value: Any = item.get("value")
     # bool is an int subclass in Python; true/false are not counts.
     if "value" in item and (
         not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_VALUE

@@ -192,9 +192,10 @@ def _attach(root: PlanNode, segments: list[str], transform: Transform) -> None:
             child = node.children.setdefault(segment, PlanNode())
             child.keep_all = True
         else:
-            child = node.children.get(segment)
-            if child is None:
+            found = node.children.get(segment)
+            if found is None:
                 return  # not allowlisted: the field is dropped, nothing to transform
+            child = found
         node = child
     node.transform = transform
     node.children.clear()
@@ -379,7 +380,7 @@ def _selector(node: PlanNode) -> Callable[[Any, Mapping[str, Any], PartnerPolicy
         return select
     # The same selection in C for a plain dict with plain scalars; anything else goes
     # to the generated Python selector above.
-    return _speedups.Selector(_speedup_steps(node), select, REMOVE)  # type: ignore[no-any-return]
+    return _speedups.Selector(_speedup_steps(node), select, REMOVE)
 
 
 def _speedup_steps(node: PlanNode) -> tuple[tuple[Any, ...], ...]:

@@ -571,7 +571,8 @@ def _tcf_checks(
         return _tcf_checks_run(key, signals, policy, compiled, run, consent_reasons)
     outcome = compiled.tcf_outcomes.get(memo_key)
     if outcome is None:
-        own_run, assigned = _Run(compiled.shared), {}
+        own_run = _Run(compiled.shared)
+        assigned: dict[str, str | None] = {}
         reason = _tcf_checks_run(key, signals, policy, compiled, own_run, assigned)
         outcome = (reason, tuple(assigned.items()), tuple(own_run.checks))
         if len(compiled.tcf_outcomes) >= TCF_OUTCOME_CACHE_SIZE:

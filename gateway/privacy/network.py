@@ -15,6 +15,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Callable
+from typing import cast
 
 IPV4_PREFIX = 24
 IPV6_PREFIX = 56
@@ -70,7 +71,7 @@ def truncate_ip(
         if cache is not None:
             truncated = cache.get(value, _UNKNOWN)
             if truncated is not _UNKNOWN:
-                return truncated
+                return cast("str | None", truncated)
     if not isinstance(value, str) or len(value) > MAX_IP_TEXT:
         return None
     if not _valid_bits(ipv4_bits, ipv6_bits):
@@ -93,7 +94,7 @@ def truncator(
         if cache is not None and type(value) is str:
             found = cache.get(value, _UNKNOWN)
             if found is not _UNKNOWN:
-                return found
+                return cast("str | None", found)
         return truncate_ip(value, ipv4_bits=ipv4_bits, ipv6_bits=ipv6_bits)
 
     return truncate

@@ -155,7 +155,7 @@ def _minimise_function(
 ) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     previous = _policy_transforms(policy).previous
     if previous is None and _speedups is not None:
-        return _speedups.Minimiser(run, policy, REMOVE)  # type: ignore[no-any-return]
+        return _speedups.Minimiser(run, policy, REMOVE)
     if previous is None:
 
         def minimise(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -240,7 +240,7 @@ def _policy_transforms(policy: PartnerPolicy) -> _PolicyTransforms:
     if found is None:
         found = _transforms(policy)
         object.__setattr__(policy, _TRANSFORMS_ATTRIBUTE, found)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def _transforms(policy: PartnerPolicy) -> _PolicyTransforms:

@@ -73,7 +73,7 @@ class DiscrepancyAdmin(ReadOnlyAdmin):
     list_select_related = ["partner"]
     date_hierarchy = "date"
     search_fields = ["campaign_id"]
-    fields = [
+    fields = (
         "partner",
         "campaign_id",
         "date",
@@ -89,7 +89,7 @@ class DiscrepancyAdmin(ReadOnlyAdmin):
         "computed_at",
         "batches_link",
         "exposures_link",
-    ]
+    )
     readonly_fields = fields
 
     @admin.display(description="status", ordering="status")
@@ -140,5 +140,5 @@ class PartnerReportAdmin(ReadOnlyAdmin):
     list_select_related = ["partner"]
     date_hierarchy = "date"
     search_fields = ["campaign_id"]
-    fields = ["partner", "campaign_id", "date", "metric", "value", "created_at", "updated_at"]
+    fields = ("partner", "campaign_id", "date", "metric", "value", "created_at", "updated_at")
     readonly_fields = fields

@@ -69,7 +69,8 @@ def internal_totals(
     """How many exposures of ``metric`` we received per campaign and day, in one query."""
     rows = (
         partner_exposures(partner=partner, days=days, metric=metric)
-        .values("campaign_id", "local_day")
+        # local_day: annotated by partner_exposures (the stubs' plugin cannot follow it).
+        .values("campaign_id", "local_day")  # type: ignore[misc]
         .annotate(count=Count("id"))
         .order_by()
     )
@@ -86,9 +87,9 @@ def internal_eligible(
     first, so other types are never streamed.
     """
     counts: Counter[CampaignDay] = Counter()
-    rows = partner_exposures(partner=partner, days=days, metric=metric).values_list(
-        "campaign_id", "local_day", "payload"
-    )
+    exposures = partner_exposures(partner=partner, days=days, metric=metric)
+    # local_day: annotated by partner_exposures (the stubs' plugin cannot follow it).
+    rows = exposures.values_list("campaign_id", "local_day", "payload")  # type: ignore[misc]
     for campaign_id, day, payload in rows.iterator(chunk_size=2000):
         if decide(payload, policy).eligible:
             counts[(campaign_id, day)] += 1

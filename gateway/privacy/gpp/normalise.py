@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 from gateway.privacy.gpp.errors import UnsupportedGppSection
 from gateway.privacy.gpp.sections import FieldValue, UsSection
@@ -109,7 +110,8 @@ def us_national_view(section: UsSection) -> UsNationalView:
     (the later states, for now), so a caller fails closed rather than reading it wrongly.
     """
     normaliser = _normaliser(section)
-    scalars = {
+    # Each field's value is the type its view declares (the section's decoder makes sure).
+    scalars: dict[str, Any] = {
         view_field: section.fields.get(source) for view_field, source in normaliser.scalars.items()
     }
     return UsNationalView(
