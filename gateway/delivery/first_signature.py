@@ -33,14 +33,14 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 
 from gateway.delivery.models import Batch
 from gateway.delivery.signers import NoSigningKey, Signer, partner_signer, signs_in_pieces
 from gateway.delivery.storage import body_open
-from gateway.delivery.wire import sends_stored_body, wire_body
+from gateway.delivery.wire import Hasher, inflated_chunks, sends_stored_body
 from partners.models import Feed
 
 logger = logging.getLogger(__name__)
@@ -112,11 +112,15 @@ def first_signature_make(*, batch: Batch, body_path: str) -> FirstSignature | No
         signer = partner_signer(partner_id=feed.partner_id, timestamp=timestamp)
         if not signs_in_pieces(signer):
             return None
-        wire = wire_body(feed=feed, body_path=body_path)
-        signatures = signer.sign_chunks(
-            msg_id=str(batch.pk), timestamp=timestamp, chunks=wire.signed_chunks()
-        )
-        stored_sha256 = stored_body_sha256(body_path)
+        digest = hashlib.sha256()
+        with body_open(body_path) as stored:
+            # One read of the stored body: inflated for the signatures, hashed as stored.
+            reader = _DigestingReader(stored, digest)
+            signatures = signer.sign_chunks(
+                msg_id=str(batch.pk), timestamp=timestamp, chunks=inflated_chunks(reader)
+            )
+            reader.drain()  # anything the inflater left unread (nothing, for a sound body)
+        stored_sha256 = digest.hexdigest()
     except NoSigningKey:
         return None  # the send fails, and says why, on the attempt
     except Exception as exc:
@@ -151,9 +155,32 @@ def stored_body_sha256(body_path: str) -> str:
     """SHA-256 (hex) of the stored body's bytes, as stored (gzip)."""
     digest = hashlib.sha256()
     with body_open(body_path) as stored:
-        while piece := stored.read(READ_BYTES):
-            digest.update(piece)
+        _DigestingReader(stored, digest).drain()
     return digest.hexdigest()
+
+
+class _DigestingReader:
+    """A file read once, in order, whose bytes are fed to ``digest`` as they are read."""
+
+    def __init__(self, file: IO[bytes], digest: Hasher) -> None:
+        self._file = file
+        self._digest = digest
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._file.read(size)
+        self._digest.update(data)
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        # What ISA-L's reader calls.
+        count = self._file.readinto(buffer)  # type: ignore[attr-defined]  # binary files have it
+        self._digest.update(memoryview(buffer)[:count])
+        return count
+
+    def drain(self) -> None:
+        """Read (and digest) the rest of the file."""
+        while self.read(READ_BYTES):
+            pass
 
 
 def _signed_at_send(feed: Feed) -> bool:

@@ -36,6 +36,7 @@ from gateway.delivery.encryption import (
     encrypt_stream,
 )
 from gateway.delivery.storage import body_open
+from gateway.delivery.transport import ReadableBody
 from gateway.errors import DeliveryError
 from partners.models import Feed
 
@@ -130,7 +131,7 @@ class SizedReader:
         return self._file.read(size)
 
 
-def inflated_chunks(compressed: bytes | IO[bytes]) -> Iterator[bytes]:
+def inflated_chunks(compressed: bytes | ReadableBody) -> Iterator[bytes]:
     """The content of gzip ``compressed`` (bytes or a file) in pieces, inflated one piece ahead."""
     source = io.BytesIO(compressed) if isinstance(compressed, bytes) else compressed
     with igzip_threaded.open(source, "rb", threads=1, block_size=SIGNED_CHUNK_BYTES) as plain:
