@@ -142,7 +142,7 @@ def signatures_of_chunks(
     for chunk in chunks:
         for mac in macs:
             mac.update(chunk)
-    return [f"{SIGNATURE_VERSION},{base64.b64encode(mac.digest()).decode('ascii')}" for mac in macs]
+    return [_encoded(SIGNATURE_VERSION, mac.digest()) for mac in macs]
 
 
 def signatures_of_pieces(
@@ -174,11 +174,11 @@ def signatures_of_pieces(
     updates = [mac.update for mac in macs.values()]
     with _gathered(prefix, chunks, also=updates) as content:
         signed = {n: key.sign(content) for n, key in ed25519_keys.items()}
-    signatures = {n: (SIGNATURE_VERSION, mac.digest()) for n, mac in macs.items()}
-    signatures.update({n: (ED25519_SIGNATURE_VERSION, raw) for n, raw in signed.items()})
     return [
-        f"{version},{base64.b64encode(raw).decode('ascii')}"
-        for version, raw in (signatures[n] for n in range(len(secrets)))
+        _encoded(ED25519_SIGNATURE_VERSION, signed[n])
+        if n in signed
+        else _encoded(SIGNATURE_VERSION, macs[n].digest())
+        for n in range(len(secrets))
     ]
 
 
@@ -219,7 +219,12 @@ def ed25519_signature(*, secret: str, msg_id: str, timestamp: int, payload: byte
     """``v1a,<base64 Ed25519 signature of content>`` for a ``whsk_`` key."""
     content = signed_content(msg_id=msg_id, timestamp=timestamp, payload=payload)
     signed = ed25519_private_key(secret).sign(content)
-    return f"{ED25519_SIGNATURE_VERSION},{base64.b64encode(signed).decode('ascii')}"
+    return _encoded(ED25519_SIGNATURE_VERSION, signed)
+
+
+def _encoded(version: str, raw: bytes) -> str:
+    """A signature as Standard Webhooks writes it: ``"<version>,<base64>"``."""
+    return f"{version},{base64.b64encode(raw).decode('ascii')}"
 
 
 def sign(*, secret: str, msg_id: str, timestamp: int, payload: bytes) -> str:
