@@ -24,6 +24,7 @@ from gateway.delivery.signing import ed25519_key_pair
 
 WHSEC = "whsec_" + base64.b64encode(b"k" * 32).decode()
 WHSK, _WHPK = ed25519_key_pair(b"s" * 32)
+OTHER_WHSEC = "whsec_" + base64.b64encode(b"o" * 24).decode()
 
 
 class FakeKmsSigner:
@@ -118,8 +119,9 @@ def _pieces(payload: bytes, size: int) -> list[bytes]:
 
 @pytest.mark.parametrize("size", [1, 7, 4096, 10_000])
 def test_signing_in_pieces_gives_the_signatures_of_the_whole(size: int) -> None:
-    other = "whsec_" + base64.b64encode(b"o" * 24).decode()
-    signer = LocalSigner(keys=(SigningKeyMaterial("a", WHSEC), SigningKeyMaterial("b", other)))
+    signer = LocalSigner(
+        keys=(SigningKeyMaterial("a", WHSEC), SigningKeyMaterial("b", OTHER_WHSEC))
+    )
     payload = b"".join(b'{"n":%d}\n' % n for n in range(1_000))
 
     whole = signer.sign(msg_id="b-1", timestamp=9, payload=payload)
@@ -154,7 +156,7 @@ def test_a_large_payload_signed_with_a_v1a_key_is_gathered_on_disk_not_in_memory
         keys=(
             SigningKeyMaterial("old", WHSEC),
             SigningKeyMaterial("new", WHSK),
-            SigningKeyMaterial("other", "whsec_" + base64.b64encode(b"o" * 24).decode()),
+            SigningKeyMaterial("other", OTHER_WHSEC),
         )
     )
     piece = b'{"event_id":"e","campaign_id":"cmp-1"}\n' * 6_000  # about 230 KB
