@@ -36,7 +36,6 @@ baseline: the same receiver reached by a direct POST from the client.
 from __future__ import annotations
 
 import argparse
-import base64
 import gzip
 import json
 import os
@@ -279,17 +278,8 @@ def child_run(mode: str, batch_id: str) -> None:
     )
 
 
-BENCH_SECRET = "whsec_" + base64.b64encode(b"bench-signing-key-0123456789abcd").decode()
-
-
-def body_sign(
-    body_path: str,
-    *,
-    secret: str = BENCH_SECRET,
-    msg_id: str = "msg",
-    timestamp: int = 1_764_000_000,
-) -> str:
-    """A v1 signature of the stored body's NDJSON, as every send attempt computes it."""
+def body_sign(body_path: str, *, secret: str, msg_id: str, timestamp: int) -> str:
+    """A v1 signature of the stored body's NDJSON, as a retry computes it."""
     from gateway.delivery.signing import signatures_of_chunks
     from gateway.delivery.storage import body_open
     from gateway.delivery.wire import inflated_chunks
