@@ -45,6 +45,12 @@ _LOGGED_HEADERS = (
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",
+    # What the gateway says about the batch, beside the signed payload.
+    "gateway-batch-sequence",
+    "gateway-batch-kind",
+    "gateway-batch-part",
+    "gateway-batch-first-part",
+    "gateway-supersedes",
 )
 STATS_PATH = "/_simulator/stats"
 HEALTH_PATH = "/_simulator/health"
