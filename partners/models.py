@@ -156,6 +156,14 @@ class Feed(models.Model):
         default=50,
         help_text="Aggregate feeds: cells with fewer distinct users are suppressed.",
     )
+    max_batch_events = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Event feeds: at most this many events per batch; a window with more is "
+        "delivered in parts, each a batch of its own (id, sequence, signature). For partners "
+        "whose endpoints limit request sizes. Empty = no limit.",
+    )
     # --- retries and health ---------------------------------------------------
     retry_schedule = models.JSONField(
         default=list,
@@ -272,6 +280,10 @@ class Feed(models.Model):
             isinstance(item, str) and item for item in self.field_allowlist
         ):
             raise ValidationError({"field_allowlist": "Must be a list of dotted field paths."})
+        if self.shape == FeedShape.AGGREGATE and self.max_batch_events is not None:
+            raise ValidationError(
+                {"max_batch_events": "Only event feeds are split into parts: leave it empty."}
+            )
         if self.shape == FeedShape.AGGREGATE:
             from gateway.privacy.aggregate import aggregate_dimensions_problems
 

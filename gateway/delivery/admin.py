@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -127,6 +128,7 @@ class BatchAdmin(admin.ModelAdmin):
         "feed",
         "sequence",
         "kind",
+        "part_of_claim",
         "window_start",
         "window_end",
         "status_badge",
@@ -184,6 +186,17 @@ class BatchAdmin(admin.ModelAdmin):
     @admin.display(description="dropped by reason")
     def dropped(self, batch: Batch) -> SafeString | str:
         return _counts_list(batch.dropped_by_reason) or self.get_empty_value_display()
+
+    @admin.display(description="part")
+    def part_of_claim(self, batch: Batch) -> SafeString | str:
+        if batch.part_count <= 1:
+            return "the whole claim (one part)"
+        if batch.first_part_id is None:
+            return f"1 of {batch.part_count}"
+        first_url = reverse("admin:delivery_batch_change", args=[batch.first_part_id])
+        return format_html(
+            '{} of {} (<a href="{}">first part</a>)', batch.part, batch.part_count, first_url
+        )
 
     @admin.display(description="signed at build for the first attempt")
     def signed_at_build(self, batch: Batch) -> str:

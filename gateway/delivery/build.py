@@ -3,6 +3,12 @@
 An event feed gets one minimised record per eligible exposure. An aggregate
 feed gets one row per cell of its dimensions, cells under the feed's
 distinct-user threshold left out (``gateway.privacy.aggregate``).
+
+An event feed with ``max_batch_events`` gets its records in parts of at most
+that many: each full part's body is stored (and signed) as soon as it is
+finished, so a build never holds more than one open body, and the batches of
+the parts after the first are created with the build's result, in the same
+transaction (``Batch``'s docstring).
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import gc
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -30,6 +36,7 @@ from gateway.delivery.models import Batch
 from gateway.delivery.policies import policy_for
 from gateway.delivery.prefetch import prefetched_chunks
 from gateway.delivery.queueing import on_commit_send
+from gateway.delivery.sequences import feed_cursor_locked, next_sequence
 from gateway.delivery.storage import body_name, body_save
 from gateway.privacy.aggregate import Aggregation, aggregate_dimensions_problems
 from gateway.privacy.filter import filter_with_result
@@ -52,6 +59,8 @@ BUILD_GC_THRESHOLD = 100_000
 EXPOSURE_CHUNK_SIZE = 2000
 # Why an exposure was dropped when the filter gave no reason (it should always give one).
 UNSPECIFIED_REASON = "unspecified"
+# Events per part of a feed without max_batch_events: more than any batch holds.
+NO_PART_LIMIT = 2**62
 
 
 class AggregateConfigurationError(ValueError):
@@ -74,6 +83,18 @@ class BuildTally:
     gvl_version: int | None = None
 
 
+@dataclass(frozen=True)
+class BuiltPart:
+    """One body of a build, stored: what its batch row records."""
+
+    batch: Batch  # the claim's batch for part 1, an unsaved one for each later part
+    tally: BuildTally
+    body_path: str
+    body_sha256: str
+    body_bytes: int
+    first_signature: FirstSignature | None
+
+
 def batch_build(*, batch_id: BatchId) -> Batch | None:
     """Filter the window's exposures for the feed's partner into a gzip NDJSON body.
 
@@ -90,42 +111,72 @@ def batch_build(*, batch_id: BatchId) -> Batch | None:
     batch = Batch.objects.select_related("feed__partner").get(pk=batch_id)
     try:
         with _few_collections():
-            tally, body = _window_filter(batch=batch)
-        with closing(body):
-            body_path = _body_store(batch=batch, body=body) if tally.delivered else ""
-        first_signature = first_signature_make(batch=batch, body_path=body_path)
+            parts = _window_build(batch=batch)
     except Exception as exc:
         # Hand the batch back: the sweeper queues it again later, and last_error
-        # shows in the admin why it is still pending.
+        # shows in the admin why it is still pending. Bodies stored meanwhile
+        # are overwritten by the next build: a part's id, hence its body's
+        # name, is derived from the claim's batch (part_id).
         Batch.objects.filter(
             pk=batch_id, status=Batch.Status.BUILDING, claimed_at=claimed_at
         ).update(status=Batch.Status.PENDING, claimed_at=None, last_error=f"build failed: {exc!r}")
         raise
-    return _build_finish(
-        batch=batch,
-        claimed_at=claimed_at,
-        tally=tally,
-        body=body,
-        body_path=body_path,
-        first_signature=first_signature,
+    return _build_finish(batch=batch, claimed_at=claimed_at, parts=parts)
+
+
+def part_id(*, first: BatchId, part: int) -> uuid.UUID:
+    """The id of part ``part`` (2, 3, ...) of batch ``first``'s build: the same at every build."""
+    return uuid.uuid5(uuid.UUID(str(first)), f"part-{part}")
+
+
+def _window_build(*, batch: Batch) -> list[BuiltPart]:
+    """Stream the window's in-scope exposures through the filter into stored bodies."""
+    feed = batch.feed
+    policy = policy_for(partner=feed.partner, feed=feed)
+    parts: list[BuiltPart] = []
+
+    def part_store(tally: BuildTally, body: Body) -> None:
+        part = _part_batch(batch, number=len(parts) + 1)
+        with closing(body):
+            body_path = _body_store(batch=part, body=body) if tally.delivered else ""
+        parts.append(
+            BuiltPart(
+                batch=part,
+                tally=tally,
+                body_path=body_path,
+                body_sha256=body.sha256 if tally.delivered else "",
+                body_bytes=body.uncompressed_bytes if tally.delivered else 0,
+                first_signature=first_signature_make(batch=part, body_path=body_path),
+            )
+        )
+
+    with _window_exposures(batch=batch) as rows:
+        if feed.shape == FeedShape.AGGREGATE:
+            tally = BuildTally(gvl_version=policy.gvl_version)
+            body = _aggregate_body(feed=feed, policy=policy, rows=rows, tally=tally)
+        else:
+            tally, body = _events_bodies(feed=feed, policy=policy, rows=rows, part_done=part_store)
+    # The last (or only) part is stored once the cursor's transaction has ended.
+    part_store(tally, body)
+    return parts
+
+
+def _part_batch(batch: Batch, *, number: int) -> Batch:
+    """The batch of part ``number`` of ``batch``'s build: itself for part 1, else a new one."""
+    if number == 1:
+        return batch
+    part = Batch(
+        id=part_id(first=batch.pk, part=number),
+        part=number,
+        first_part=batch,
+        **batch.claim_fields(),
     )
+    part.feed = batch.feed  # already loaded, with its partner
+    return part
 
 
 def _body_store(*, batch: Batch, body: Body) -> str:
     return body_save(name=body_name(feed_id=batch.feed_id, batch_id=batch.pk), content=body.file)
-
-
-def _window_filter(*, batch: Batch) -> tuple[BuildTally, Body]:
-    """Stream the window's in-scope exposures through the filter into a body."""
-    feed = batch.feed
-    policy = policy_for(partner=feed.partner, feed=feed)
-    tally = BuildTally(gvl_version=policy.gvl_version)
-    with _window_exposures(batch=batch) as rows:
-        if feed.shape == FeedShape.AGGREGATE:
-            body = _aggregate_body(feed=feed, policy=policy, rows=rows, tally=tally)
-        else:
-            body = _events_body(feed=feed, policy=policy, rows=rows, tally=tally)
-    return tally, body
 
 
 @contextmanager
@@ -200,37 +251,66 @@ def _body_writer(feed: Feed) -> BodyWriter | ParquetBodyWriter:
     return BodyWriter()
 
 
-def _events_body(
+def _events_bodies(
     *,
     feed: Feed,
     policy: PartnerPolicy,
     rows: Iterator[ExposureRow],
-    tally: BuildTally,
-) -> Body:
+    part_done: Callable[[BuildTally, Body], None],
+) -> tuple[BuildTally, Body]:
+    """Filter ``rows`` into bodies of at most the feed's max_batch_events records each.
+
+    ``part_done`` gets each full body with the tally of the exposures it
+    accounts for; the last (for most feeds the only) part is returned. A part
+    ends just before the event that would overfill it, so every candidate,
+    dropped or delivered, is counted in exactly one part, and there is always
+    a last part (empty when nothing was eligible).
+    """
+    limit = feed.max_batch_events or NO_PART_LIMIT
     writer = _body_writer(feed)
     write = writer.write
+    tally = BuildTally(gvl_version=policy.gvl_version)
     # Counted in plain dicts in the loop and folded into the tally once: the
     # audit keys of a result come as one tuple, counted as such, and expanded
     # at the end (a Counter.update per event cost more than the rest of it).
     audits: dict[tuple[str, ...], int] = {}
     tags: dict[str, int] = {}
     candidates = 0
+    written = 0
     for payload, tag in rows:
         candidates += 1
         result, record = filter_with_result(payload, policy)
         if not result.decision.eligible or record is None:
             tally.dropped_by_reason[result.decision.reason or UNSPECIFIED_REASON] += 1
             continue
+        if written == limit:
+            # This event starts the next part; the candidates before it are this one's.
+            _tally_fold(tally, candidates=candidates - 1, audits=audits, tags=tags)
+            part_done(tally, writer.finish())
+            writer = _body_writer(feed)
+            write = writer.write
+            tally = BuildTally(gvl_version=policy.gvl_version)
+            audits, tags = {}, {}
+            candidates = 1
+            written = 0
         write(record)
+        written += 1
         # "<activity>_denied:<reason>" for each activity whose fields were removed.
         audit = result.audit
         audits[audit] = audits.get(audit, 0) + 1
         tags[tag] = tags.get(tag, 0) + 1
+    _tally_fold(tally, candidates=candidates, audits=audits, tags=tags)
+    return tally, writer.finish()
+
+
+def _tally_fold(
+    tally: BuildTally, *, candidates: int, audits: dict[tuple[str, ...], int], tags: dict[str, int]
+) -> None:
+    """Add one part's loop counts to its tally."""
     tally.candidates += candidates
     tally.delivered += sum(tags.values())
     tally.delivered_by_campaign_day_event.update(tags)
     _audits_fold(tally, audits)
-    return writer.finish()
 
 
 def _audits_fold(tally: BuildTally, audits: dict[tuple[str, ...], int]) -> None:
@@ -289,22 +369,56 @@ def _aggregate_body(
     return writer.finish()
 
 
-def _build_finish(
-    *,
-    batch: Batch,
-    claimed_at: datetime,
-    tally: BuildTally,
-    body: Body,
-    body_path: str,
-    first_signature: FirstSignature | None,
-) -> Batch | None:
-    status = Batch.Status.READY if tally.delivered else Batch.Status.EMPTY
+def _build_finish(*, batch: Batch, claimed_at: datetime, parts: list[BuiltPart]) -> Batch | None:
+    """Record the build on the claim's batch and create the batches of its later parts.
+
+    One transaction, conditional on our claim: if the sweeper judged this
+    worker dead and another build took over, that build's result stands, and
+    none of these parts exist.
+    """
     now = timezone.now()
-    fields = {
+    push = batch.feed.pushes
+    first_fields = _built_fields(parts[0], part_count=len(parts), now=now, push=push)
+    with transaction.atomic():
+        saved = Batch.objects.filter(
+            pk=batch.pk, status=Batch.Status.BUILDING, claimed_at=claimed_at
+        ).update(**first_fields)
+        if not saved:
+            return None
+        later = [_later_part(part, part_count=len(parts), now=now, push=push) for part in parts[1:]]
+        if later:
+            # Numbered under the cursor lock, one at a time with the dispatcher.
+            feed_cursor_locked(feed=batch.feed)
+            first_sequence = next_sequence(feed_id=batch.feed_id)
+            for offset, part_batch in enumerate(later):
+                part_batch.sequence = first_sequence + offset
+            Batch.objects.bulk_create(later)
+        # Parts after the first are never empty: a part is cut only for an event to send.
+        if push and first_fields["status"] == Batch.Status.READY:
+            for ready in (batch, *later):
+                on_commit_send(ready.pk)
+    for name, value in first_fields.items():
+        setattr(batch, name, value)
+    return batch
+
+
+def _later_part(part: BuiltPart, *, part_count: int, now: datetime, push: bool) -> Batch:
+    """The unsaved batch of a part after the first, with its build's result."""
+    for name, value in _built_fields(part, part_count=part_count, now=now, push=push).items():
+        setattr(part.batch, name, value)
+    return part.batch
+
+
+def _built_fields(part: BuiltPart, *, part_count: int, now: datetime, push: bool) -> dict[str, Any]:
+    """What a built part's batch row records: status, counts, body and first signature."""
+    tally = part.tally
+    status = Batch.Status.READY if tally.delivered else Batch.Status.EMPTY
+    fields: dict[str, Any] = {
         "status": status,
         "built_at": now,
         "claimed_at": None,
         "last_error": "",
+        "part_count": part_count,
         "candidate_count": tally.candidates,
         "delivered_count": tally.delivered,
         "dropped_by_reason": dict(sorted(tally.dropped_by_reason.items())),
@@ -314,24 +428,11 @@ def _build_finish(
         ),
         "suppressed_cells": tally.suppressed_cells,
         "gvl_version": tally.gvl_version,
-        "body_path": body_path,
-        "body_sha256": body.sha256 if tally.delivered else "",
-        "body_bytes": body.uncompressed_bytes if tally.delivered else 0,
-        "first_signature": first_signature.as_json() if first_signature else None,
+        "body_path": part.body_path,
+        "body_sha256": part.body_sha256,
+        "body_bytes": part.body_bytes,
+        "first_signature": part.first_signature.as_json() if part.first_signature else None,
     }
-    push = status == Batch.Status.READY and batch.feed.pushes
-    if push:
+    if push and status == Batch.Status.READY:
         fields["queued_at"] = now
-    with transaction.atomic():
-        # Conditional on our claim: if the sweeper judged this worker dead and
-        # another build took over, that build's result stands.
-        saved = Batch.objects.filter(
-            pk=batch.pk, status=Batch.Status.BUILDING, claimed_at=claimed_at
-        ).update(**fields)
-        if not saved:
-            return None
-        if push:
-            on_commit_send(batch.pk)
-    for name, value in fields.items():
-        setattr(batch, name, value)
-    return batch
+    return fields

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db import models
 
@@ -22,6 +23,13 @@ class Batch(models.Model):
     those that occurred in [window_start, window_end) and were written by a
     transaction whose commit sequence lies in [claim_from, claim_to)
     (``gateway.delivery.claims``). Building it twice gives the same rows.
+
+    A feed with ``max_batch_events`` gets a larger claim in parts: the build
+    of the claim's batch (part 1) cuts the records into bodies of at most
+    that many events, keeps the first and creates one ready batch per further
+    part (``first_part`` pointing back), all in the transaction that ends the
+    build. A part is a batch like any other (id, sequence, signature,
+    attempts); the claim, superseding included, belongs to the parts together.
     """
 
     class Kind(models.TextChoices):
@@ -53,6 +61,12 @@ class Batch(models.Model):
     claim_to = models.BigIntegerField(default=0)
     superseded_by = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="supersedes"
+    )
+    # Parts of one claim's build: 1..part_count; parts after the first point to it.
+    part = models.PositiveIntegerField(default=1)
+    part_count = models.PositiveIntegerField(default=1)
+    first_part = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="later_parts"
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -104,9 +118,9 @@ class Batch(models.Model):
             # One live batch per claim: a dispatcher racing another cannot
             # claim the same exposures twice.
             models.UniqueConstraint(
-                fields=["feed", "kind", "window_start", "claim_from"],
+                fields=["feed", "kind", "window_start", "claim_from", "part"],
                 condition=~models.Q(status="superseded"),
-                name="batch_unique_claim",
+                name="batch_unique_claim_part",
             ),
             models.UniqueConstraint(fields=["feed", "sequence"], name="batch_unique_sequence"),
         ]
@@ -114,6 +128,17 @@ class Batch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.feed} #{self.sequence} ({self.window_start:%Y-%m-%d %H:%M:%S})"
+
+    def claim_fields(self) -> dict[str, Any]:
+        """The fields that say which exposures the batch holds: for another batch of its claim."""
+        return {
+            "feed_id": self.feed_id,
+            "kind": self.kind,
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "claim_from": self.claim_from,
+            "claim_to": self.claim_to,
+        }
 
 
 class FeedCursor(models.Model):

@@ -16,6 +16,7 @@ import time
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 
 from django.conf import settings
 from django.db import transaction
@@ -32,8 +33,17 @@ from partners.models import Feed
 
 logger = logging.getLogger(__name__)
 
-# The batch a re-build replaces, if any, as a subquery of the batch's own row.
-_REPLACED_ID = Subquery(Batch.objects.filter(superseded_by=OuterRef("pk")).values("pk")[:1])
+# What the operator can do about a 413, said where they will read it (the batch's last error).
+TOO_LARGE_ADVICE = (
+    "the endpoint refuses bodies this large: set the feed's max batch events, "
+    "then re-build the batch, which delivers it in parts"
+)
+
+# The batch a re-build replaces, if any, as a subquery of the batch's own row: the
+# first part, when the claim was delivered in parts (all of them are replaced).
+_REPLACED_ID = Subquery(
+    Batch.objects.filter(superseded_by=OuterRef("pk")).order_by("part").values("pk")[:1]
+)
 
 
 @dataclass(frozen=True)
@@ -252,20 +262,31 @@ def batch_headers(batch: Batch) -> dict[str, str]:
     """What a partner needs to file a batch without opening it (not covered by the signature).
 
     The sequence shows gaps, the kind says whether the batch is a window's,
-    late exposures of earlier windows, a streaming micro-batch or a test, and
-    ``Gateway-Supersedes`` names the batch an explicit re-build replaces.
+    late exposures of earlier windows, a streaming micro-batch or a test,
+    ``Gateway-Batch-Part`` says which of how many parts of its claim it is
+    (``2/3``; ``1/1`` for most), with ``Gateway-Batch-First-Part`` naming the
+    first part's batch on the others, and ``Gateway-Supersedes`` names the
+    batch (the first part, if in parts) an explicit re-build replaces.
     """
     headers = {
         "Gateway-Batch-Sequence": str(batch.sequence),
         "Gateway-Batch-Kind": batch.kind,
+        "Gateway-Batch-Part": f"{batch.part}/{batch.part_count}",
         "Gateway-Window-Start": _http_instant(batch.window_start),
         "Gateway-Window-End": _http_instant(batch.window_end),
     }
+    if batch.first_part_id is not None:
+        headers["Gateway-Batch-First-Part"] = str(batch.first_part_id)
     # Annotated by batch_send (one query for everything); looked up otherwise.
     if hasattr(batch, "replaced_id"):
         replaced = batch.replaced_id
     else:
-        replaced = Batch.objects.filter(superseded_by=batch).values_list("pk", flat=True).first()
+        replaced = (
+            Batch.objects.filter(superseded_by=batch)
+            .order_by("part")
+            .values_list("pk", flat=True)
+            .first()
+        )
     if replaced is not None:
         headers["Gateway-Supersedes"] = str(replaced)
     return headers
@@ -290,6 +311,8 @@ def _attempt_classify(sent: transport.TransportResult) -> AttemptResult:
         outcome, error = Outcome.TRANSIENT_FAILURE, f"HTTP {sent.status}"
     else:
         outcome, error = Outcome.PERMANENT_FAILURE, f"HTTP {sent.status}"
+        if sent.status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
+            error += f" ({TOO_LARGE_ADVICE})"
     return AttemptResult(
         outcome=outcome,
         error=error,

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from gateway.delivery import retry
@@ -37,6 +37,7 @@ from gateway.delivery.claims import Round, commit_horizon, window_round
 from gateway.delivery.models import Batch, DeliveryAttempt, FeedCursor
 from gateway.delivery.queueing import BatchId, on_commit_build, on_commit_send
 from gateway.delivery.sending import AttemptResult, batch_headers, batch_send, retry_schedule
+from gateway.delivery.sequences import feed_cursor_locked, next_sequence
 from gateway.delivery.windows import DEFAULT_MAX_WINDOWS
 from partners.models import Feed, Partner
 
@@ -55,6 +56,8 @@ __all__ = [
     "batch_send_again",
     "batch_supersede",
     "batches_sweep",
+    "feed_cursor_locked",
+    "next_sequence",
     "retry_schedule",
     "windows_dispatch",
 ]
@@ -118,18 +121,6 @@ def _feed_dispatch(*, feed: Feed, horizon: int, now: datetime, max_windows: int)
     for batch in cut.batches:
         on_commit_build(batch.pk)
     return len(cut.batches)
-
-
-def feed_cursor_locked(*, feed: Feed) -> FeedCursor:
-    """The feed's cursor row, created on first use and locked until the transaction ends."""
-    FeedCursor.objects.get_or_create(feed=feed)
-    return FeedCursor.objects.select_for_update().get(feed=feed)
-
-
-def next_sequence(*, feed_id: int) -> int:
-    """The feed's next batch sequence number; call it holding the feed's cursor lock."""
-    last = Batch.objects.filter(feed_id=feed_id).aggregate(last=Max("sequence"))["last"]
-    return (last or 0) + 1
 
 
 def round_save(*, feed: Feed, cursor: FeedCursor, cut: Round) -> None:
@@ -273,34 +264,35 @@ def batch_supersede(*, batch_id: BatchId) -> Batch | None:
     The new batch claims exactly what the old one did (same kind, window and
     commit range) and gets the next sequence number and a new id, so the
     partner sees a new delivery; the old batch is marked superseded and keeps
-    its attempts for the record. Only on explicit request (admin, command):
-    nothing supersedes automatically. Returns the new batch, or None when the
-    batch is in flight (building or sending) or superseded already.
+    its attempts for the record. A batch that is one part of a larger claim
+    (``Feed.max_batch_events``) goes with all its parts: the claim is built
+    again whole, and may be cut differently. Only on explicit request (admin,
+    command): nothing supersedes automatically. Returns the new batch, or
+    None when the batch (or one of its parts) is in flight (building or
+    sending) or superseded already.
     """
     now = timezone.now()
     with transaction.atomic():
-        old = (
-            Batch.objects.select_for_update()
-            .filter(pk=batch_id)
-            .exclude(status__in=SUPERSEDE_REFUSED)
-            .first()
-        )
-        if old is None:
+        target = Batch.objects.filter(pk=batch_id).values_list("pk", "first_part_id").first()
+        if target is None:
             return None
+        first_id = target[1] or target[0]
+        parts = list(
+            Batch.objects.select_for_update()
+            .filter(Q(pk=first_id) | Q(first_part_id=first_id))
+            .order_by("part")
+        )
+        if not parts or any(part.status in SUPERSEDE_REFUSED for part in parts):
+            return None
+        old = parts[0]
+        old_ids = [part.pk for part in parts]
         # Numbered under the cursor lock, one at a time with the dispatcher.
         feed_cursor_locked(feed=old.feed)
-        # Freed first: the claim constraint admits one live batch per claim.
-        Batch.objects.filter(pk=old.pk).update(status=Batch.Status.SUPERSEDED)
+        # Freed first: the claim constraint admits one live batch per claim and part.
+        Batch.objects.filter(pk__in=old_ids).update(status=Batch.Status.SUPERSEDED)
         new = Batch.objects.create(
-            feed_id=old.feed_id,
-            sequence=next_sequence(feed_id=old.feed_id),
-            kind=old.kind,
-            window_start=old.window_start,
-            window_end=old.window_end,
-            claim_from=old.claim_from,
-            claim_to=old.claim_to,
-            queued_at=now,
+            sequence=next_sequence(feed_id=old.feed_id), queued_at=now, **old.claim_fields()
         )
-        Batch.objects.filter(pk=old.pk).update(superseded_by=new, next_attempt_at=None)
+        Batch.objects.filter(pk__in=old_ids).update(superseded_by=new, next_attempt_at=None)
         on_commit_build(new.pk)
     return new

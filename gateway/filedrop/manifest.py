@@ -49,6 +49,8 @@ class Manifest:
     created_at: datetime
     # {"alg", "enc", "kid"} of the JWE the data file is; None: the file is in clear.
     encryption: dict[str, str | None] | None = None
+    # {"part", "part_count", "first_part"} of a claim delivered in parts; None: one part.
+    parts: dict[str, Any] | None = None
 
     def to_bytes(self) -> bytes:
         """Pretty, sorted JSON with a final newline: the exact bytes that are signed."""
@@ -56,6 +58,10 @@ class Manifest:
         if self.encryption is None:
             # Left out, not null: a clear feed's manifest is what it always was.
             del document["encryption"]
+        parts = document.pop("parts")
+        if parts is not None:
+            # Flat, like the other fields; left out for the usual single part.
+            document.update(parts)
         for name in ("window_start", "window_end", "created_at"):
             document[name] = rfc3339(document[name])
         return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -247,7 +247,16 @@ def batch_manifest(
         sha256=sha256,
         created_at=created_at,
         encryption=encryption,
+        parts=_manifest_parts(batch),
     )
+
+
+def _manifest_parts(batch: Batch) -> dict[str, Any] | None:
+    """Which part of its claim the file is, for a claim delivered in parts; else None."""
+    if batch.part_count <= 1:
+        return None
+    first = batch.first_part_id if batch.first_part_id is not None else batch.pk
+    return {"part": batch.part, "part_count": batch.part_count, "first_part": str(first)}
 
 
 @contextmanager

@@ -24,6 +24,11 @@ def batch_data(*, batch: Batch, request: Request) -> dict[str, Any]:
         # window | late (exposures of earlier windows that arrived after those
         # were cut) | stream | test; "supersedes": the batch a re-build replaces.
         "kind": batch.kind,
+        # Which part of its claim this batch is (1 of 1 unless the feed caps
+        # events per batch), and the first part's id on the parts after it.
+        "part": batch.part,
+        "part_count": batch.part_count,
+        "first_part": str(batch.first_part_id) if batch.first_part_id is not None else None,
         "supersedes": _superseded_id(batch),
         "window_start": batch.window_start,
         "window_end": batch.window_end,
@@ -39,6 +44,7 @@ def batch_data(*, batch: Batch, request: Request) -> dict[str, Any]:
 
 
 def _superseded_id(batch: Batch) -> str | None:
-    # ``supersedes`` is prefetched by the selectors: no query per batch.
-    replaced = next(iter(batch.supersedes.all()), None)
+    # ``supersedes`` is prefetched by the selectors: no query per batch. A claim
+    # delivered in parts is replaced whole; its first part is named.
+    replaced = min(batch.supersedes.all(), key=lambda old: old.part, default=None)
     return str(replaced.pk) if replaced is not None else None

@@ -122,6 +122,18 @@ def test_the_manifest_of_an_encrypted_file_says_how_it_is_encrypted():
     assert content.decode().endswith("}\n")
 
 
+def test_the_manifest_of_one_part_of_a_claim_says_which_part_it_is():
+    parts = {"part": 2, "part_count": 3, "first_part": "0" * 8 + "-0000-0000-0000-" + "0" * 12}
+
+    document = json.loads(manifest(parts=parts).to_bytes())
+
+    assert {name: document[name] for name in parts} == parts
+    assert list(document) == sorted(document)
+    assert "parts" not in document
+    # A claim in one part (the usual case) keeps the manifest it always had.
+    assert "part" not in json.loads(manifest().to_bytes())
+
+
 @pytest.mark.django_db
 def test_the_signature_file_verifies_with_the_partners_secret_and_a_standard_webhooks_library(
     partner: Partner,

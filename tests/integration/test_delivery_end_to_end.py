@@ -20,6 +20,8 @@ from django.utils import timezone
 
 from config.celery import app as celery_app
 from gateway.delivery.models import Batch, DeliveryAttempt
+from gateway.delivery.services import batch_supersede
+from gateway.delivery.storage import body_read
 from gateway.ingest.services import ingest_token_create
 from gateway.reconciliation.models import Discrepancy
 from gateway.simulator.reporter import Reporter
@@ -164,6 +166,55 @@ def test_exposures_reach_the_partner_filtered_signed_once_and_reconcile(
         assert row.internal_eligible == 28
         assert row.internal_total == 30
         assert row.status == Discrepancy.Status.EXCEEDS_TOLERANCE
+
+
+def test_a_body_too_large_for_the_partner_is_rebuilt_in_parts_and_delivered_once(
+    start_celery, tmp_path: Path, live_server
+) -> None:
+    # The runbook for a 413: cap the feed's events per batch, re-build the batch.
+    partner, simulator = _push_partner(tmp_path, max_body_bytes=200)
+    with simulator:
+        feed = _push_feed(partner, simulator.url + "/exposures")
+        sent = _exposures(12)
+        _post_exposures(live_server.url, sent)
+        start_celery(beat=True)
+        refused = wait_until(
+            lambda: Batch.objects.filter(feed=feed, status=Batch.Status.FAILED).first(),
+            timeout=90,
+            what="the batch refused as too large",
+        )
+        assert "HTTP 413" in refused.last_error and "max batch events" in refused.last_error
+        assert refused.delivered_count == 12
+        # Parts of three events fit; the whole body still would not (the
+        # simulator limits the body both as sent and inflated).
+        simulator.max_body_bytes = refused.body_bytes - 1
+        assert len(body_read(refused.body_path)) <= simulator.max_body_bytes
+        Feed.objects.filter(pk=feed.pk).update(max_batch_events=3)
+
+        rebuilt = batch_supersede(batch_id=refused.pk)
+        assert rebuilt is not None
+        wait_until(lambda: _delivered_total(feed) == 12, timeout=90, what="12 delivered events")
+
+        parts = list(Batch.objects.filter(feed=feed, status=Batch.Status.DELIVERED))
+        assert sorted(part.part for part in parts) == [1, 2, 3, 4]
+        assert {part.first_part_id for part in parts} == {None, rebuilt.pk}
+        stats = simulator.stats()
+        assert sorted(stats.batch_ids) == sorted(str(part.pk) for part in parts)
+        accepted = [r for r in stats.requests if r.outcome == "accepted"]
+        assert sorted(r.headers["gateway-batch-part"] for r in accepted) == [
+            "1/4",
+            "2/4",
+            "3/4",
+            "4/4",
+        ]
+        assert {r.headers.get("gateway-supersedes") for r in accepted} == {str(refused.pk), None}
+        received = [
+            json.loads(line)["event_id"]
+            for path in (tmp_path / "partner").rglob("*.ndjson")
+            for line in path.read_text().splitlines()
+            if line
+        ]
+        assert sorted(received) == sorted(event["event_id"] for event in sent)
 
 
 def test_a_partner_500_then_200_is_one_delivery_with_two_attempts(

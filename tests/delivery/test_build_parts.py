@@ -1,0 +1,260 @@
+"""Feeds with max_batch_events: a larger claim is built and delivered in parts, each event once."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import responses
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.utils import timezone
+
+from gateway.delivery import build
+from gateway.delivery.models import Batch, DeliveryAttempt
+from gateway.delivery.services import batch_build, batch_send, batch_supersede
+from gateway.privacy.filter import Reason
+from partners.models import Feed, FeedShape, Partner
+from tests.delivery.builders import WINDOW_START, batch_body, make_batch, make_exposure
+from tests.delivery.conftest import QueuedTasks
+from tests.factories import make_feed
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_shared_store")]
+
+IN_WINDOW = WINDOW_START + timedelta(seconds=30)
+URL = "http://127.0.0.1:9/ingest"
+DROPPED = {"gdpr": 1}  # no TC string: dropped for tcf_consent_missing
+
+
+@pytest.fixture
+def capped_feed(partner: Partner) -> Feed:
+    return make_feed(partner=partner, name="capped", max_batch_events=2)
+
+
+def exposures(*consents: dict[str, Any] | None) -> list[str]:
+    """One exposure per item, a second apart in this order (None: default consent); their ids."""
+    made = []
+    for n, consent in enumerate(consents):
+        fields = {} if consent is None else {"consent": consent}
+        exposure = make_exposure(received_at=IN_WINDOW + timedelta(seconds=n), **fields)
+        made.append(exposure.event_id)
+    return made
+
+
+def parts_of(batch: Batch) -> list[Batch]:
+    return list(Batch.objects.filter(Q(pk=batch.pk) | Q(first_part=batch)).order_by("part"))
+
+
+def event_ids(batch: Batch) -> list[str]:
+    return [json.loads(line)["event_id"] for line in batch_body(batch).splitlines()]
+
+
+def test_a_claim_over_the_limit_is_delivered_in_parts_holding_each_event_once(
+    capped_feed: Feed, queued: QueuedTasks, django_capture_on_commit_callbacks
+):
+    ids = exposures(None, DROPPED, None, None, DROPPED, None, None)
+    eligible = [ids[n] for n in (0, 2, 3, 5, 6)]
+    batch = make_batch(feed=capped_feed, sequence=5)
+    make_batch(feed=capped_feed, sequence=6, window_start=WINDOW_START + timedelta(minutes=1))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        built = batch_build(batch_id=batch.pk)
+
+    assert built is not None and built.part_count == 3
+    parts = parts_of(batch)
+    assert [part.part for part in parts] == [1, 2, 3]
+    assert [part.part_count for part in parts] == [3, 3, 3]
+    assert [part.first_part_id for part in parts] == [None, batch.pk, batch.pk]
+    # The first part keeps the claim's number; the others take the next free ones.
+    assert [part.sequence for part in parts] == [5, 7, 8]
+    assert [event_ids(part) for part in parts] == [eligible[0:2], eligible[2:4], eligible[4:]]
+    assert [part.delivered_count for part in parts] == [2, 2, 1]
+    # A candidate is counted in the part being filled when it was read: a part
+    # ends just before the event that would overfill it.
+    assert [part.candidate_count for part in parts] == [3, 3, 1]
+    assert [part.dropped_by_reason for part in parts] == [
+        {Reason.TCF_CONSENT_MISSING: 1},
+        {Reason.TCF_CONSENT_MISSING: 1},
+        {},
+    ]
+    delivered: Counter[str] = Counter()
+    for part in parts:
+        delivered.update(part.delivered_by_campaign_day_event)
+    assert sum(delivered.values()) == 5
+    for part in parts:
+        assert part.status == Batch.Status.READY
+        assert (part.kind, part.window_start, part.window_end) == (
+            batch.kind,
+            batch.window_start,
+            batch.window_end,
+        )
+        assert (part.claim_from, part.claim_to) == (batch.claim_from, batch.claim_to)
+        assert part.first_signature is not None  # each signed for its own first attempt
+    assert queued.ids("delivery.send_batch") == [str(part.pk) for part in parts]
+
+
+def test_a_claim_within_the_limit_is_one_part(capped_feed: Feed, queued: QueuedTasks):
+    exposures(None, DROPPED, None)
+    batch = make_batch(feed=capped_feed)
+
+    batch_build(batch_id=batch.pk)
+
+    assert parts_of(batch) == [batch]
+    batch.refresh_from_db()
+    assert (batch.part, batch.part_count, batch.delivered_count) == (1, 1, 2)
+    assert batch.candidate_count == 3
+
+
+def test_a_part_id_is_derived_from_the_claims_batch(capped_feed: Feed, queued: QueuedTasks):
+    exposures(None, None, None)
+    batch = make_batch(feed=capped_feed)
+
+    batch_build(batch_id=batch.pk)
+
+    later = Batch.objects.get(first_part=batch)
+    assert later.pk == build.part_id(first=batch.pk, part=2)
+    assert build.part_id(first=str(batch.pk), part=2) == later.pk
+    assert build.part_id(first=batch.pk, part=3) != later.pk
+
+
+def test_a_build_that_fails_half_way_creates_no_part_and_the_next_build_creates_each_once(
+    capped_feed: Feed, queued: QueuedTasks, monkeypatch: pytest.MonkeyPatch
+):
+    ids = exposures(None, None, None, None, None)
+    batch = make_batch(feed=capped_feed)
+    real_store = build._body_store
+    stored: list[str] = []
+
+    def store_then_fail(*, batch: Batch, body: Any) -> str:
+        if stored:
+            raise OSError("disk full")
+        stored.append(real_store(batch=batch, body=body))
+        return stored[-1]
+
+    monkeypatch.setattr(build, "_body_store", store_then_fail)
+    with pytest.raises(OSError):
+        batch_build(batch_id=batch.pk)
+
+    batch.refresh_from_db()
+    assert batch.status == Batch.Status.PENDING
+    assert "disk full" in batch.last_error
+    assert Batch.objects.filter(first_part=batch).count() == 0
+
+    monkeypatch.setattr(build, "_body_store", real_store)
+    batch_build(batch_id=batch.pk)
+
+    parts = parts_of(batch)
+    assert [part.part for part in parts] == [1, 2, 3]
+    assert sorted(event for part in parts for event in event_ids(part)) == sorted(ids)
+
+
+def test_a_build_that_lost_its_claim_creates_no_part(
+    capped_feed: Feed, queued: QueuedTasks, monkeypatch: pytest.MonkeyPatch
+):
+    exposures(None, None, None)
+    batch = make_batch(feed=capped_feed)
+    real_window_build = build._window_build
+
+    def taken_over_meanwhile(*, batch: Batch) -> list[build.BuiltPart]:
+        parts = real_window_build(batch=batch)
+        # The sweeper judged this worker dead and another build claimed the batch.
+        Batch.objects.filter(pk=batch.pk).update(claimed_at=timezone.now() + timedelta(hours=1))
+        return parts
+
+    monkeypatch.setattr(build, "_window_build", taken_over_meanwhile)
+
+    assert batch_build(batch_id=batch.pk) is None
+    assert Batch.objects.count() == 1
+    assert queued.ids("delivery.send_batch") == []
+
+
+def test_superseding_one_part_builds_the_whole_claim_again(capped_feed: Feed, queued: QueuedTasks):
+    ids = exposures(None, None, None)
+    batch = make_batch(feed=capped_feed)
+    batch_build(batch_id=batch.pk)
+    old_parts = parts_of(batch)
+    Batch.objects.filter(pk__in=[part.pk for part in old_parts]).update(
+        status=Batch.Status.DELIVERED
+    )
+    Feed.objects.filter(pk=capped_feed.pk).update(max_batch_events=None)
+
+    new = batch_supersede(batch_id=old_parts[1].pk)
+
+    assert new is not None
+    for part in old_parts:
+        part.refresh_from_db()
+        assert part.status == Batch.Status.SUPERSEDED
+        assert part.superseded_by_id == new.pk
+    batch_build(batch_id=new.pk)
+    new.refresh_from_db()
+    assert (new.part, new.part_count) == (1, 1)
+    assert sorted(event_ids(new)) == sorted(ids)
+
+
+def test_a_claim_with_a_part_in_flight_is_not_superseded(capped_feed: Feed, queued: QueuedTasks):
+    exposures(None, None, None)
+    batch = make_batch(feed=capped_feed)
+    batch_build(batch_id=batch.pk)
+    Batch.objects.filter(first_part=batch).update(status=Batch.Status.SENDING)
+
+    assert batch_supersede(batch_id=batch.pk) is None
+    assert Batch.objects.filter(status=Batch.Status.SUPERSEDED).count() == 0
+
+
+@responses.activate
+def test_a_part_says_which_part_of_which_claim_it_is(capped_feed: Feed, queued: QueuedTasks):
+    responses.add(responses.POST, URL, status=200)
+    exposures(None, None, None)
+    batch = make_batch(feed=capped_feed)
+    batch_build(batch_id=batch.pk)
+    later = Batch.objects.get(first_part=batch)
+
+    batch_send(batch_id=batch.pk)
+    batch_send(batch_id=later.pk)
+
+    first_headers, later_headers = (call.request.headers for call in responses.calls)
+    assert first_headers["Gateway-Batch-Part"] == "1/2"
+    assert "Gateway-Batch-First-Part" not in first_headers
+    assert later_headers["webhook-id"] == str(later.pk)
+    assert later_headers["Gateway-Batch-Part"] == "2/2"
+    assert later_headers["Gateway-Batch-First-Part"] == str(batch.pk)
+
+
+@responses.activate
+def test_a_body_refused_as_too_large_fails_with_what_to_do(push_feed: Feed, queued: QueuedTasks):
+    responses.add(responses.POST, URL, status=413)
+    batch = make_batch(feed=push_feed, status=Batch.Status.READY, records=[{"event_id": "e"}])
+
+    attempt = batch_send(batch_id=batch.pk)
+
+    assert attempt is not None
+    assert attempt.outcome == DeliveryAttempt.Outcome.PERMANENT_FAILURE
+    batch.refresh_from_db()
+    assert batch.status == Batch.Status.FAILED
+    assert "HTTP 413" in batch.last_error
+    assert "max batch events" in batch.last_error
+
+
+def test_only_event_feeds_take_a_limit_and_it_is_at_least_one(partner: Partner):
+    aggregate = Feed(
+        partner=partner,
+        name="cells",
+        mode=Feed.Mode.PULL,
+        shape=FeedShape.AGGREGATE,
+        aggregate_dimensions=["campaign_id"],
+        field_allowlist=["campaign_id"],
+        deliver_from=WINDOW_START,
+        max_batch_events=1000,
+    )
+    with pytest.raises(ValidationError) as refused:
+        aggregate.full_clean()
+    assert "max_batch_events" in refused.value.message_dict
+
+    events = Feed(partner=partner, name="events", mode=Feed.Mode.PULL, deliver_from=WINDOW_START)
+    events.max_batch_events = 0
+    with pytest.raises(ValidationError) as refused:
+        events.full_clean()
+    assert "max_batch_events" in refused.value.message_dict
