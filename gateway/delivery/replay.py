@@ -66,6 +66,7 @@ class SkipReason(StrEnum):
     TEST = "a test delivery: send a new one instead"
     NOT_DEAD = "not dead (only failed batches are retried)"
     CHANGED = "its status changed meanwhile"
+    SAME_CLAIM = "a part of a claim re-built once, with the first of its parts selected"
 
 
 class SelectBy(StrEnum):
@@ -282,8 +283,30 @@ def batches_rebuild(
     """Re-build each batch of ``ids`` as a new batch (``batch_rebuild``), in the order given.
 
     Give them oldest first: the new batches get their sequence numbers in that order.
+    A claim delivered in parts is re-built whole, once: of its parts among
+    ``ids``, the first given is re-built and the others are skipped (SAME_CLAIM).
     """
-    return _bulk(batch_rebuild, ids, dry_run=dry_run, progress=progress)
+    claims = _claims_of(ids)
+    seen: set[uuid.UUID] = set()
+
+    def rebuild_once(*, batch_id: uuid.UUID, dry_run: bool) -> BatchOutcome:
+        claim = claims.get(batch_id, batch_id)
+        if claim in seen:
+            return BatchOutcome(batch_id, SkipReason.SAME_CLAIM)
+        seen.add(claim)
+        return batch_rebuild(batch_id=batch_id, dry_run=dry_run)
+
+    return _bulk(rebuild_once, ids, dry_run=dry_run, progress=progress)
+
+
+def _claims_of(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """The first part's id of each batch of ``ids`` that is a later part of its claim."""
+    later_parts = Batch.objects.filter(pk__in=ids, first_part__isnull=False)
+    return {
+        batch_id: first_id
+        for batch_id, first_id in later_parts.values_list("pk", "first_part_id")
+        if first_id is not None
+    }
 
 
 def batches_retry_dead(

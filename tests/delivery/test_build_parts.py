@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from gateway.delivery import build
 from gateway.delivery.models import Batch, DeliveryAttempt
+from gateway.delivery.replay import SkipReason, batches_rebuild
 from gateway.delivery.services import batch_build, batch_send, batch_supersede
 from gateway.privacy.filter import Reason
 from partners.models import Feed, FeedShape, Partner
@@ -192,6 +193,23 @@ def test_superseding_one_part_builds_the_whole_claim_again(capped_feed: Feed, qu
     new.refresh_from_db()
     assert (new.part, new.part_count) == (1, 1)
     assert sorted(event_ids(new)) == sorted(ids)
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_bulk_rebuild_of_several_parts_rebuilds_their_claim_once(
+    capped_feed: Feed, queued: QueuedTasks, dry_run: bool
+):
+    exposures(None, None, None, None, None)
+    batch = make_batch(feed=capped_feed)
+    batch_build(batch_id=batch.pk)
+    first, second, third = (part.pk for part in parts_of(batch))
+
+    report = batches_rebuild(ids=[second, first, third], dry_run=dry_run)
+
+    assert report.done == [second]
+    assert report.skipped == {SkipReason.SAME_CLAIM: [first, third]}
+    superseded = Batch.objects.filter(status=Batch.Status.SUPERSEDED).count()
+    assert superseded == (0 if dry_run else 3)
 
 
 def test_a_claim_with_a_part_in_flight_is_not_superseded(capped_feed: Feed, queued: QueuedTasks):
