@@ -77,6 +77,8 @@ class DemoPartner:
     # many exposures wait (the model's defaults).
     stream_max_delay_ms: int = 250
     stream_max_events: int = 500
+    # Events per batch at most (parts beyond); None: no limit.
+    max_batch_events: int | None = None
     # How often the simulator reports its running counts to the gateway.
     report_interval_seconds: int = 30
     endpoint_path: str = "/exposures"
@@ -114,6 +116,9 @@ NIELSEN_DEMO = DemoPartner(
     campaign_ids=("cmp-acme-morning-brew", "cmp-lumen-ev-launch", "cmp-harbor-savings"),
     simulator_port=8101,
     report_bias=0.03,
+    # As an endpoint that limits request sizes would have it: its busier hours
+    # (the history has 60 to 150 events an hour) arrive in two parts.
+    max_batch_events=100,
 )
 
 IAS_DEMO = DemoPartner(

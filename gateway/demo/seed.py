@@ -330,6 +330,7 @@ def _feed_upsert(spec: DemoPartner, *, partner: Partner, port: int, now: datetim
     feed.grace_seconds = spec.grace_seconds
     feed.stream_max_delay_ms = spec.stream_max_delay_ms
     feed.stream_max_events = spec.stream_max_events
+    feed.max_batch_events = spec.max_batch_events
     feed.field_allowlist = list(spec.field_allowlist)
     feed.enabled = True
     # Validates the endpoint too: http://127.0.0.1 needs ALLOW_PRIVATE_ENDPOINTS=true.
@@ -349,6 +350,7 @@ _FEED_FIELDS = [
     "grace_seconds",
     "stream_max_delay_ms",
     "stream_max_events",
+    "max_batch_events",
     "field_allowlist",
     "enabled",
     "updated_at",

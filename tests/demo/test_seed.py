@@ -253,6 +253,12 @@ def test_it_creates_three_partners_two_with_hourly_windows_and_one_streaming(
     for slug in ("nielsen-demo", "ias-demo"):
         feed = _feed(slug)
         assert (feed.batch_window_seconds, feed.grace_seconds) == (3600, 5)
+    # Nielsen's busier hours come in parts; the others' batches are whole.
+    assert [_feed(slug).max_batch_events for slug in ("nielsen-demo", "ias-demo", "dv-demo")] == [
+        100,
+        None,
+        None,
+    ]
     stream = _feed("dv-demo")
     assert stream.partner.name == "DoubleVerify (demo)"
     assert stream.mode == Feed.Mode.STREAM and stream.enabled
