@@ -12,8 +12,8 @@ never writes to the database named in DATABASE_URL. Everything stays on loopback
 (about 2 000 consent strings, sessions of one listener) are stored once with
 ``COPY``; one window batch claiming all of them is built by ``batch_build`` in a
 fresh child process (read from PostgreSQL, privacy filter, NDJSON, gzip into
-the body storage, then the body signed for its first attempt: Standard
-Webhooks v1 over the uncompressed bytes). Printed: events/s and the child's peak
+the body storage, the body signed for its first attempt as it is written:
+Standard Webhooks v1 over the uncompressed bytes). Printed: events/s and the child's peak
 RSS. Baseline, same run, same child set-up: reading the same claimed rows and
 writing them as gzip NDJSON with no privacy work. Builds and baselines
 alternate ``--build-runs`` times; the medians are compared.
@@ -443,19 +443,10 @@ def push_batch(feed: Any, *, events: int, n: int) -> Any:
     import privacy as privacy_bench
 
     from gateway.delivery.body import BodyWriter
-    from gateway.delivery.first_signature import first_signature_make
+    from gateway.delivery.first_signature import first_signing_start
     from gateway.delivery.models import Batch
     from gateway.delivery.storage import body_name, body_save
 
-    rng = random.Random(n)
-    mix = privacy_bench.ConsentMix.build(rng, distinct=50)
-    population = privacy_bench.Population(rng, mix, users=events)
-    writer = BodyWriter()
-    for event in privacy_bench.build_events(
-        events, rng, population, sessions=100, session_events=8
-    ):
-        writer.write(event)
-    body = writer.finish()
     last = Batch.objects.filter(feed=feed).order_by("-sequence").first()
     batch = Batch.objects.create(
         feed=feed,
@@ -464,18 +455,37 @@ def push_batch(feed: Any, *, events: int, n: int) -> Any:
         window_start=WINDOW_START + timedelta(seconds=n),
         window_end=WINDOW_START + timedelta(seconds=n),
         status="ready",
-        delivered_count=body.records,
-        body_sha256=body.sha256,
-        body_bytes=body.uncompressed_bytes,
     )
+    # Signed for its first attempt as it is written, as the build signs every push batch.
+    signing = first_signing_start(batch=batch)
+    assert signing is not None, "the bench feed's batches are signed at build"
+    rng = random.Random(n)
+    mix = privacy_bench.ConsentMix.build(rng, distinct=50)
+    population = privacy_bench.Population(rng, mix, users=events)
+    writer = BodyWriter(tee=signing.update)
+    for event in privacy_bench.build_events(
+        events, rng, population, sessions=100, session_events=8
+    ):
+        writer.write(event)
+    body = writer.finish()
     batch.body_path = body_save(
         name=body_name(feed_id=feed.pk, batch_id=batch.pk), content=body.file
     )
-    # Signed for its first attempt, as the build signs every push batch it stores.
-    first = first_signature_make(batch=batch, body_path=batch.body_path)
-    assert first is not None, "the bench feed's batches are signed at build"
+    first = signing.finish(stored_sha256=body.stored_sha256)
+    assert first is not None
     batch.first_signature = first.as_json()
-    batch.save(update_fields=["body_path", "first_signature"])
+    batch.delivered_count = body.records
+    batch.body_sha256 = body.sha256
+    batch.body_bytes = body.uncompressed_bytes
+    batch.save(
+        update_fields=[
+            "body_path",
+            "first_signature",
+            "delivered_count",
+            "body_sha256",
+            "body_bytes",
+        ]
+    )
     body.close()
     return batch
 

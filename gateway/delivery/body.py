@@ -14,7 +14,7 @@ import tempfile
 import threading
 import weakref
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -55,6 +55,8 @@ class Body:
     sha256: str
     uncompressed_bytes: int
     records: int
+    # SHA-256 (hex) of the gzip file itself, as it will be stored; "" when not taken.
+    stored_sha256: str = ""
 
     def read_gzip(self) -> bytes:
         """The whole compressed body (small bodies and tests only)."""
@@ -74,11 +76,17 @@ class BodyWriter:
     filter instead of after it, in the same process; the bounded queue keeps
     memory to a few chunks. The gzip stream has mtime 0, so the same records
     always give the same bytes.
+
+    ``tee``, if given, is called on that thread with every chunk of NDJSON,
+    in order (the build signs the body while it is written, see
+    ``gateway.delivery.first_signature``); it must not raise.
     """
 
-    def __init__(self, *, compresslevel: int = COMPRESS_LEVEL) -> None:
+    def __init__(
+        self, *, compresslevel: int = COMPRESS_LEVEL, tee: Callable[[bytes], None] | None = None
+    ) -> None:
         self._buffer: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
-        self._compression = _Compression(self._buffer, level=compresslevel)
+        self._compression = _Compression(self._buffer, level=compresslevel, tee=tee)
         # A writer dropped half-way (the build failed) must not leave its
         # thread waiting for chunks forever.
         self._finalizer = weakref.finalize(self, self._compression.stop)
@@ -98,13 +106,14 @@ class BodyWriter:
     def finish(self) -> Body:
         self._hand_over()
         self._finalizer.detach()
-        sha256 = self._compression.close()
+        sha256, stored_sha256 = self._compression.close()
         self._buffer.seek(0)
         return Body(
             file=self._buffer,
             sha256=sha256,
             uncompressed_bytes=self._size,
             records=self._records,
+            stored_sha256=stored_sha256,
         )
 
     def _hand_over(self) -> None:
@@ -117,13 +126,21 @@ class BodyWriter:
 
 
 class _Compression:
-    """Hashes, gzips and writes chunks in order on its own thread; errors come back on put/close."""
+    """Hashes, gzips and writes chunks in order on its own thread; errors come back on put/close.
 
-    def __init__(self, file: IO[bytes], *, level: int) -> None:
+    Two digests: of the NDJSON (what signatures and partners check) and of
+    the gzip bytes written (what storage holds).
+    """
+
+    def __init__(
+        self, file: IO[bytes], *, level: int, tee: Callable[[bytes], None] | None = None
+    ) -> None:
         self._file = file
         # wbits 31: a gzip header (mtime 0) and trailer around the deflate stream.
         self._compressor = isal_zlib.compressobj(level, zlib.DEFLATED, 31)
         self._sha256 = hashlib.sha256()
+        self._stored_sha256 = hashlib.sha256()
+        self._tee = tee
         self._chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUED_CHUNKS)
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="body-gzip", daemon=True)
@@ -133,13 +150,13 @@ class _Compression:
         self._raise_failure()
         self._chunks.put(chunk)
 
-    def close(self) -> str:
-        """Wait for every chunk, end the gzip stream; returns the SHA-256 of all chunks."""
+    def close(self) -> tuple[str, str]:
+        """Wait for every chunk, end the gzip stream; the SHA-256 of the chunks and of the gzip."""
         self._chunks.put(None)
         self._thread.join()
         self._raise_failure()
-        self._file.write(self._compressor.flush())
-        return self._sha256.hexdigest()
+        self._write(self._compressor.flush())
+        return self._sha256.hexdigest(), self._stored_sha256.hexdigest()
 
     def stop(self) -> None:
         with contextlib.suppress(queue.Full):
@@ -149,12 +166,18 @@ class _Compression:
         if self._failure is not None:
             raise self._failure
 
+    def _write(self, compressed: bytes) -> None:
+        self._stored_sha256.update(compressed)
+        self._file.write(compressed)
+
     def _run(self) -> None:
         while (chunk := self._chunks.get()) is not None:
             if self._failure is not None:
                 continue  # drain, so the producer never blocks on a full queue
             try:
                 self._sha256.update(chunk)
-                self._file.write(self._compressor.compress(chunk))
+                if self._tee is not None:
+                    self._tee(chunk)
+                self._write(self._compressor.compress(chunk))
             except BaseException as exc:  # handed to the producer at its next call
                 self._failure = exc

@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from gateway.delivery.body import Body, BodyWriter
 from gateway.delivery.claims import claimed_exposures
-from gateway.delivery.first_signature import FirstSignature, first_signature_make
+from gateway.delivery.first_signature import FirstSignature, FirstSigning, first_signing_start
 from gateway.delivery.models import Batch
 from gateway.delivery.policies import policy_for
 from gateway.delivery.prefetch import prefetched_chunks
@@ -133,32 +133,73 @@ def _window_build(*, batch: Batch) -> list[BuiltPart]:
     """Stream the window's in-scope exposures through the filter into stored bodies."""
     feed = batch.feed
     policy = policy_for(partner=feed.partner, feed=feed)
-    parts: list[BuiltPart] = []
+    parts = _Parts(batch)
+    try:
+        with _window_exposures(batch=batch) as rows:
+            if feed.shape == FeedShape.AGGREGATE:
+                tally = BuildTally(gvl_version=policy.gvl_version)
+                body = _aggregate_body(
+                    feed=feed, policy=policy, rows=rows, tally=tally, writer=parts.writer
+                )
+            else:
+                tally, body = _events_bodies(policy=policy, rows=rows, parts=parts)
+        # The last (or only) part is stored once the cursor's transaction has ended.
+        parts.store(tally, body)
+    finally:
+        parts.abandon()
+    return parts.built
 
-    def part_store(tally: BuildTally, body: Body) -> None:
-        part = _part_batch(batch, number=len(parts) + 1)
+
+class _Parts:
+    """The parts of one build: a writer for the next, and each finished one stored.
+
+    A push body is signed for its first attempt as it is written
+    (``first_signing_start``): the signer is started with the part's writer.
+    """
+
+    def __init__(self, batch: Batch) -> None:
+        self.batch = batch
+        self.built: list[BuiltPart] = []
+        self.limit = batch.feed.max_batch_events or NO_PART_LIMIT
+        self._current: Batch | None = None
+        self._signing: FirstSigning | None = None
+
+    def writer(self) -> BodyWriter | ParquetBodyWriter:
+        """The writer of the next part."""
+        self._current = _part_batch(self.batch, number=len(self.built) + 1)
+        self._signing = first_signing_start(batch=self._current)
+        return _body_writer(self.batch.feed, tee=self._signing.update if self._signing else None)
+
+    def store(self, tally: BuildTally, body: Body) -> None:
+        """Store the body of the part ``writer`` last started, with its first signature."""
+        part = self._current
+        assert part is not None, "store follows writer"
         with closing(body):
             body_path = _body_store(batch=part, body=body) if tally.delivered else ""
-        parts.append(
+        # Taken only now: should storing fail, abandon() lets the signer go.
+        signing, self._signing = self._signing, None
+        first_signature = None
+        if signing is not None:
+            if body_path:
+                first_signature = signing.finish(stored_sha256=body.stored_sha256)
+            else:
+                signing.abandon()
+        self.built.append(
             BuiltPart(
                 batch=part,
                 tally=tally,
                 body_path=body_path,
                 body_sha256=body.sha256 if tally.delivered else "",
                 body_bytes=body.uncompressed_bytes if tally.delivered else 0,
-                first_signature=first_signature_make(batch=part, body_path=body_path),
+                first_signature=first_signature,
             )
         )
 
-    with _window_exposures(batch=batch) as rows:
-        if feed.shape == FeedShape.AGGREGATE:
-            tally = BuildTally(gvl_version=policy.gvl_version)
-            body = _aggregate_body(feed=feed, policy=policy, rows=rows, tally=tally)
-        else:
-            tally, body = _events_bodies(feed=feed, policy=policy, rows=rows, part_done=part_store)
-    # The last (or only) part is stored once the cursor's transaction has ended.
-    part_store(tally, body)
-    return parts
+    def abandon(self) -> None:
+        """Let go of the signer of a part that will not be stored (the build failed)."""
+        if self._signing is not None:
+            self._signing.abandon()
+            self._signing = None
 
 
 def _part_batch(batch: Batch, *, number: int) -> Batch:
@@ -241,33 +282,32 @@ def _parsed(chunks: Iterable[Iterable[tuple[str, str]]]) -> Iterator[ExposureRow
             yield loads(payload), tag
 
 
-def _body_writer(feed: Feed) -> BodyWriter | ParquetBodyWriter:
+def _body_writer(
+    feed: Feed, *, tee: Callable[[bytes], None] | None = None
+) -> BodyWriter | ParquetBodyWriter:
     """The writer of the feed's format: gzip NDJSON, or Parquet (file drops only)."""
     if feed.format == Feed.Format.PARQUET and feed.mode == Feed.Mode.FILE:
-        # Imported here: only Parquet feeds need pyarrow.
+        # Imported here: only Parquet feeds need pyarrow. A file drop signs its
+        # manifest, never the body, so nothing is teed.
         from gateway.filedrop.parquet import writer_for_feed
 
         return writer_for_feed(feed)
-    return BodyWriter()
+    return BodyWriter(tee=tee)
 
 
 def _events_bodies(
-    *,
-    feed: Feed,
-    policy: PartnerPolicy,
-    rows: Iterator[ExposureRow],
-    part_done: Callable[[BuildTally, Body], None],
+    *, policy: PartnerPolicy, rows: Iterator[ExposureRow], parts: _Parts
 ) -> tuple[BuildTally, Body]:
     """Filter ``rows`` into bodies of at most the feed's max_batch_events records each.
 
-    ``part_done`` gets each full body with the tally of the exposures it
-    accounts for; the last (for most feeds the only) part is returned. A part
-    ends just before the event that would overfill it, so every candidate,
-    dropped or delivered, is counted in exactly one part, and there is always
-    a last part (empty when nothing was eligible).
+    Each full body goes to ``parts.store`` with the tally of the exposures
+    it accounts for; the last (for most feeds the only) part is returned. A
+    part ends just before the event that would overfill it, so every
+    candidate, dropped or delivered, is counted in exactly one part, and
+    there is always a last part (empty when nothing was eligible).
     """
-    limit = feed.max_batch_events or NO_PART_LIMIT
-    writer = _body_writer(feed)
+    limit = parts.limit
+    writer = parts.writer()
     write = writer.write
     tally = BuildTally(gvl_version=policy.gvl_version)
     # Counted in plain dicts in the loop and folded into the tally once: the
@@ -286,8 +326,8 @@ def _events_bodies(
         if written == limit:
             # This event starts the next part; the candidates before it are this one's.
             _tally_fold(tally, candidates=candidates - 1, audits=audits, tags=tags)
-            part_done(tally, writer.finish())
-            writer = _body_writer(feed)
+            parts.store(tally, writer.finish())
+            writer = parts.writer()
             write = writer.write
             tally = BuildTally(gvl_version=policy.gvl_version)
             audits, tags = {}, {}
@@ -326,6 +366,7 @@ def _aggregate_body(
     policy: PartnerPolicy,
     rows: Iterator[ExposureRow],
     tally: BuildTally,
+    writer: Callable[[], BodyWriter | ParquetBodyWriter],
 ) -> Body:
     dimensions = feed.aggregate_dimensions
     # Checked again at every build, not only when the feed was saved: a row
@@ -356,9 +397,9 @@ def _aggregate_body(
         )
     _audits_fold(tally, audits)
     outcome = aggregation.finish()
-    writer = _body_writer(feed)
+    body_writer = writer()
     for row in outcome.rows:
-        writer.write(row)
+        body_writer.write(row)
     # delivered_count is what the partner receives: lines of the body, i.e.
     # rows. Reconciliation, though, compares the partner's impression counts
     # (the sum of "events" over the rows) with ours, so the campaign/day counts
@@ -366,7 +407,7 @@ def _aggregate_body(
     tally.delivered = len(outcome.rows)
     tally.delivered_by_campaign_day_event.update(outcome.events_by_tag)
     tally.suppressed_cells = outcome.suppressed_cells
-    return writer.finish()
+    return body_writer.finish()
 
 
 def _build_finish(*, batch: Batch, claimed_at: datetime, parts: list[BuiltPart]) -> Batch | None:

@@ -4,10 +4,12 @@ Every attempt of a push is signed with its own ``webhook-timestamp``, and the
 timestamp comes before the payload in what is signed, so nothing of one
 attempt's signature serves another. The first attempt, though, usually follows
 the build within a second, and signing a body costs about as much as all the
-rest of a send's bookkeeping (docs/benchmarks.md, Delivery (b)). So the build,
-which has just written the body, signs it too, dated when it signs, and keeps
-the signatures on the batch (``Batch.first_signature``). The first attempt
-sends them instead of signing afresh when all of these hold:
+rest of a send's bookkeeping (docs/benchmarks.md, Delivery (b)). So the build
+signs the body too, as it writes it (``FirstSigning``: the NDJSON is read
+once, never from storage again), dated when it starts writing it, and keeps
+the signatures and the SHA-256 of the gzip file it stored on the batch
+(``Batch.first_signature``). The first attempt sends them instead of signing
+afresh when all of these hold:
 
 - it is the batch's first attempt: a retry or a replay signs with its own
   timestamp, as always;
@@ -31,22 +33,33 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from django.conf import settings
 
 from gateway.delivery.models import Batch
-from gateway.delivery.signers import NoSigningKey, Signer, partner_signer, signs_in_pieces
+from gateway.delivery.signers import (
+    NoSigningKey,
+    Signer,
+    StreamingSigner,
+    partner_signer,
+    signs_in_pieces,
+)
 from gateway.delivery.storage import body_open
-from gateway.delivery.wire import Hasher, inflated_chunks, sends_stored_body
+from gateway.delivery.wire import sends_stored_body
 from partners.models import Feed
 
 logger = logging.getLogger(__name__)
 
 # Pieces of the stored body read to take its SHA-256 (any storage backend).
 READ_BYTES = 1024 * 1024
+# Chunks of NDJSON waiting for the signer at most (each about body.CHUNK_BYTES).
+QUEUED_CHUNKS = 4
 
 
 @dataclass(frozen=True)
@@ -56,7 +69,7 @@ class FirstSignature:
     timestamp: int
     key_ids: tuple[str, ...]
     signatures: tuple[str, ...]
-    # SHA-256 (hex) of the stored gzip body, as read when it was signed.
+    # SHA-256 (hex) of the stored gzip body, as written when it was signed.
     stored_sha256: str
 
     def as_json(self) -> dict[str, Any]:
@@ -102,38 +115,98 @@ def max_age_seconds() -> int:
     return settings.DELIVERY_FIRST_SIGNATURE_MAX_AGE_SECONDS
 
 
-def first_signature_make(*, batch: Batch, body_path: str) -> FirstSignature | None:
-    """Sign the body just stored for ``batch``'s first attempt; None when that does not apply."""
+def first_signing_start(*, batch: Batch) -> FirstSigning | None:
+    """Start signing the body about to be written for ``batch``; None when that does not apply."""
     feed: Feed = batch.feed
-    if max_age_seconds() <= 0 or not body_path or not _signed_at_send(feed):
+    if max_age_seconds() <= 0 or not _signed_at_send(feed):
         return None
     timestamp = int(time.time())
     try:
         signer = partner_signer(partner_id=feed.partner_id, timestamp=timestamp)
-        if not signs_in_pieces(signer):
-            return None
-        digest = hashlib.sha256()
-        with body_open(body_path) as stored:
-            # One read of the stored body: inflated for the signatures, hashed as stored.
-            reader = _DigestingReader(stored, digest)
-            signatures = signer.sign_chunks(
-                msg_id=str(batch.pk), timestamp=timestamp, chunks=inflated_chunks(reader)
-            )
-            reader.drain()  # anything the inflater left unread (nothing, for a sound body)
-        stored_sha256 = digest.hexdigest()
     except NoSigningKey:
         return None  # the send fails, and says why, on the attempt
     except Exception as exc:
-        # Signing here only saves the first attempt time; the send signs instead.
-        logger.warning(
-            "batch %s: not signed at build (%s); the send signs it", batch.pk, type(exc).__name__
-        )
+        _not_signed(batch, exc)
         return None
-    return FirstSignature(
-        timestamp=timestamp,
-        key_ids=tuple(signer.key_ids),
-        signatures=tuple(signatures),
-        stored_sha256=stored_sha256,
+    if not signs_in_pieces(signer):
+        return None
+    return FirstSigning(batch=batch, signer=signer, timestamp=timestamp)
+
+
+class FirstSigning:
+    """Signs a body's NDJSON for its first attempt as the build writes it: read once, never again.
+
+    The body writer's compression thread hands each chunk to ``update``;
+    the signer reads them, in order, on a thread of its own (``sign_chunks``
+    takes an iterable, whatever holds the keys), a few chunks behind at most.
+    ``finish`` waits for the signatures once the body is stored; ``abandon``
+    lets the thread go when there is nothing to sign after all. A signer that
+    fails costs only the first attempt's head start: the send signs instead.
+    """
+
+    def __init__(self, *, batch: Batch, signer: StreamingSigner, timestamp: int) -> None:
+        self._batch = batch
+        self._signer = signer
+        self._timestamp = timestamp
+        self._chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUED_CHUNKS)
+        self._ended = False  # the signer has read the end of the chunks
+        self._closed = False  # no more chunks are taken
+        self._signatures: list[str] = []
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="first-signing", daemon=True)
+        self._thread.start()
+
+    def update(self, chunk: bytes) -> None:
+        # After abandon, a writer left half-way (the build failed) may still
+        # hand over what it had queued: dropped, so its thread never blocks.
+        if not self._closed:
+            self._chunks.put(chunk)
+
+    def finish(self, *, stored_sha256: str) -> FirstSignature | None:
+        """The signatures of everything given to ``update``, with the stored body's SHA-256."""
+        self._end()
+        if self._failure is not None:
+            _not_signed(self._batch, self._failure)
+            return None
+        return FirstSignature(
+            timestamp=self._timestamp,
+            key_ids=tuple(self._signer.key_ids),
+            signatures=tuple(self._signatures),
+            stored_sha256=stored_sha256,
+        )
+
+    def abandon(self) -> None:
+        self._end()
+
+    def _end(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._chunks.put(None)
+            self._thread.join()
+
+    def _read(self) -> Iterator[bytes]:
+        while (chunk := self._chunks.get()) is not None:
+            yield chunk
+        self._ended = True
+
+    def _run(self) -> None:
+        try:
+            self._signatures = self._signer.sign_chunks(
+                msg_id=str(self._batch.pk), timestamp=self._timestamp, chunks=self._read()
+            )
+        except BaseException as exc:  # reported by finish
+            self._failure = exc
+        if not self._ended:
+            # A signer that failed (or stopped reading) half-way: take the rest,
+            # so the writer never blocks on a full queue.
+            while self._chunks.get() is not None:
+                pass
+
+
+def _not_signed(batch: Batch, exc: BaseException) -> None:
+    # Signing at build only saves the first attempt time; the send signs instead.
+    logger.warning(
+        "batch %s: not signed at build (%s); the send signs it", batch.pk, type(exc).__name__
     )
 
 
@@ -155,32 +228,9 @@ def stored_body_sha256(body_path: str) -> str:
     """SHA-256 (hex) of the stored body's bytes, as stored (gzip)."""
     digest = hashlib.sha256()
     with body_open(body_path) as stored:
-        _DigestingReader(stored, digest).drain()
+        while piece := stored.read(READ_BYTES):
+            digest.update(piece)
     return digest.hexdigest()
-
-
-class _DigestingReader:
-    """A file read once, in order, whose bytes are fed to ``digest`` as they are read."""
-
-    def __init__(self, file: IO[bytes], digest: Hasher) -> None:
-        self._file = file
-        self._digest = digest
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._file.read(size)
-        self._digest.update(data)
-        return data
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:
-        # What ISA-L's reader calls.
-        count = self._file.readinto(buffer)  # type: ignore[attr-defined]  # binary files have it
-        self._digest.update(memoryview(buffer)[:count])
-        return count
-
-    def drain(self) -> None:
-        """Read (and digest) the rest of the file."""
-        while self.read(READ_BYTES):
-            pass
 
 
 def _signed_at_send(feed: Feed) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from datetime import timedelta
@@ -12,13 +13,18 @@ import responses
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
 
 from gateway.delivery import build
+from gateway.delivery.first_signature import FirstSignature
 from gateway.delivery.models import Batch, DeliveryAttempt
 from gateway.delivery.replay import SkipReason, batches_rebuild
 from gateway.delivery.services import batch_build, batch_send, batch_supersede
+from gateway.delivery.signing import signature_headers
+from gateway.delivery.storage import body_read
 from gateway.privacy.filter import Reason
 from partners.models import Feed, FeedShape, Partner
+from partners.services import signing_secret_current
 from tests.delivery.builders import WINDOW_START, batch_body, make_batch, make_exposure
 from tests.delivery.conftest import QueuedTasks
 from tests.factories import make_feed
@@ -95,6 +101,25 @@ def test_a_claim_over_the_limit_is_delivered_in_parts_holding_each_event_once(
         assert (part.claim_from, part.claim_to) == (batch.claim_from, batch.claim_to)
         assert part.first_signature is not None  # each signed for its own first attempt
     assert queued.ids("delivery.send_batch") == [str(part.pk) for part in parts]
+
+
+def test_each_part_is_signed_for_its_first_attempt_as_it_is_written(
+    capped_feed: Feed, partner: Partner, queued: QueuedTasks
+):
+    exposures(None, None, None, None, None)
+    batch = make_batch(feed=capped_feed)
+
+    batch_build(batch_id=batch.pk)
+
+    secret = signing_secret_current(partner_id=partner.pk)
+    for part in parts_of(batch):
+        first = FirstSignature.from_json(part.first_signature)
+        assert first is not None
+        headers = signature_headers(
+            msg_id=str(part.pk), timestamp=first.timestamp, signatures=first.signatures
+        )
+        Webhook(secret).verify(batch_body(part), headers, json_parse=False)
+        assert first.stored_sha256 == hashlib.sha256(body_read(part.body_path)).hexdigest()
 
 
 def test_a_claim_within_the_limit_is_one_part(capped_feed: Feed, queued: QueuedTasks):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import logging
+import threading
 import time
+from collections.abc import Iterable
 from datetime import timedelta
 
 import pytest
@@ -15,12 +18,14 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
+from gateway.delivery import body, signing
+from gateway.delivery import build as build_module
 from gateway.delivery import first_signature as first_signature_module
-from gateway.delivery import signing
-from gateway.delivery.first_signature import FirstSignature
+from gateway.delivery.body import BodyWriter
+from gateway.delivery.first_signature import FirstSignature, FirstSigning
 from gateway.delivery.models import Batch, DeliveryAttempt
 from gateway.delivery.services import batch_build, batch_send
-from gateway.delivery.storage import body_save
+from gateway.delivery.storage import body_read, body_save
 from partners.models import Feed, Partner, SigningSecret
 from partners.services import signing_key_revoke, signing_key_rotate, signing_secret_current
 from tests.delivery.builders import WINDOW_START, batch_body, make_batch, make_exposure
@@ -97,6 +102,85 @@ def test_the_build_signs_the_ndjson_it_stored_dated_when_it_signed(
     secret = signing_secret_current(partner_id=partner.pk)
     Webhook(secret).verify(batch_body(batch), headers, json_parse=False)
     assert first.stored_sha256 == first_signature_module.stored_body_sha256(batch.body_path)
+
+
+def test_the_build_signs_as_it_writes_and_never_reads_the_stored_body_back(
+    push_feed: Feed, partner: Partner, queued: QueuedTasks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With S3 as body storage, reading back would download every body just uploaded.
+    def no_reading(name: str):
+        raise AssertionError(f"the build read {name} back")
+
+    monkeypatch.setattr(first_signature_module, "body_open", no_reading)
+    monkeypatch.setattr(body, "CHUNK_BYTES", 1024)  # several chunks of NDJSON, from a few rows
+    for n in range(40):
+        make_exposure(received_at=IN_WINDOW, event_id=f"evt-{n:06d}-" + "x" * 100)
+    batch = make_batch(feed=push_feed)
+
+    batch_build(batch_id=batch.pk)
+
+    batch = Batch.objects.get(pk=batch.pk)
+    first = first_of(batch)
+    headers = signing.signature_headers(
+        msg_id=str(batch.pk), timestamp=first.timestamp, signatures=first.signatures
+    )
+    secret = signing_secret_current(partner_id=partner.pk)
+    Webhook(secret).verify(batch_body(batch), headers, json_parse=False)
+    assert first.stored_sha256 == hashlib.sha256(body_read(batch.body_path)).hexdigest()
+
+
+class FailingSigner:
+    """A streaming signer (a KMS, say) that fails after reading ``after`` chunks."""
+
+    key_ids = ("kms-1",)
+
+    def __init__(self, after: int) -> None:
+        self.after = after
+
+    def sign(self, **_kwargs: object) -> list[str]:
+        raise NotImplementedError
+
+    def sign_chunks(self, *, msg_id: str, timestamp: int, chunks: Iterable[bytes]) -> list[str]:
+        for n, _chunk in enumerate(chunks, start=1):
+            if n == self.after:
+                raise ConnectionError("KMS connection lost")
+        return ["v1,never"]
+
+
+@pytest.mark.parametrize("after", [1, 3])
+def test_a_signer_failing_half_way_never_blocks_the_writer_and_only_costs_the_head_start(
+    push_feed: Feed, caplog, after: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(body, "CHUNK_BYTES", 1024)
+    batch = make_batch(feed=push_feed)
+    signing_ = FirstSigning(batch=batch, signer=FailingSigner(after), timestamp=1)
+    writer = BodyWriter(tee=signing_.update)
+    # Far more chunks than the queues between writer, compression and signer hold.
+    for n in range(4000):
+        writer.write({"n": n, "pad": "x" * 80})
+    written = writer.finish()
+
+    with caplog.at_level(logging.WARNING, logger="gateway.delivery.first_signature"):
+        assert signing_.finish(stored_sha256=written.stored_sha256) is None
+
+    assert "ConnectionError" in caplog.text
+    written.close()
+
+
+def test_a_build_that_fails_lets_its_signer_go(
+    push_feed: Feed, queued: QueuedTasks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_exposure(received_at=IN_WINDOW)
+    batch = make_batch(feed=push_feed)
+
+    def failing_store(**_kwargs: object) -> str:
+        raise OSError("storage unavailable")
+
+    monkeypatch.setattr(build_module, "_body_store", failing_store)
+    with pytest.raises(OSError):
+        batch_build(batch_id=batch.pk)
+
+    assert not [t for t in threading.enumerate() if t.name == "first-signing" and t.is_alive()]
 
 
 @responses.activate
