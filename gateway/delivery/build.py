@@ -5,10 +5,9 @@ feed gets one row per cell of its dimensions, cells under the feed's
 distinct-user threshold left out (``gateway.privacy.aggregate``).
 
 An event feed with ``max_batch_events`` gets its records in parts of at most
-that many: each full part's body is stored (and signed) as soon as it is
-finished, so a build never holds more than one open body, and the batches of
-the parts after the first are created with the build's result, in the same
-transaction (``Batch``'s docstring).
+that many (``gateway.delivery.parts`` stores and signs each body); the
+batches of the parts after the first are created with the build's result,
+in the same transaction (``Batch``'s docstring).
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import gc
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -31,13 +30,12 @@ from django.utils import timezone
 
 from gateway.delivery.body import Body, BodyWriter
 from gateway.delivery.claims import claimed_exposures
-from gateway.delivery.first_signature import FirstSignature, FirstSigning, first_signing_start
 from gateway.delivery.models import Batch
+from gateway.delivery.parts import BuildParts, BuiltPart
 from gateway.delivery.policies import policy_for
 from gateway.delivery.prefetch import prefetched_chunks
 from gateway.delivery.queueing import on_commit_send
 from gateway.delivery.sequences import feed_cursor_locked, next_sequence
-from gateway.delivery.storage import body_name, body_save
 from gateway.privacy.aggregate import Aggregation, aggregate_dimensions_problems
 from gateway.privacy.filter import filter_with_result
 from gateway.privacy.policy import PartnerPolicy
@@ -59,8 +57,6 @@ BUILD_GC_THRESHOLD = 100_000
 EXPOSURE_CHUNK_SIZE = 2000
 # Why an exposure was dropped when the filter gave no reason (it should always give one).
 UNSPECIFIED_REASON = "unspecified"
-# Events per part of a feed without max_batch_events: more than any batch holds.
-NO_PART_LIMIT = 2**62
 
 
 class AggregateConfigurationError(ValueError):
@@ -81,18 +77,6 @@ class BuildTally:
     # Aggregate feeds: cells withheld under the distinct-user threshold.
     suppressed_cells: int = 0
     gvl_version: int | None = None
-
-
-@dataclass(frozen=True)
-class BuiltPart:
-    """One body of a build, stored: what its batch row records."""
-
-    batch: Batch  # the claim's batch for part 1, an unsaved one for each later part
-    tally: BuildTally
-    body_path: str
-    body_sha256: str
-    body_bytes: int
-    first_signature: FirstSignature | None
 
 
 def batch_build(*, batch_id: BatchId) -> Batch | None:
@@ -124,16 +108,11 @@ def batch_build(*, batch_id: BatchId) -> Batch | None:
     return _build_finish(batch=batch, claimed_at=claimed_at, parts=parts)
 
 
-def part_id(*, first: BatchId, part: int) -> uuid.UUID:
-    """The id of part ``part`` (2, 3, ...) of batch ``first``'s build: the same at every build."""
-    return uuid.uuid5(uuid.UUID(str(first)), f"part-{part}")
-
-
 def _window_build(*, batch: Batch) -> list[BuiltPart]:
     """Stream the window's in-scope exposures through the filter into stored bodies."""
     feed = batch.feed
     policy = policy_for(partner=feed.partner, feed=feed)
-    parts = _Parts(batch)
+    parts = BuildParts(batch)
     try:
         with _window_exposures(batch=batch) as rows:
             if feed.shape == FeedShape.AGGREGATE:
@@ -148,76 +127,6 @@ def _window_build(*, batch: Batch) -> list[BuiltPart]:
     finally:
         parts.abandon()
     return parts.built
-
-
-class _Parts:
-    """The parts of one build: a writer for the next, and each finished one stored.
-
-    A push body is signed for its first attempt as it is written
-    (``first_signing_start``): the signer is started with the part's writer.
-    """
-
-    def __init__(self, batch: Batch) -> None:
-        self.batch = batch
-        self.built: list[BuiltPart] = []
-        self.limit = batch.feed.max_batch_events or NO_PART_LIMIT
-        self._current: Batch | None = None
-        self._signing: FirstSigning | None = None
-
-    def writer(self) -> BodyWriter | ParquetBodyWriter:
-        """The writer of the next part."""
-        self._current = _part_batch(self.batch, number=len(self.built) + 1)
-        self._signing = first_signing_start(batch=self._current)
-        return _body_writer(self.batch.feed, tee=self._signing.update if self._signing else None)
-
-    def store(self, tally: BuildTally, body: Body) -> None:
-        """Store the body of the part ``writer`` last started, with its first signature."""
-        part = self._current
-        assert part is not None, "store follows writer"
-        with closing(body):
-            body_path = _body_store(batch=part, body=body) if tally.delivered else ""
-        # Taken only now: should storing fail, abandon() lets the signer go.
-        signing, self._signing = self._signing, None
-        first_signature = None
-        if signing is not None:
-            if body_path:
-                first_signature = signing.finish(stored_sha256=body.stored_sha256)
-            else:
-                signing.abandon()
-        self.built.append(
-            BuiltPart(
-                batch=part,
-                tally=tally,
-                body_path=body_path,
-                body_sha256=body.sha256 if tally.delivered else "",
-                body_bytes=body.uncompressed_bytes if tally.delivered else 0,
-                first_signature=first_signature,
-            )
-        )
-
-    def abandon(self) -> None:
-        """Let go of the signer of a part that will not be stored (the build failed)."""
-        if self._signing is not None:
-            self._signing.abandon()
-            self._signing = None
-
-
-def _part_batch(batch: Batch, *, number: int) -> Batch:
-    """The batch of part ``number`` of ``batch``'s build: itself for part 1, else a new one."""
-    if number == 1:
-        return batch
-    part = Batch(
-        id=part_id(first=batch.pk, part=number),
-        part=number,
-        first_part=batch,
-        **batch.claim_fields(),
-    )
-    part.feed = batch.feed  # already loaded, with its partner
-    return part
-
-
-def _body_store(*, batch: Batch, body: Body) -> str:
-    return body_save(name=body_name(feed_id=batch.feed_id, batch_id=batch.pk), content=body.file)
 
 
 @contextmanager
@@ -282,21 +191,8 @@ def _parsed(chunks: Iterable[Iterable[tuple[str, str]]]) -> Iterator[ExposureRow
             yield loads(payload), tag
 
 
-def _body_writer(
-    feed: Feed, *, tee: Callable[[bytes], None] | None = None
-) -> BodyWriter | ParquetBodyWriter:
-    """The writer of the feed's format: gzip NDJSON, or Parquet (file drops only)."""
-    if feed.format == Feed.Format.PARQUET and feed.mode == Feed.Mode.FILE:
-        # Imported here: only Parquet feeds need pyarrow. A file drop signs its
-        # manifest, never the body, so nothing is teed.
-        from gateway.filedrop.parquet import writer_for_feed
-
-        return writer_for_feed(feed)
-    return BodyWriter(tee=tee)
-
-
 def _events_bodies(
-    *, policy: PartnerPolicy, rows: Iterator[ExposureRow], parts: _Parts
+    *, policy: PartnerPolicy, rows: Iterator[ExposureRow], parts: BuildParts
 ) -> tuple[BuildTally, Body]:
     """Filter ``rows`` into bodies of at most the feed's max_batch_events records each.
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from gateway.delivery import build
+from gateway.delivery import parts as parts_module
 from gateway.delivery.first_signature import FirstSignature
 from gateway.delivery.models import Batch, DeliveryAttempt
 from gateway.delivery.replay import SkipReason, batches_rebuild
@@ -141,9 +142,9 @@ def test_a_part_id_is_derived_from_the_claims_batch(capped_feed: Feed, queued: Q
     batch_build(batch_id=batch.pk)
 
     later = Batch.objects.get(first_part=batch)
-    assert later.pk == build.part_id(first=batch.pk, part=2)
-    assert build.part_id(first=str(batch.pk), part=2) == later.pk
-    assert build.part_id(first=batch.pk, part=3) != later.pk
+    assert later.pk == parts_module.part_id(first=batch.pk, part=2)
+    assert parts_module.part_id(first=str(batch.pk), part=2) == later.pk
+    assert parts_module.part_id(first=batch.pk, part=3) != later.pk
 
 
 def test_a_build_that_fails_half_way_creates_no_part_and_the_next_build_creates_each_once(
@@ -151,7 +152,7 @@ def test_a_build_that_fails_half_way_creates_no_part_and_the_next_build_creates_
 ):
     ids = exposures(None, None, None, None, None)
     batch = make_batch(feed=capped_feed)
-    real_store = build._body_store
+    real_store = parts_module._body_store
     stored: list[str] = []
 
     def store_then_fail(*, batch: Batch, body: Any) -> str:
@@ -160,7 +161,7 @@ def test_a_build_that_fails_half_way_creates_no_part_and_the_next_build_creates_
         stored.append(real_store(batch=batch, body=body))
         return stored[-1]
 
-    monkeypatch.setattr(build, "_body_store", store_then_fail)
+    monkeypatch.setattr(parts_module, "_body_store", store_then_fail)
     with pytest.raises(OSError):
         batch_build(batch_id=batch.pk)
 
@@ -169,7 +170,7 @@ def test_a_build_that_fails_half_way_creates_no_part_and_the_next_build_creates_
     assert "disk full" in batch.last_error
     assert Batch.objects.filter(first_part=batch).count() == 0
 
-    monkeypatch.setattr(build, "_body_store", real_store)
+    monkeypatch.setattr(parts_module, "_body_store", real_store)
     batch_build(batch_id=batch.pk)
 
     parts = parts_of(batch)
@@ -184,7 +185,7 @@ def test_a_build_that_lost_its_claim_creates_no_part(
     batch = make_batch(feed=capped_feed)
     real_window_build = build._window_build
 
-    def taken_over_meanwhile(*, batch: Batch) -> list[build.BuiltPart]:
+    def taken_over_meanwhile(*, batch: Batch) -> list[parts_module.BuiltPart]:
         parts = real_window_build(batch=batch)
         # The sweeper judged this worker dead and another build claimed the batch.
         Batch.objects.filter(pk=batch.pk).update(claimed_at=timezone.now() + timedelta(hours=1))

@@ -19,8 +19,8 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from gateway.delivery import body, signing
-from gateway.delivery import build as build_module
 from gateway.delivery import first_signature as first_signature_module
+from gateway.delivery import parts as parts_module
 from gateway.delivery.body import BodyWriter
 from gateway.delivery.first_signature import FirstSignature, FirstSigning
 from gateway.delivery.models import Batch, DeliveryAttempt
@@ -176,7 +176,7 @@ def test_a_build_that_fails_lets_its_signer_go(
     def failing_store(**_kwargs: object) -> str:
         raise OSError("storage unavailable")
 
-    monkeypatch.setattr(build_module, "_body_store", failing_store)
+    monkeypatch.setattr(parts_module, "_body_store", failing_store)
     with pytest.raises(OSError):
         batch_build(batch_id=batch.pk)
 
