@@ -164,6 +164,13 @@ class Feed(models.Model):
         "delivered in parts, each a batch of its own (id, sequence, signature). For partners "
         "whose endpoints limit request sizes. Empty = no limit.",
     )
+    max_batch_bytes = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1024)],
+        help_text="NDJSON event feeds: at most this many bytes of NDJSON (before gzip) per "
+        "batch, in parts beyond, as for max batch events. Empty = no limit.",
+    )
     # --- retries and health ---------------------------------------------------
     retry_schedule = models.JSONField(
         default=list,
@@ -280,9 +287,14 @@ class Feed(models.Model):
             isinstance(item, str) and item for item in self.field_allowlist
         ):
             raise ValidationError({"field_allowlist": "Must be a list of dotted field paths."})
-        if self.shape == FeedShape.AGGREGATE and self.max_batch_events is not None:
+        for cap in ("max_batch_events", "max_batch_bytes"):
+            if self.shape == FeedShape.AGGREGATE and getattr(self, cap) is not None:
+                raise ValidationError(
+                    {cap: "Only event feeds are split into parts: leave it empty."}
+                )
+        if self.format == self.Format.PARQUET and self.max_batch_bytes is not None:
             raise ValidationError(
-                {"max_batch_events": "Only event feeds are split into parts: leave it empty."}
+                {"max_batch_bytes": "Parquet files are cut by events: use max batch events."}
             )
         if self.shape == FeedShape.AGGREGATE:
             from gateway.privacy.aggregate import aggregate_dimensions_problems

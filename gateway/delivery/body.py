@@ -32,6 +32,8 @@ COMPRESS_LEVEL = 1
 # Lines are compressed in chunks of this size, at most QUEUED_CHUNKS waiting.
 CHUNK_BYTES = 256 * 1024
 QUEUED_CHUNKS = 4
+# A writer's limits when it has none: more than any body holds.
+NO_LIMIT = 2**62
 
 
 def ndjson_line(record: Mapping[str, Any]) -> bytes:
@@ -80,10 +82,19 @@ class BodyWriter:
     ``tee``, if given, is called on that thread with every chunk of NDJSON,
     in order (the build signs the body while it is written, see
     ``gateway.delivery.first_signature``); it must not raise.
+
+    ``max_records`` and ``max_bytes`` (of NDJSON) make a full body refuse a
+    record: ``write`` returns False and writes nothing, and the caller starts
+    the next part. The first record is always taken, however large.
     """
 
     def __init__(
-        self, *, compresslevel: int = COMPRESS_LEVEL, tee: Callable[[bytes], None] | None = None
+        self,
+        *,
+        compresslevel: int = COMPRESS_LEVEL,
+        tee: Callable[[bytes], None] | None = None,
+        max_records: int = NO_LIMIT,
+        max_bytes: int = NO_LIMIT,
     ) -> None:
         self._buffer: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
         self._compression = _Compression(self._buffer, level=compresslevel, tee=tee)
@@ -94,14 +105,23 @@ class BodyWriter:
         self._pending_bytes = 0
         self._size = 0
         self._records = 0
+        self._max_records = max_records
+        self._max_bytes = max_bytes
 
-    def write(self, record: Mapping[str, Any]) -> None:
+    def write(self, record: Mapping[str, Any]) -> bool:
+        """Add ``record`` as one line; False, writing nothing, when the body is full."""
         line = ndjson_line(record)
+        if self._records and (
+            self._records >= self._max_records
+            or self._size + self._pending_bytes + len(line) > self._max_bytes
+        ):
+            return False
         self._pending.append(line)
         self._pending_bytes += len(line)
         self._records += 1
         if self._pending_bytes >= CHUNK_BYTES:
             self._hand_over()
+        return True
 
     def finish(self) -> Body:
         self._hand_over()

@@ -4,8 +4,9 @@ An event feed gets one minimised record per eligible exposure. An aggregate
 feed gets one row per cell of its dimensions, cells under the feed's
 distinct-user threshold left out (``gateway.privacy.aggregate``).
 
-An event feed with ``max_batch_events`` gets its records in parts of at most
-that many (``gateway.delivery.parts`` stores and signs each body); the
+An event feed with ``max_batch_events`` or ``max_batch_bytes`` gets its
+records in parts within those limits (``gateway.delivery.parts`` stores and
+signs each body); the
 batches of the parts after the first are created with the build's result,
 in the same transaction (``Batch``'s docstring).
 """
@@ -194,15 +195,15 @@ def _parsed(chunks: Iterable[Iterable[tuple[str, str]]]) -> Iterator[ExposureRow
 def _events_bodies(
     *, policy: PartnerPolicy, rows: Iterator[ExposureRow], parts: BuildParts
 ) -> tuple[BuildTally, Body]:
-    """Filter ``rows`` into bodies of at most the feed's max_batch_events records each.
+    """Filter ``rows`` into bodies within the feed's max_batch_events and max_batch_bytes.
 
     Each full body goes to ``parts.store`` with the tally of the exposures
     it accounts for; the last (for most feeds the only) part is returned. A
-    part ends just before the event that would overfill it, so every
-    candidate, dropped or delivered, is counted in exactly one part, and
-    there is always a last part (empty when nothing was eligible).
+    part ends just before the event that would overfill it (its writer
+    refuses it), so every candidate, dropped or delivered, is counted in
+    exactly one part, and there is always a last part (empty when nothing
+    was eligible).
     """
-    limit = parts.limit
     writer = parts.writer()
     write = writer.write
     tally = BuildTally(gvl_version=policy.gvl_version)
@@ -212,25 +213,22 @@ def _events_bodies(
     audits: dict[tuple[str, ...], int] = {}
     tags: dict[str, int] = {}
     candidates = 0
-    written = 0
     for payload, tag in rows:
         candidates += 1
         result, record = filter_with_result(payload, policy)
         if not result.decision.eligible or record is None:
             tally.dropped_by_reason[result.decision.reason or UNSPECIFIED_REASON] += 1
             continue
-        if written == limit:
-            # This event starts the next part; the candidates before it are this one's.
+        if not write(record):
+            # The part is full: this event starts the next; the candidates before it are this one's.
             _tally_fold(tally, candidates=candidates - 1, audits=audits, tags=tags)
             parts.store(tally, writer.finish())
             writer = parts.writer()
             write = writer.write
+            write(record)  # a new part takes its first record whatever its size
             tally = BuildTally(gvl_version=policy.gvl_version)
             audits, tags = {}, {}
             candidates = 1
-            written = 0
-        write(record)
-        written += 1
         # "<activity>_denied:<reason>" for each activity whose fields were removed.
         audit = result.audit
         audits[audit] = audits.get(audit, 0) + 1

@@ -24,12 +24,13 @@ class Batch(models.Model):
     transaction whose commit sequence lies in [claim_from, claim_to)
     (``gateway.delivery.claims``). Building it twice gives the same rows.
 
-    A feed with ``max_batch_events`` gets a larger claim in parts: the build
-    of the claim's batch (part 1) cuts the records into bodies of at most
-    that many events, keeps the first and creates one ready batch per further
-    part (``first_part`` pointing back), all in the transaction that ends the
-    build. A part is a batch like any other (id, sequence, signature,
-    attempts); the claim, superseding included, belongs to the parts together.
+    A feed with ``max_batch_events`` or ``max_batch_bytes`` gets a larger
+    claim in parts: the build of the claim's batch (part 1) cuts the records
+    into bodies within those limits, keeps the first and creates one ready
+    batch per further part (``first_part`` pointing back), all in the
+    transaction that ends the build. A part is a batch like any other (id,
+    sequence, signature, attempts); the claim, superseding included, belongs
+    to the parts together.
     """
 
     class Kind(models.TextChoices):

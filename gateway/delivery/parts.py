@@ -1,7 +1,7 @@
 """The parts of a build: a body writer per part, each part stored (and signed) when it is full.
 
-A feed with ``max_batch_events`` gets a larger claim in parts (``Batch``'s
-docstring); every other build is one part. Each part's body is stored as soon
+A feed with ``max_batch_events`` or ``max_batch_bytes`` gets a larger claim
+in parts (``Batch``'s docstring); every other build is one part. Each part's body is stored as soon
 as it is finished, so a build never holds more than one open body, and a push
 body is signed for its first attempt while it is written
 (``gateway.delivery.first_signature``). The batch of part 1 is the claim's
@@ -17,19 +17,16 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from gateway.delivery.body import Body, BodyWriter
+from gateway.delivery.body import NO_LIMIT, Body, BodyWriter
 from gateway.delivery.first_signature import FirstSignature, FirstSigning, first_signing_start
 from gateway.delivery.models import Batch
 from gateway.delivery.queueing import BatchId
 from gateway.delivery.storage import body_name, body_save
-from partners.models import Feed
+from partners.models import Feed, FeedShape
 
 if TYPE_CHECKING:
     from gateway.delivery.build import BuildTally
     from gateway.filedrop.parquet import ParquetBodyWriter
-
-# Events per part of a feed without max_batch_events: more than any batch holds.
-NO_PART_LIMIT = 2**62
 
 
 @dataclass(frozen=True)
@@ -59,7 +56,8 @@ class BuildParts:
     def __init__(self, batch: Batch) -> None:
         self.batch = batch
         self.built: list[BuiltPart] = []
-        self.limit = batch.feed.max_batch_events or NO_PART_LIMIT
+        # Only event bodies are cut into parts; an aggregate's rows all go in one.
+        self._capped = batch.feed.shape == FeedShape.EVENTS
         self._current: Batch | None = None
         self._signing: FirstSigning | None = None
 
@@ -67,7 +65,8 @@ class BuildParts:
         """The writer of the next part."""
         self._current = _part_batch(self.batch, number=len(self.built) + 1)
         self._signing = first_signing_start(batch=self._current)
-        return body_writer(self.batch.feed, tee=self._signing.update if self._signing else None)
+        tee = self._signing.update if self._signing else None
+        return body_writer(self.batch.feed, tee=tee, capped=self._capped)
 
     def store(self, tally: BuildTally, body: Body) -> None:
         """Store the body of the part ``writer`` last started, with its first signature."""
@@ -120,13 +119,19 @@ def _body_store(*, batch: Batch, body: Body) -> str:
 
 
 def body_writer(
-    feed: Feed, *, tee: Callable[[bytes], None] | None = None
+    feed: Feed, *, tee: Callable[[bytes], None] | None = None, capped: bool = False
 ) -> BodyWriter | ParquetBodyWriter:
-    """The writer of the feed's format: gzip NDJSON, or Parquet (file drops only)."""
+    """The writer of the feed's format: gzip NDJSON, or Parquet (file drops only).
+
+    ``capped``: full at the feed's max_batch_events / max_batch_bytes (its
+    ``write`` then returns False); aggregate bodies never are.
+    """
+    max_records = (capped and feed.max_batch_events) or NO_LIMIT
     if feed.format == Feed.Format.PARQUET and feed.mode == Feed.Mode.FILE:
         # Imported here: only Parquet feeds need pyarrow. A file drop signs its
         # manifest, never the body, so nothing is teed.
         from gateway.filedrop.parquet import writer_for_feed
 
-        return writer_for_feed(feed)
-    return BodyWriter(tee=tee)
+        return writer_for_feed(feed, max_records=max_records)
+    max_bytes = (capped and feed.max_batch_bytes) or NO_LIMIT
+    return BodyWriter(tee=tee, max_records=max_records, max_bytes=max_bytes)

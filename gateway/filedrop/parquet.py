@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gateway.delivery.body import Body
+from gateway.delivery.body import NO_LIMIT, Body
 from gateway.privacy.aggregate import EVENTS_KEY, USERS_KEY
 from gateway.privacy.transform import IDENTIFIER_PATHS, PREVIOUS_SUFFIX
 
@@ -124,13 +124,13 @@ def _keeps(allowlisted: str, column: str) -> bool:
     return allowlisted in IDENTIFIER_PATHS and column == allowlisted + PREVIOUS_SUFFIX
 
 
-def writer_for_feed(feed: Feed) -> ParquetBodyWriter:
+def writer_for_feed(feed: Feed, *, max_records: int = NO_LIMIT) -> ParquetBodyWriter:
     """A writer with the feed's columns (events or aggregate)."""
     from partners.models import FeedShape
 
     if feed.shape == FeedShape.AGGREGATE:
         return ParquetBodyWriter(columns=aggregate_columns(feed.aggregate_dimensions))
-    return ParquetBodyWriter(columns=event_columns(feed.field_allowlist))
+    return ParquetBodyWriter(columns=event_columns(feed.field_allowlist), max_records=max_records)
 
 
 def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -169,7 +169,13 @@ def _converter(column_type: pa.DataType) -> Callable[[Any], Any] | None:
 class ParquetBodyWriter:
     """Streams records into a Parquet temporary file, one row group per ``row_group_rows``."""
 
-    def __init__(self, *, columns: Sequence[Column], row_group_rows: int = ROW_GROUP_ROWS) -> None:
+    def __init__(
+        self,
+        *,
+        columns: Sequence[Column],
+        row_group_rows: int = ROW_GROUP_ROWS,
+        max_records: int = NO_LIMIT,
+    ) -> None:
         self.schema = pa.schema([pa.field(column.name, column.type) for column in columns])
         self._converters = {column.name: _converter(column.type) for column in columns}
         self._row_group_rows = row_group_rows
@@ -178,8 +184,12 @@ class ParquetBodyWriter:
         self._buffer: dict[str, list[Any]] = {name: [] for name in self._converters}
         self._buffered = 0
         self._records = 0
+        self._max_records = max_records
 
-    def write(self, record: Mapping[str, Any]) -> None:
+    def write(self, record: Mapping[str, Any]) -> bool:
+        """Add ``record`` as one row; False, writing nothing, once ``max_records`` are in."""
+        if self._records >= self._max_records:
+            return False
         row = flatten(record)
         unknown = row.keys() - self._converters.keys()
         if unknown:
@@ -196,6 +206,7 @@ class ParquetBodyWriter:
         self._records += 1
         if self._buffered >= self._row_group_rows:
             self._flush()
+        return True
 
     def finish(self) -> Body:
         """Write the last row group and the footer; the Body owns the file from here."""

@@ -49,6 +49,36 @@ def test_size_and_sha256_describe_the_uncompressed_bytes():
     assert body.sha256 == hashlib.sha256(plain).hexdigest()
 
 
+def test_the_stored_sha256_is_that_of_the_gzip_file_written():
+    writer = BodyWriter()
+    writer.write({"a": 1})
+
+    body = writer.finish()
+
+    assert body.stored_sha256 == hashlib.sha256(body.read_gzip()).hexdigest()
+
+
+def test_a_full_body_refuses_a_record_and_writes_nothing_of_it():
+    by_count = BodyWriter(max_records=2)
+    assert [by_count.write({"n": n}) for n in range(3)] == [True, True, False]
+    # {"n":0}\n is 8 bytes: two fit in 17, a third would make 24.
+    by_size = BodyWriter(max_bytes=17)
+    assert [by_size.write({"n": n}) for n in range(3)] == [True, True, False]
+
+    for writer in (by_count, by_size):
+        body = writer.finish()
+        assert gzip.decompress(body.read_gzip()) == b'{"n":0}\n{"n":1}\n'
+        assert body.records == 2
+
+
+def test_the_first_record_is_taken_whatever_its_size():
+    writer = BodyWriter(max_bytes=4)
+
+    assert writer.write({"large": "x" * 100})
+    assert not writer.write({"n": 1})
+    assert writer.finish().records == 1
+
+
 def test_the_same_records_give_byte_identical_gzip_output():
     def build() -> bytes:
         writer = BodyWriter()

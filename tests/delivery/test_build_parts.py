@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 import responses
 from django.core.exceptions import ValidationError
@@ -121,6 +123,68 @@ def test_each_part_is_signed_for_its_first_attempt_as_it_is_written(
         )
         Webhook(secret).verify(batch_body(part), headers, json_parse=False)
         assert first.stored_sha256 == hashlib.sha256(body_read(part.body_path)).hexdigest()
+
+
+def test_a_feed_capped_in_bytes_gets_parts_of_at_most_that_much_ndjson(
+    partner: Partner, queued: QueuedTasks
+):
+    feed = make_feed(partner=partner, name="bytes", max_batch_bytes=1024)
+    ids = [
+        make_exposure(
+            received_at=IN_WINDOW + timedelta(seconds=n), event_id=f"evt-{n:03d}-" + "x" * 90
+        ).event_id
+        for n in range(12)
+    ]
+    batch = make_batch(feed=feed)
+
+    batch_build(batch_id=batch.pk)
+
+    parts = parts_of(batch)
+    assert len(parts) > 1
+    for part in parts:
+        assert part.body_bytes == len(batch_body(part)) <= 1024
+    # Each full part holds as many records as fit: the next would not have.
+    line = len(batch_body(parts[0]).splitlines()[0]) + 1
+    assert parts[0].body_bytes + line > 1024
+    assert [event for part in parts for event in event_ids(part)] == ids
+
+
+def test_a_record_larger_than_the_byte_cap_goes_alone_in_its_part(
+    partner: Partner, queued: QueuedTasks
+):
+    feed = make_feed(partner=partner, name="bytes", max_batch_bytes=1024)
+    small = make_exposure(received_at=IN_WINDOW, event_id="evt-small")
+    large = make_exposure(received_at=IN_WINDOW + timedelta(seconds=1), event_id="e" * 120)
+    Feed.objects.filter(pk=feed.pk).update(max_batch_bytes=100)  # below the form's minimum
+    batch = make_batch(feed=feed)
+
+    batch_build(batch_id=batch.pk)
+
+    parts = parts_of(batch)
+    assert [event_ids(part) for part in parts] == [[small.event_id], [large.event_id]]
+    assert parts[1].body_bytes > 100
+
+
+def test_a_parquet_file_drop_is_cut_into_parquet_files_of_at_most_the_cap(
+    partner: Partner, queued: QueuedTasks
+):
+    feed = make_feed(
+        partner=partner,
+        name="files",
+        mode=Feed.Mode.FILE,
+        format=Feed.Format.PARQUET,
+        max_batch_events=2,
+    )
+    ids = exposures(None, None, None)
+    batch = make_batch(feed=feed)
+
+    batch_build(batch_id=batch.pk)
+
+    rows = [
+        pq.read_table(io.BytesIO(body_read(part.body_path))).column("event_id").to_pylist()
+        for part in parts_of(batch)
+    ]
+    assert rows == [ids[:2], ids[2:]]
 
 
 def test_a_claim_within_the_limit_is_one_part(capped_feed: Feed, queued: QueuedTasks):
@@ -302,3 +366,26 @@ def test_only_event_feeds_take_a_limit_and_it_is_at_least_one(partner: Partner):
     with pytest.raises(ValidationError) as refused:
         events.full_clean()
     assert "max_batch_events" in refused.value.message_dict
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"max_batch_bytes": 1023},
+        {"max_batch_bytes": 1_000_000, "mode": Feed.Mode.FILE, "format": Feed.Format.PARQUET},
+        {
+            "max_batch_bytes": 1_000_000,
+            "shape": FeedShape.AGGREGATE,
+            "aggregate_dimensions": ["campaign_id"],
+            "field_allowlist": ["campaign_id"],
+        },
+    ],
+)
+def test_a_byte_cap_is_for_ndjson_event_feeds_and_at_least_a_kilobyte(
+    partner: Partner, fields: dict[str, Any]
+):
+    settings = {"mode": Feed.Mode.PULL, "deliver_from": WINDOW_START, **fields}
+    feed = Feed(partner=partner, name="capped", **settings)
+    with pytest.raises(ValidationError) as refused:
+        feed.full_clean()
+    assert "max_batch_bytes" in refused.value.message_dict

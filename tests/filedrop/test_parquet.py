@@ -111,6 +111,15 @@ def test_rows_are_written_in_row_groups_so_memory_stays_bounded():
     assert body.records == 25
 
 
+def test_a_full_file_refuses_a_record_and_writes_nothing_of_it():
+    writer = ParquetBodyWriter(columns=event_columns(ALLOWLIST), max_records=2)
+
+    taken = [writer.write({"event_id": f"evt-{n}"}) for n in range(3)]
+
+    assert taken == [True, True, False]
+    assert read_back(writer.finish()).column("event_id").to_pylist() == ["evt-0", "evt-1"]
+
+
 def test_the_body_hash_and_size_are_those_of_the_parquet_file():
     import hashlib
 
