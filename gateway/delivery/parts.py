@@ -66,7 +66,7 @@ class BuildParts:
         self._current = _part_batch(self.batch, number=len(self.built) + 1)
         self._signing = first_signing_start(batch=self._current)
         tee = self._signing.update if self._signing else None
-        return body_writer(self.batch.feed, tee=tee, capped=self._capped)
+        return _body_writer(self.batch.feed, tee=tee, capped=self._capped)
 
     def store(self, tally: BuildTally, body: Body) -> None:
         """Store the body of the part ``writer`` last started, with its first signature."""
@@ -118,7 +118,7 @@ def _body_store(*, batch: Batch, body: Body) -> str:
     return body_save(name=body_name(feed_id=batch.feed_id, batch_id=batch.pk), content=body.file)
 
 
-def body_writer(
+def _body_writer(
     feed: Feed, *, tee: Callable[[bytes], None] | None = None, capped: bool = False
 ) -> BodyWriter | ParquetBodyWriter:
     """The writer of the feed's format: gzip NDJSON, or Parquet (file drops only).
