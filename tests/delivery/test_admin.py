@@ -122,6 +122,28 @@ def test_the_batch_page_says_when_and_with_which_keys_the_build_signed(
     assert "at 2025-11-24 16:00:00 UTC, keys k-old, k-new" in response.content.decode()
 
 
+def test_the_batch_page_says_which_part_of_its_claim_a_batch_is(
+    staff_client: Client, failed_batch: Batch
+):
+    later = make_batch(
+        feed=failed_batch.feed,
+        sequence=2,
+        status=Batch.Status.READY,
+        records=RECORDS,
+        part=2,
+        part_count=2,
+        first_part=failed_batch,
+    )
+    Batch.objects.filter(pk=failed_batch.pk).update(part_count=2)
+
+    first_page = staff_client.get(reverse("admin:delivery_batch_change", args=[failed_batch.pk]))
+    later_page = staff_client.get(reverse("admin:delivery_batch_change", args=[later.pk]))
+
+    assert "1 of 2" in first_page.content.decode()
+    first_url = reverse("admin:delivery_batch_change", args=[failed_batch.pk])
+    assert f'2 of 2 (<a href="{first_url}">first part</a>)' in later_page.content.decode()
+
+
 def test_the_retry_action_queues_failed_batches_and_skips_the_others(
     staff_client: Client,
     failed_batch: Batch,

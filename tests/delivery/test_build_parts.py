@@ -187,6 +187,23 @@ def test_a_parquet_file_drop_is_cut_into_parquet_files_of_at_most_the_cap(
     assert rows == [ids[:2], ids[2:]]
 
 
+def test_a_streaming_micro_batch_over_the_cap_goes_in_parts_too(
+    partner: Partner, queued: QueuedTasks, django_capture_on_commit_callbacks
+):
+    # A backlog (a worker was down) can make one flush larger than the partner takes.
+    feed = make_feed(partner=partner, name="live", mode=Feed.Mode.STREAM, max_batch_events=2)
+    ids = exposures(None, None, None, None, None)
+    batch = make_batch(feed=feed, kind=Batch.Kind.STREAM)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        batch_build(batch_id=batch.pk)
+
+    parts = parts_of(batch)
+    assert [event_ids(part) for part in parts] == [ids[0:2], ids[2:4], ids[4:]]
+    assert {part.kind for part in parts} == {Batch.Kind.STREAM}
+    assert queued.ids("delivery.send_batch") == [str(part.pk) for part in parts]
+
+
 def test_a_claim_within_the_limit_is_one_part(capped_feed: Feed, queued: QueuedTasks):
     exposures(None, DROPPED, None)
     batch = make_batch(feed=capped_feed)
