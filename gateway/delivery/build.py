@@ -36,7 +36,7 @@ from gateway.delivery.parts import BuildParts, BuiltPart
 from gateway.delivery.policies import policy_for
 from gateway.delivery.prefetch import prefetched_chunks
 from gateway.delivery.queueing import on_commit_send
-from gateway.delivery.sequences import feed_cursor_locked, next_sequence
+from gateway.delivery.sequences import batches_create_numbered, feed_cursor_locked
 from gateway.privacy.aggregate import Aggregation, aggregate_dimensions_problems
 from gateway.privacy.filter import filter_with_result
 from gateway.privacy.policy import PartnerPolicy
@@ -320,28 +320,26 @@ def _build_finish(*, batch: Batch, claimed_at: datetime, parts: list[BuiltPart])
         ).update(**first_fields)
         if not saved:
             return None
-        later = [_later_part(part, part_count=len(parts), now=now, push=push) for part in parts[1:]]
+        later = [
+            _fields_set(part.batch, _built_fields(part, part_count=len(parts), now=now, push=push))
+            for part in parts[1:]
+        ]
         if later:
             # Numbered under the cursor lock, one at a time with the dispatcher.
             feed_cursor_locked(feed=batch.feed)
-            first_sequence = next_sequence(feed_id=batch.feed_id)
-            for offset, part_batch in enumerate(later):
-                part_batch.sequence = first_sequence + offset
-            Batch.objects.bulk_create(later)
+            batches_create_numbered(feed_id=batch.feed_id, batches=later)
         # Parts after the first are never empty: a part is cut only for an event to send.
         if push and first_fields["status"] == Batch.Status.READY:
             for ready in (batch, *later):
                 on_commit_send(ready.pk)
-    for name, value in first_fields.items():
+    return _fields_set(batch, first_fields)
+
+
+def _fields_set(batch: Batch, fields: dict[str, Any]) -> Batch:
+    """``batch`` with ``fields`` set on the instance (what was saved, or is about to be)."""
+    for name, value in fields.items():
         setattr(batch, name, value)
     return batch
-
-
-def _later_part(part: BuiltPart, *, part_count: int, now: datetime, push: bool) -> Batch:
-    """The unsaved batch of a part after the first, with its build's result."""
-    for name, value in _built_fields(part, part_count=part_count, now=now, push=push).items():
-        setattr(part.batch, name, value)
-    return part.batch
 
 
 def _built_fields(part: BuiltPart, *, part_count: int, now: datetime, push: bool) -> dict[str, Any]:

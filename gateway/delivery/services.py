@@ -37,7 +37,7 @@ from gateway.delivery.claims import Round, commit_horizon, window_round
 from gateway.delivery.models import Batch, DeliveryAttempt, FeedCursor
 from gateway.delivery.queueing import BatchId, on_commit_build, on_commit_send
 from gateway.delivery.sending import AttemptResult, batch_headers, batch_send, retry_schedule
-from gateway.delivery.sequences import feed_cursor_locked, next_sequence
+from gateway.delivery.sequences import batches_create_numbered, feed_cursor_locked, next_sequence
 from gateway.delivery.windows import DEFAULT_MAX_WINDOWS
 from partners.models import Feed, Partner
 
@@ -125,10 +125,7 @@ def _feed_dispatch(*, feed: Feed, horizon: int, now: datetime, max_windows: int)
 
 def round_save(*, feed: Feed, cursor: FeedCursor, cut: Round) -> None:
     """Number and store a round's batches and move the feed's cursor (caller's transaction)."""
-    first = next_sequence(feed_id=feed.pk)
-    for offset, batch in enumerate(cut.batches):
-        batch.sequence = first + offset
-    Batch.objects.bulk_create(cut.batches)
+    batches_create_numbered(feed_id=feed.pk, batches=cut.batches)
     cursor.horizon = cut.horizon
     cursor.frontier = cut.frontier
     cursor.save(update_fields=["horizon", "frontier", "updated_at"])
