@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from standardwebhooks.webhooks import Webhook
+
 from gateway.delivery.body import BodyWriter
+from gateway.delivery.first_signature import FirstSignature
 from gateway.delivery.models import Batch
+from gateway.delivery.signing import signature_headers
 from gateway.delivery.storage import body_name, body_read, body_save
 from gateway.ingest.models import Exposure
 from partners.models import Feed
@@ -26,6 +31,19 @@ CLAIM_ALL = 2**62
 def batch_body(batch: Batch) -> bytes:
     """The uncompressed body a batch stored."""
     return gzip.decompress(body_read(batch.body_path))
+
+
+def first_signature_verified(batch: Batch, *, secret: str) -> FirstSignature:
+    """The signatures ``batch``'s build made, verified as the partner holding ``secret`` would,
+    over the body stored, whose SHA-256 they recorded."""
+    first = FirstSignature.from_json(batch.first_signature)
+    assert first is not None, "the build signed the batch"
+    headers = signature_headers(
+        msg_id=str(batch.pk), timestamp=first.timestamp, signatures=first.signatures
+    )
+    Webhook(secret).verify(batch_body(batch), headers, json_parse=False)
+    assert first.stored_sha256 == hashlib.sha256(body_read(batch.body_path)).hexdigest()
+    return first
 
 
 def make_exposure(

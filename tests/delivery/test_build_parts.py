@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from collections import Counter
@@ -15,20 +14,23 @@ import responses
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
-from standardwebhooks.webhooks import Webhook
 
 from gateway.delivery import build
 from gateway.delivery import parts as parts_module
-from gateway.delivery.first_signature import FirstSignature
 from gateway.delivery.models import Batch, DeliveryAttempt
 from gateway.delivery.replay import SkipReason, batches_rebuild
 from gateway.delivery.services import batch_build, batch_send, batch_supersede
-from gateway.delivery.signing import signature_headers
 from gateway.delivery.storage import body_read
 from gateway.privacy.filter import Reason
 from partners.models import Feed, FeedShape, Partner
 from partners.services import signing_secret_current
-from tests.delivery.builders import WINDOW_START, batch_body, make_batch, make_exposure
+from tests.delivery.builders import (
+    WINDOW_START,
+    batch_body,
+    first_signature_verified,
+    make_batch,
+    make_exposure,
+)
 from tests.delivery.conftest import QueuedTasks
 from tests.factories import make_feed
 
@@ -116,13 +118,7 @@ def test_each_part_is_signed_for_its_first_attempt_as_it_is_written(
 
     secret = signing_secret_current(partner_id=partner.pk)
     for part in parts_of(batch):
-        first = FirstSignature.from_json(part.first_signature)
-        assert first is not None
-        headers = signature_headers(
-            msg_id=str(part.pk), timestamp=first.timestamp, signatures=first.signatures
-        )
-        Webhook(secret).verify(batch_body(part), headers, json_parse=False)
-        assert first.stored_sha256 == hashlib.sha256(body_read(part.body_path)).hexdigest()
+        first_signature_verified(part, secret=secret)
 
 
 def test_a_feed_capped_in_bytes_gets_parts_of_at_most_that_much_ndjson(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import logging
 import threading
@@ -25,10 +24,16 @@ from gateway.delivery.body import BodyWriter
 from gateway.delivery.first_signature import FirstSignature, FirstSigning
 from gateway.delivery.models import Batch, DeliveryAttempt
 from gateway.delivery.services import batch_build, batch_send
-from gateway.delivery.storage import body_read, body_save
+from gateway.delivery.storage import body_save
 from partners.models import Feed, Partner, SigningSecret
 from partners.services import signing_key_revoke, signing_key_rotate, signing_secret_current
-from tests.delivery.builders import WINDOW_START, batch_body, make_batch, make_exposure
+from tests.delivery.builders import (
+    WINDOW_START,
+    batch_body,
+    first_signature_verified,
+    make_batch,
+    make_exposure,
+)
 from tests.delivery.conftest import QueuedTasks
 from tests.factories import make_feed
 
@@ -91,16 +96,11 @@ def test_the_build_signs_the_ndjson_it_stored_dated_when_it_signed(
     before = int(time.time())
     batch = built(push_feed)
 
-    first = first_of(batch)
+    first = first_signature_verified(batch, secret=signing_secret_current(partner_id=partner.pk))
     assert before <= first.timestamp <= int(time.time())
     assert first.key_ids == tuple(
         SigningSecret.objects.filter(partner=partner).values_list("key_id", flat=True)
     )
-    headers = signing.signature_headers(
-        msg_id=str(batch.pk), timestamp=first.timestamp, signatures=first.signatures
-    )
-    secret = signing_secret_current(partner_id=partner.pk)
-    Webhook(secret).verify(batch_body(batch), headers, json_parse=False)
     assert first.stored_sha256 == first_signature_module.stored_body_sha256(batch.body_path)
 
 
@@ -120,13 +120,7 @@ def test_the_build_signs_as_it_writes_and_never_reads_the_stored_body_back(
     batch_build(batch_id=batch.pk)
 
     batch = Batch.objects.get(pk=batch.pk)
-    first = first_of(batch)
-    headers = signing.signature_headers(
-        msg_id=str(batch.pk), timestamp=first.timestamp, signatures=first.signatures
-    )
-    secret = signing_secret_current(partner_id=partner.pk)
-    Webhook(secret).verify(batch_body(batch), headers, json_parse=False)
-    assert first.stored_sha256 == hashlib.sha256(body_read(batch.body_path)).hexdigest()
+    first_signature_verified(batch, secret=signing_secret_current(partner_id=partner.pk))
 
 
 class FailingSigner:
