@@ -282,9 +282,9 @@ def batch_headers(batch: Batch) -> dict[str, str]:
         replaced = batch.replaced_id
     else:
         replaced = (
-            Batch.objects.filter(superseded_by=batch)
-            .order_by("part")
-            .values_list("pk", flat=True)
+            Batch.objects.filter(pk=batch.pk)
+            .annotate(replaced_id=_REPLACED_ID)
+            .values_list("replaced_id", flat=True)
             .first()
         )
     if replaced is not None:
