@@ -141,6 +141,17 @@ class Batch(models.Model):
             "claim_to": self.claim_to,
         }
 
+    @property
+    def claim_first_part_id(self) -> uuid.UUID | None:
+        """The id of part 1 of the claim, on every part (part 1 included); None for one part.
+
+        What partners group the parts of a claim by, spelt alike in the push
+        header, the pull API and the file-drop manifest.
+        """
+        if self.first_part_id is not None:
+            return self.first_part_id
+        return self.pk if self.part_count > 1 else None
+
 
 class FeedCursor(models.Model):
     """How far a feed's batches have claimed exposures (``gateway.delivery.claims``).

@@ -264,8 +264,8 @@ def batch_headers(batch: Batch) -> dict[str, str]:
     The sequence shows gaps, the kind says whether the batch is a window's,
     late exposures of earlier windows, a streaming micro-batch or a test,
     ``Gateway-Batch-Part`` says which of how many parts of its claim it is
-    (``2/3``; ``1/1`` for most), with ``Gateway-Batch-First-Part`` naming the
-    first part's batch on the others, and ``Gateway-Supersedes`` names the
+    (``2/3``; ``1/1`` for most), with ``Gateway-Batch-First-Part`` naming
+    part 1's batch on every part of a claim in parts, and ``Gateway-Supersedes`` names the
     batch (the first part, if in parts) an explicit re-build replaces.
     """
     headers = {
@@ -275,8 +275,9 @@ def batch_headers(batch: Batch) -> dict[str, str]:
         "Gateway-Window-Start": _http_instant(batch.window_start),
         "Gateway-Window-End": _http_instant(batch.window_end),
     }
-    if batch.first_part_id is not None:
-        headers["Gateway-Batch-First-Part"] = str(batch.first_part_id)
+    first_part_id = batch.claim_first_part_id
+    if first_part_id is not None:
+        headers["Gateway-Batch-First-Part"] = str(first_part_id)
     # Annotated by batch_send (one query for everything); looked up otherwise.
     if hasattr(batch, "replaced_id"):
         replaced = batch.replaced_id

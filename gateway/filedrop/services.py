@@ -255,8 +255,11 @@ def _manifest_parts(batch: Batch) -> dict[str, Any] | None:
     """Which part of its claim the file is, for a claim delivered in parts; else None."""
     if batch.part_count <= 1:
         return None
-    first = batch.first_part_id if batch.first_part_id is not None else batch.pk
-    return {"part": batch.part, "part_count": batch.part_count, "first_part": str(first)}
+    return {
+        "part": batch.part,
+        "part_count": batch.part_count,
+        "first_part": str(batch.claim_first_part_id),
+    }
 
 
 @contextmanager

@@ -25,10 +25,11 @@ def batch_data(*, batch: Batch, request: Request) -> dict[str, Any]:
         # were cut) | stream | test; "supersedes": the batch a re-build replaces.
         "kind": batch.kind,
         # Which part of its claim this batch is (1 of 1 unless the feed caps
-        # events per batch), and the first part's id on the parts after it.
+        # events or bytes per batch), and part 1's id on every part of a
+        # claim in parts (its own on part 1).
         "part": batch.part,
         "part_count": batch.part_count,
-        "first_part": str(batch.first_part_id) if batch.first_part_id is not None else None,
+        "first_part": _optional_id(batch.claim_first_part_id),
         "supersedes": _superseded_id(batch),
         "window_start": batch.window_start,
         "window_end": batch.window_end,
@@ -48,3 +49,7 @@ def _superseded_id(batch: Batch) -> str | None:
     # delivered in parts is replaced whole; its first part is named.
     replaced = min(batch.supersedes.all(), key=lambda old: old.part, default=None)
     return str(replaced.pk) if replaced is not None else None
+
+
+def _optional_id(value: object | None) -> str | None:
+    return str(value) if value is not None else None

@@ -80,6 +80,7 @@ def test_a_claim_over_the_limit_is_delivered_in_parts_holding_each_event_once(
     assert [part.part for part in parts] == [1, 2, 3]
     assert [part.part_count for part in parts] == [3, 3, 3]
     assert [part.first_part_id for part in parts] == [None, batch.pk, batch.pk]
+    assert [part.claim_first_part_id for part in parts] == [batch.pk] * 3
     # The first part keeps the claim's number; the others take the next free ones.
     assert [part.sequence for part in parts] == [5, 7, 8]
     assert [event_ids(part) for part in parts] == [eligible[0:2], eligible[2:4], eligible[4:]]
@@ -338,7 +339,8 @@ def test_a_part_says_which_part_of_which_claim_it_is(capped_feed: Feed, queued: 
 
     first_headers, later_headers = (call.request.headers for call in responses.calls)
     assert first_headers["Gateway-Batch-Part"] == "1/2"
-    assert "Gateway-Batch-First-Part" not in first_headers
+    # Every part names part 1, part 1 too: what a partner groups the parts by.
+    assert first_headers["Gateway-Batch-First-Part"] == str(batch.pk)
     assert later_headers["webhook-id"] == str(later.pk)
     assert later_headers["Gateway-Batch-Part"] == "2/2"
     assert later_headers["Gateway-Batch-First-Part"] == str(batch.pk)

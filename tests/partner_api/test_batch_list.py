@@ -53,6 +53,20 @@ def test_an_item_carries_what_a_partner_needs_to_download_and_check(
     }
 
 
+def test_every_part_of_a_claim_in_parts_names_part_1(
+    partner_client: APIClient, pull_feed: Feed
+) -> None:
+    first = make_ready_batch(feed=pull_feed, sequence=3, part=1, part_count=2)
+    second = make_ready_batch(feed=pull_feed, sequence=4, part=2, part_count=2, first_part=first)
+    response = partner_client.get(URL)
+    assert response.status_code == 200
+    parts = {item["id"]: item for item in response.json()["results"]}
+    assert [
+        (parts[str(batch.pk)]["part"], parts[str(batch.pk)]["first_part"])
+        for batch in (first, second)
+    ] == [(1, str(first.pk)), (2, str(first.pk))]
+
+
 def test_batches_are_listed_newest_window_first(partner_client: APIClient, pull_feed: Feed) -> None:
     batches = [
         make_ready_batch(
