@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 
@@ -50,7 +50,6 @@ from gateway.delivery.signers import (
     partner_signer,
     signs_in_pieces,
 )
-from gateway.delivery.storage import body_open
 from gateway.delivery.wire import sends_stored_body
 from partners.models import Feed
 
@@ -224,12 +223,11 @@ def first_signature_for_attempt(*, batch: Batch, signer: Signer, now: int) -> Fi
     return first
 
 
-def stored_body_sha256(body_path: str) -> str:
-    """SHA-256 (hex) of the stored body's bytes, as stored (gzip)."""
+def stored_body_sha256(stored: IO[bytes]) -> str:
+    """SHA-256 (hex) of a stored body's bytes as stored (gzip), read from where ``stored`` is."""
     digest = hashlib.sha256()
-    with body_open(body_path) as stored:
-        while piece := stored.read(READ_BYTES):
-            digest.update(piece)
+    while piece := stored.read(READ_BYTES):
+        digest.update(piece)
     return digest.hexdigest()
 
 

@@ -34,7 +34,7 @@ from gateway.delivery.first_signature import (
 )
 from gateway.delivery.models import Batch
 from gateway.delivery.signers import Signer, attempt_signer, stream_signed_headers
-from gateway.delivery.wire import DAMAGED_BODY_ERRORS, WireBody, wire_body
+from gateway.delivery.wire import DAMAGED_BODY_ERRORS, StoredBody, WireBody, wire_body
 from gateway.errors import DeliveryError
 from partners.models import Feed
 
@@ -110,12 +110,18 @@ def _first_signed_request(
     *, feed: Feed, body_path: str, msg_id: str, first: FirstSignature
 ) -> SignedRequest:
     """The stored body with the build's signatures, if it is still the body they sign."""
-    if stored_body_sha256(body_path) != first.stored_sha256:
-        raise DeliveryError(
-            "the stored body is not the one its build signed (changed or damaged); not sent",
-            transient=False,
-        )
-    wire = wire_body(feed=feed, body_path=body_path)
+    # Opened once: checked here, then sent from the same file (one download from S3).
+    stored = StoredBody(body_path)
+    try:
+        if stored_body_sha256(stored.rewound()) != first.stored_sha256:
+            raise DeliveryError(
+                "the stored body is not the one its build signed (changed or damaged); not sent",
+                transient=False,
+            )
+    except BaseException:
+        stored.close()
+        raise
+    wire = wire_body(feed=feed, body_path=body_path, stored=stored)
     signature = signing.signature_headers(
         msg_id=msg_id, timestamp=first.timestamp, signatures=first.signatures
     )
@@ -125,19 +131,27 @@ def _first_signed_request(
 def _signed_request(
     *, feed: Feed, body_path: str, msg_id: str, timestamp: int, signer: Signer
 ) -> SignedRequest:
+    # Opened once: signed (or made for the wire) here, then sent from the same file.
+    stored = StoredBody(body_path)
+    wire: WireBody | None = None
     try:
-        wire = wire_body(feed=feed, body_path=body_path)
+        wire = wire_body(feed=feed, body_path=body_path, stored=stored)
         # The batch id is the webhook id on every attempt, so partners can drop
         # a duplicate when a "failed" attempt had in fact arrived.
         signature = stream_signed_headers(
             signer=signer, msg_id=msg_id, timestamp=timestamp, chunks=wire.signed_chunks()
         )
-    except DAMAGED_BODY_ERRORS as exc:
-        # The gzip CRC caught it: no retry mends a damaged body, and nothing was sent.
-        raise DeliveryError(
-            f"the stored body is damaged ({type(exc).__name__}: {exc}); not sent",
-            transient=False,
-        ) from exc
+    except BaseException as exc:
+        stored.close()
+        if wire is not None:
+            wire.close()
+        if isinstance(exc, DAMAGED_BODY_ERRORS):
+            # The gzip CRC caught it: no retry mends a damaged body, and nothing was sent.
+            raise DeliveryError(
+                f"the stored body is damaged ({type(exc).__name__}: {exc}); not sent",
+                transient=False,
+            ) from exc
+        raise
     return SignedRequest(headers={**wire.headers(), **signature}, body=wire)
 
 

@@ -66,13 +66,17 @@ class WireBody:
 
     ``made`` is the body made for the wire (a JWE, or the NDJSON) in a
     temporary file, which ``close`` deletes; None when the stored gzip body
-    goes as it is.
+    goes as it is. ``stored``, if given, is the stored body already open
+    (``StoredBody``): every read rewinds it instead of opening storage
+    again, so an attempt that checks or signs the body and then sends it
+    downloads it from S3 once; ``close`` closes it.
     """
 
     body_path: str
     content_type: str
     content_encoding: str | None = None
     made: IO[bytes] | None = None
+    stored: StoredBody | None = None
 
     def headers(self) -> dict[str, str]:
         headers = {"Content-Type": self.content_type}
@@ -84,7 +88,7 @@ class WireBody:
     def opened(self) -> Iterator[IO[bytes] | SizedReader]:
         """The body to send, from its start, with its size; a stored body is closed afterwards."""
         if self.made is None:
-            with body_open(self.body_path) as stored:
+            with _stored_open(self.body_path, self.stored) as stored:
                 yield stored
             return
         yield SizedReader(self.made)
@@ -99,7 +103,7 @@ class WireBody:
     def signed_chunks(self) -> Iterator[bytes]:
         """What the signature covers, in order: the body as sent, less its gzip encoding."""
         if self.made is None:
-            with body_open(self.body_path) as stored:
+            with _stored_open(self.body_path, self.stored) as stored:
                 yield from inflated_chunks(stored)
             return
         self.made.seek(0)
@@ -109,6 +113,42 @@ class WireBody:
     def close(self) -> None:
         if self.made is not None:
             self.made.close()
+        if self.stored is not None:
+            self.stored.close()
+
+
+class StoredBody:
+    """A stored body opened once for several reads (``rewound``), then closed.
+
+    Opened lazily, so a WireBody that never reads it costs nothing.
+    """
+
+    def __init__(self, body_path: str) -> None:
+        self.body_path = body_path
+        self._file: IO[bytes] | None = None
+
+    def rewound(self) -> IO[bytes]:
+        """The stored body at its start (opened on first use); the caller does not close it."""
+        if self._file is None:
+            self._file = body_open(self.body_path)
+        else:
+            self._file.seek(0)
+        return self._file
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+@contextmanager
+def _stored_open(body_path: str, stored: StoredBody | None) -> Iterator[IO[bytes]]:
+    """The stored body from its start: ``stored`` rewound, or opened here and closed after."""
+    if stored is not None:
+        yield stored.rewound()
+        return
+    with body_open(body_path) as opened:
+        yield opened
 
 
 class SizedReader:
@@ -144,47 +184,61 @@ def sends_stored_body(feed: Feed) -> bool:
     return feed.encryption == Feed.Encryption.NONE and feed.gzip
 
 
-def wire_body(*, feed: Feed, body_path: str, ndjson_digest: Hasher | None = None) -> WireBody:
+def wire_body(
+    *,
+    feed: Feed,
+    body_path: str,
+    ndjson_digest: Hasher | None = None,
+    stored: StoredBody | None = None,
+) -> WireBody:
     """The wire form, for ``feed``, of the gzip body stored at ``body_path``.
 
     A gzip feed's body is read only when it is sent; a JWE or the NDJSON is
     written to a temporary file here, in pieces, after one pass over the
     NDJSON, which also feeds ``ndjson_digest`` if given (a made body only:
-    the caller digests a stored one as it reads it). Raises a permanent
-    DeliveryError when the feed's key cannot encrypt: a body is never sent in
-    clear to a feed that asked for encryption.
+    the caller digests a stored one as it reads it). ``stored``, the body
+    already open, is read instead of opening storage, and kept (and closed)
+    by the WireBody. Raises a permanent DeliveryError when the feed's key
+    cannot encrypt: a body is never sent in clear to a feed that asked for
+    encryption.
     """
     if sends_stored_body(feed):
         return WireBody(
-            body_path=body_path, content_type=NDJSON_CONTENT_TYPE, content_encoding=GZIP_ENCODING
+            body_path=body_path,
+            content_type=NDJSON_CONTENT_TYPE,
+            content_encoding=GZIP_ENCODING,
+            stored=stored,
         )
     made = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115 (WireBody.close)
     # Uncompressed, the NDJSON is what is sent; encrypted, the pass checks the
     # gzip CRC first (encrypting does not inflate), so a damaged body is never
     # sent (DAMAGED_BODY_ERRORS) in any form.
     keep = made.write if feed.encryption == Feed.Encryption.NONE else None
+    # Read twice when encrypting (inflated, then as stored): opened once.
+    source = stored if stored is not None else StoredBody(body_path)
     try:
-        with body_open(body_path) as stored:
-            for chunk in inflated_chunks(stored):
-                if ndjson_digest is not None:
-                    ndjson_digest.update(chunk)
-                if keep is not None:
-                    keep(chunk)
+        for chunk in inflated_chunks(source.rewound()):
+            if ndjson_digest is not None:
+                ndjson_digest.update(chunk)
+            if keep is not None:
+                keep(chunk)
         if keep is not None:
             return WireBody(body_path=body_path, content_type=NDJSON_CONTENT_TYPE, made=made)
-        with body_open(body_path) as stored:
-            encrypt_stream(
-                stored,
-                made,
-                scheme=feed.encryption,
-                public_key_pem=feed.encryption_public_key,
-                key_id=feed.encryption_key_id,
-                content_type=DEFAULT_CTY,
-            )
-            return WireBody(body_path=body_path, content_type=JOSE_CONTENT_TYPE, made=made)
+        encrypt_stream(
+            source.rewound(),
+            made,
+            scheme=feed.encryption,
+            public_key_pem=feed.encryption_public_key,
+            key_id=feed.encryption_key_id,
+            content_type=DEFAULT_CTY,
+        )
+        return WireBody(body_path=body_path, content_type=JOSE_CONTENT_TYPE, made=made)
     except EncryptionError as exc:
         made.close()
         raise DeliveryError(f"cannot encrypt the body: {exc}", transient=False) from exc
     except BaseException:
         made.close()
         raise
+    finally:
+        # The body made for the wire is what goes out from here on.
+        source.close()
