@@ -12,6 +12,7 @@ from typing import Any
 
 import dj_database_url
 
+from config.batch_storage import batch_storage_setting
 from config.env import ImproperlyConfiguredEnv, env_bool, env_int, env_list, env_str
 
 
@@ -126,11 +127,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
     # Batch bodies, written once by the build and streamed by sends and
-    # downloads; any Django storage backend (e.g. S3) fits.
-    "batches": {
-        "BACKEND": env_str("BATCH_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"),
-        "OPTIONS": {"location": env_str("BATCH_STORAGE_DIR", str(VAR_DIR / "batches"))},
-    },
+    # downloads: a directory, or an S3 bucket (config/batch_storage.py).
+    "batches": batch_storage_setting(VAR_DIR),
 }
 WHITENOISE_USE_FINDERS = DEBUG
 

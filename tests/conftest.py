@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -24,6 +26,35 @@ def api_client():
     from rest_framework.test import APIClient
 
     return APIClient()
+
+
+# --- moto's S3 server (tests/s3.py) ---------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_client(s3_endpoint: str) -> Any:
+    from tests.s3 import s3_client_for
+
+    return s3_client_for(s3_endpoint)
+
+
+@pytest.fixture
+def bucket(s3_client: Any) -> str:
+    """A new, empty bucket for one test (moto keeps buckets for the whole session)."""
+    name = f"drops-{uuid.uuid4().hex[:12]}"
+    s3_client.create_bucket(Bucket=name)
+    return name
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

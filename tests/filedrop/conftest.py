@@ -22,11 +22,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from moto.server import ThreadedMotoServer
 
 from config.env import env_bool
 from gateway.delivery.body import BodyWriter
@@ -37,9 +35,9 @@ from gateway.filedrop.parquet import writer_for_feed
 from gateway.filedrop.services import file_destination_save
 from partners.models import Feed, Partner
 from tests.factories import make_feed, make_partner
+from tests.s3 import S3_KEY_ID, S3_SECRET
 
 SSHD = "/usr/sbin/sshd"
-S3_KEY_ID, S3_SECRET = "AKIAFILEDROPTEST", "filedrop-test-secret"
 # A whole UTC hour, so an hourly window starts exactly here.
 WINDOW_START = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 CLAIM_ALL = 2**62
@@ -175,37 +173,6 @@ def sftp_root(sshd: SshServer) -> Iterator[Path]:
     root.mkdir()
     yield root
     shutil.rmtree(root, ignore_errors=True)
-
-
-# --- moto's S3 server ------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3_client(s3_endpoint: str) -> Any:
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=S3_KEY_ID,
-        aws_secret_access_key=S3_SECRET,
-    )
-
-
-@pytest.fixture
-def bucket(s3_client: Any) -> str:
-    """A new, empty bucket for one test (moto keeps buckets for the whole session)."""
-    name = f"drops-{uuid.uuid4().hex[:12]}"
-    s3_client.create_bucket(Bucket=name)
-    return name
 
 
 # --- Partners, feeds, destinations and batches -----------------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import requests
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
@@ -30,6 +31,7 @@ from partners.models import Feed, Partner
 from partners.services import signing_secret_current
 from tests.factories import exposure_payload, make_api_key, make_feed, make_partner
 from tests.integration.conftest import wait_until
+from tests.s3 import S3_KEY_ID, S3_REGION, S3_SECRET
 
 pytestmark = pytest.mark.integration
 
@@ -238,6 +240,43 @@ def test_a_partner_500_then_200_is_one_delivery_with_two_attempts(
         ]
         assert [r.status for r in requests_for_batch] == [500, 200]
         assert simulator.stats().batch_ids.count(str(retried.id)) == 1
+        assert simulator.stats().event_total == 3
+
+
+def test_a_worker_keeps_bodies_in_s3_and_delivers_from_there(
+    start_celery, tmp_path: Path, live_server, s3_endpoint: str, s3_client: Any, bucket: str
+) -> None:
+    """The production set-up of several worker machines: bodies in a bucket, not a directory."""
+    partner, simulator = _push_partner(tmp_path, respond=[500])
+    with simulator:
+        feed = _push_feed(partner, simulator.url + "/exposures")
+        _post_exposures(live_server.url, _exposures(3))
+        start_celery(
+            beat=True,
+            extra_env={
+                "BATCH_STORAGE": "s3",
+                "BATCH_STORAGE_S3_BUCKET": bucket,
+                "BATCH_STORAGE_S3_ENDPOINT_URL": s3_endpoint,
+                "BATCH_STORAGE_S3_REGION": S3_REGION,
+                "AWS_ACCESS_KEY_ID": S3_KEY_ID,
+                "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+            },
+        )
+        wait_until(lambda: _delivered_total(feed) == 3, timeout=90, what="3 delivered events")
+
+        delivered = Batch.objects.filter(feed=feed, status=Batch.Status.DELIVERED)
+        keys = {item["Key"] for item in s3_client.list_objects_v2(Bucket=bucket)["Contents"]}
+        assert {f"batches/{batch.body_path}" for batch in delivered} <= keys
+        # Nothing went to the directory this process would have used.
+        directory = Path(settings.STORAGES["batches"]["OPTIONS"]["location"])
+        assert not any((directory / batch.body_path).exists() for batch in delivered)
+        # The first attempt (the build's signatures) got a 500, the retry (signed
+        # afresh) a 200: each verified by the partner, the events stored once.
+        retried = delivered.get(attempt_count=2)
+        requests_for_batch = [
+            r for r in simulator.stats().requests if r.webhook_id == str(retried.id)
+        ]
+        assert [r.status for r in requests_for_batch] == [500, 200]
         assert simulator.stats().event_total == 3
 
 

@@ -1,0 +1,182 @@
+"""Batch bodies in an S3 bucket (BATCH_STORAGE=s3), on moto's S3 server on 127.0.0.1.
+
+Built, sent to a partner simulator that verifies the signatures, retried,
+downloaded by a pull partner and dropped as a file: everything a filesystem
+body does, and each attempt downloads the body from S3 once (it checks or
+signs it, then sends it from the same download).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+import responses
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import x25519
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from config.batch_storage import S3_BACKEND, batch_storage_setting
+from gateway.delivery.models import Batch, DeliveryAttempt
+from gateway.delivery.services import batch_build, batch_send
+from gateway.delivery.storage import batch_storage, body_read
+from gateway.simulator.server import PartnerSimulator
+from partners.models import Feed, Partner
+from partners.services import signing_secret_current
+from tests.delivery.builders import WINDOW_START, make_batch, make_exposure
+from tests.delivery.conftest import QueuedTasks
+from tests.factories import make_api_key, make_feed
+from tests.s3 import S3_KEY_ID, S3_REGION, S3_SECRET
+
+pytestmark = pytest.mark.django_db
+
+IN_WINDOW = WINDOW_START + timedelta(seconds=30)
+PREFIX = "gateway-batches"
+
+
+@pytest.fixture
+def s3_bodies(
+    s3_endpoint: str, bucket: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[list[str]]:
+    """Batch storage in ``bucket``, configured as an operator would; yields the names opened."""
+    for name, value in {
+        "BATCH_STORAGE": "s3",
+        "BATCH_STORAGE_S3_BUCKET": bucket,
+        "BATCH_STORAGE_S3_PREFIX": PREFIX,
+        "BATCH_STORAGE_S3_ENDPOINT_URL": s3_endpoint,
+        "BATCH_STORAGE_S3_REGION": S3_REGION,
+        "AWS_ACCESS_KEY_ID": S3_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+    }.items():
+        monkeypatch.setenv(name, value)
+    from django.conf import settings
+
+    storages = {**settings.STORAGES, "batches": batch_storage_setting(tmp_path)}
+    with override_settings(STORAGES=storages):
+        storage = batch_storage()
+        assert type(storage).__module__ + "." + type(storage).__name__ == S3_BACKEND
+        opened: list[str] = []
+        open_stored = storage.open
+
+        def counting_open(name: str, mode: str = "rb") -> IO[bytes]:
+            # Each S3 file opened for reading downloads the object once.
+            opened.append(name)
+            return open_stored(name, mode)
+
+        monkeypatch.setattr(storage, "open", counting_open)
+        yield opened
+
+
+def _stored_keys(s3_client: Any, bucket: str) -> list[str]:
+    listing = s3_client.list_objects_v2(Bucket=bucket)
+    return [item["Key"] for item in listing.get("Contents", [])]
+
+
+def _built(feed: Feed, events: int = 3) -> Batch:
+    for n in range(events):
+        make_exposure(received_at=IN_WINDOW, event_id=f"evt-s3-{n}")
+    batch = make_batch(feed=feed)
+    built = batch_build(batch_id=batch.pk)
+    assert built is not None and built.status == Batch.Status.READY
+    return Batch.objects.select_related("feed").get(pk=batch.pk)
+
+
+def test_a_build_stores_its_body_in_the_bucket_under_the_prefix(
+    s3_bodies: list[str], s3_client: Any, bucket: str, partner: Partner, queued: QueuedTasks
+) -> None:
+    feed = make_feed(partner=partner, name="push", mode=Feed.Mode.PUSH, gzip=True)
+
+    batch = _built(feed)
+
+    assert _stored_keys(s3_client, bucket) == [f"{PREFIX}/{batch.body_path}"]
+    stored = s3_client.get_object(Bucket=bucket, Key=f"{PREFIX}/{batch.body_path}")["Body"]
+    lines = gzip.decompress(stored.read()).splitlines()
+    assert sorted(json.loads(line)["event_id"] for line in lines) == [
+        "evt-s3-0",
+        "evt-s3-1",
+        "evt-s3-2",
+    ]
+    # The build signed what it wrote; it never downloaded the body back.
+    assert s3_bodies == []
+    assert batch.first_signature is not None
+
+
+def test_each_attempt_downloads_the_body_once_and_the_partner_verifies_it(
+    s3_bodies: list[str], partner: Partner, queued: QueuedTasks, tmp_path: Path
+) -> None:
+    secret = signing_secret_current(partner_id=partner.pk)
+    # The first attempt (the build's signatures) gets a 500; the retry signs afresh.
+    with PartnerSimulator(
+        data_dir=tmp_path / "partner", secret=secret, respond=[500]
+    ) as partner_end:
+        feed = make_feed(
+            partner=partner, name="push", mode=Feed.Mode.PUSH, gzip=True,
+            endpoint_url=partner_end.url + "/exposures", retry_schedule=[0],
+        )  # fmt: skip
+        batch = _built(feed)
+
+        batch_send(batch_id=batch.pk)
+        assert s3_bodies == [batch.body_path]
+        batch_send(batch_id=batch.pk)
+        assert s3_bodies == [batch.body_path, batch.body_path]
+
+        stats = partner_end.stats()
+    outcomes = list(
+        DeliveryAttempt.objects.filter(batch=batch)
+        .order_by("number")
+        .values_list("outcome", flat=True)
+    )
+    assert outcomes == [
+        DeliveryAttempt.Outcome.TRANSIENT_FAILURE,
+        DeliveryAttempt.Outcome.SUCCEEDED,
+    ]
+    assert [request.outcome for request in stats.requests] == ["planned_failure", "accepted"]
+    assert stats.batch_ids == [str(batch.pk)]
+    assert stats.event_total == 3
+
+
+def test_an_encrypted_feed_reads_the_body_once_to_encrypt_it(
+    s3_bodies: list[str], partner: Partner, queued: QueuedTasks
+) -> None:
+    url = "http://127.0.0.1:9/ingest"
+    public_pem = (
+        x25519.X25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    feed = make_feed(
+        partner=partner, name="sealed", mode=Feed.Mode.PUSH, gzip=True, endpoint_url=url,
+        encryption=Feed.Encryption.X25519, encryption_public_key=public_pem.decode(),
+    )  # fmt: skip
+    batch = _built(feed)
+
+    with responses.RequestsMock() as mocked:
+        mocked.add(responses.POST, url, status=200)
+        batch_send(batch_id=batch.pk)
+        assert mocked.calls[0].request.headers["Content-Type"] == "application/jose"
+
+    # Inflated to check the gzip CRC, then encrypted: from one download.
+    assert s3_bodies == [batch.body_path]
+
+
+def test_a_pull_partner_downloads_a_body_from_the_bucket(
+    s3_bodies: list[str], partner: Partner, queued: QueuedTasks
+) -> None:
+    feed = make_feed(partner=partner, name="pull", mode=Feed.Mode.PULL, gzip=True)
+    batch = _built(feed)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_api_key(partner=partner)}")
+
+    response = client.get(f"/api/v1/partner/batches/{batch.pk}/download")
+
+    assert response.status_code == 200
+    assert response["Content-Encoding"] == "gzip"
+    body = b"".join(response.streaming_content)
+    assert body == body_read(batch.body_path)
+    assert len(gzip.decompress(body).splitlines()) == 3
