@@ -49,6 +49,17 @@ STATE_SECTIONS: Mapping[str, str] = {
     "CO": "usco",
     "UT": "usut",
     "CT": "usct",
+    "FL": "usfl",
+    "MT": "usmt",
+    "OR": "usor",
+    "TX": "ustx",
+    "DE": "usde",
+    "IA": "usia",
+    "NE": "usne",
+    "NH": "usnh",
+    "NJ": "usnj",
+    "TN": "ustn",
+    "MN": "usmn",
 }
 STATE_SECTION_IDS = frozenset(GPP_SECTION_IDS[name] for name in STATE_SECTIONS.values())
 

@@ -29,6 +29,9 @@ GPP_USNAT_DEFAULTS = "DBABLA~CAAAAAAAAABA.QA"
 GPP_USNAT_ALL_OPTED_OUT = "DBABLA~CVVVAAAAAABA.YA"
 GPP_USNAT_SERVICE_PROVIDER = "DBABLA~CAAAAAAAAABk.QA"
 GPP_USFL = "DBABAw~BAAAAABA"
+# usmn: targeted advertising opted out, sensitive data without consent, GPC true.
+GPP_USMN_OPTED_OUT = "DBABIYA~BVlhhlQA.YA"
+GPP_USNAT_AND_USRI = "DBACLKw~CAAAAAAAAABA.QA~BQAA.AAA"
 
 
 def _result(event: dict[str, Any], **policy_overrides: Any):
@@ -158,8 +161,28 @@ def test_a_gpp_gpc_sub_section_is_ignored_by_a_partner_that_does_not_honour_gpc(
     assert result.denied == dict.fromkeys(USER_DATA, gpp_reasons.GPP_SALE_OPT_OUT)
 
 
-def test_a_us_section_without_a_national_mapping_fails_closed() -> None:
+def test_a_later_state_section_without_opt_outs_denies_nothing() -> None:
     event = exposure(consent={"gpp": GPP_USFL, "gpp_sid": [13]}, geo={"country": "US"})
+
+    result = _result(event)
+
+    assert result.decision.eligible
+    assert result.denied == {}
+
+
+def test_a_later_state_section_with_an_opt_out_denies_identifiers() -> None:
+    event = exposure(consent={"gpp": GPP_USMN_OPTED_OUT, "gpp_sid": [23]}, geo={"country": "US"})
+
+    result = _result(event)
+
+    assert result.decision.eligible
+    assert result.denied == dict.fromkeys(USER_DATA, gpp_reasons.GPP_GPC)
+    assert gpp_reasons.GPP_TARGETED_ADVERTISING_OPT_OUT in result.signals.gpp_us_reasons
+
+
+def test_a_us_section_that_is_not_decoded_fails_closed() -> None:
+    # usri (27) is kept opaque: its layout is not read, so nothing can be vouched for.
+    event = exposure(consent={"gpp": GPP_USNAT_AND_USRI, "gpp_sid": [27]}, geo={"country": "US"})
 
     assert _result(event).decision.reason == gpp_reasons.GPP_SECTION_UNSUPPORTED
 

@@ -252,6 +252,22 @@ def test_reason_codes_are_stable_strings() -> None:
                 r.GPP_KNOWN_CHILD_WITHOUT_CONSENT,
             ],
         ),
+        # usfl: targeted advertising opted out, sensitive data without consent, a known
+        # child, additional processing refused; Florida has no GPC sub-section.
+        (
+            "DBABAw~BVlhhoVA",
+            [
+                r.GPP_TARGETED_ADVERTISING_OPT_OUT,
+                r.GPP_SENSITIVE_DATA_WITHOUT_CONSENT,
+                r.GPP_KNOWN_CHILD_WITHOUT_CONSENT,
+                r.GPP_PERSONAL_DATA_NO_CONSENT,
+            ],
+        ),
+        # usor, usde, usia, usmn: defaults (nothing applies).
+        ("DBABIw~BAAAAAABAA", []),
+        ("DBABUw~BAAAAAABAA", []),
+        ("DBABCw~BAAAAAQA", []),
+        ("DBABIYA~BAAAAAQA", []),
     ],
 )
 def test_strings_from_the_iab_library_get_the_expected_reasons(

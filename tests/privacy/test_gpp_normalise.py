@@ -15,7 +15,11 @@ from gateway.privacy.gpp import (
 )
 from gateway.privacy.gpp import reasons as gpp_reasons
 
-NAMES = {7: "usnat", 8: "usca", 9: "usva", 10: "usco", 11: "usut", 12: "usct", 13: "usfl"}
+NAMES = {
+    **{7: "usnat", 8: "usca", 9: "usva", 10: "usco", 11: "usut", 12: "usct", 13: "usfl"},
+    **{14: "usmt", 15: "usor", 16: "ustx", 17: "usde", 18: "usia", 19: "usne", 20: "usnh"},
+    **{21: "usnj", 22: "ustn", 23: "usmn", 24: "usmd"},
+}
 MSPA = {"MspaCoveredTransaction": 1, "MspaOptOutOptionMode": 2, "MspaServiceProviderMode": 0}
 
 
@@ -267,11 +271,7 @@ VECTORS = json.loads((Path(__file__).parent / "vectors" / "gpp_vectors.json").re
 
 @pytest.mark.parametrize(
     "vector",
-    [
-        v
-        for v in VECTORS["vectors"]
-        if set(v["sections"]) & {"usnat", "usca", "usva", "usco", "usut", "usct"}
-    ],
+    [v for v in VECTORS["vectors"] if set(v["sections"]) & set(NAMES.values()) - {"usmd"}],
     ids=lambda v: v["description"],
 )
 def test_no_state_value_is_lost_on_the_way_to_the_national_view(vector: dict) -> None:
@@ -288,10 +288,144 @@ def test_no_state_value_is_lost_on_the_way_to_the_national_view(vector: dict) ->
 
 
 def test_a_section_without_a_national_mapping_fails_closed() -> None:
-    section = _section(13, ProcessingNotice=1, SensitiveDataProcessing=(0,) * 8)
+    # usmd (24) and later are not decoded; a section object for one is refused all the same.
+    section = _section(24, ProcessingNotice=1, SensitiveDataProcessing=(0,) * 8)
 
     with pytest.raises(UnsupportedGppSection) as raised:
         us_national_view(section)
 
     assert isinstance(raised.value, MalformedConsent)
     assert raised.value.reason == gpp_reasons.GPP_SECTION_UNSUPPORTED
+
+
+# --- The states of 2024 and later (13 to 23) -------------------------------------------------
+
+LATER_STATE = {
+    "ProcessingNotice": 1,
+    "SaleOptOutNotice": 2,
+    "TargetedAdvertisingOptOutNotice": 1,
+    "SaleOptOut": 1,
+    "TargetedAdvertisingOptOut": 2,
+    "AdditionalDataProcessingConsent": 1,
+}
+# Per section: its categories, where each lands nationally (1-based), and a neutral value
+# of its KnownChildSensitiveDataConsents. From the IAB's published specification of each.
+LATER_STATES = {
+    13: (8, list(range(1, 9)), (0, 0, 0)),
+    14: (8, list(range(1, 9)), (0, 0, 0)),
+    # Oregon: transgender or nonbinary 16, citizenship 5, national origin 15, victim of a
+    # crime 14, genetic 6, biometric 7, precise geolocation 8.
+    15: (11, [1, 2, 3, 4, 16, 5, 15, 14, 6, 7, 8], (0, 0, 0)),
+    16: (8, list(range(1, 9)), 0),
+    17: (9, [*range(1, 9), 16], (0, 0, 0, 0, 0)),
+    18: (8, list(range(1, 9)), 0),
+    19: (8, list(range(1, 9)), 0),
+    20: (8, list(range(1, 9)), (0, 0, 0)),
+    # New Jersey: transgender or nonbinary 16, financial account credentials 10.
+    21: (10, [*range(1, 9), 16, 10], (0, 0, 0, 0, 0)),
+    22: (8, list(range(1, 9)), 0),
+    23: (8, list(range(1, 9)), 0),
+}
+
+
+def _later_state(section_id: int, **fields: object) -> UsSection:
+    count, _places, children = LATER_STATES[section_id]
+    values: dict[str, object] = {
+        **LATER_STATE,
+        "SensitiveDataProcessing": _categories(count),
+        "KnownChildSensitiveDataConsents": children,
+    }
+    if section_id == 14:  # Montana calls its notice of processing SharingNotice
+        values["SharingNotice"] = values.pop("ProcessingNotice")
+    if section_id == 18:  # Iowa: an opt-out notice for sensitive data, no additional consent
+        values["SensitiveDataOptOutNotice"] = 1
+        del values["AdditionalDataProcessingConsent"]
+    return _section(section_id, **{**values, **fields})
+
+
+@pytest.mark.parametrize("section_id", sorted(LATER_STATES))
+def test_later_states_move_each_category_onto_the_national_one(section_id: int) -> None:
+    count, places, _children = LATER_STATES[section_id]
+
+    view = us_national_view(_later_state(section_id))
+
+    expected: list[int | None] = [None] * 16
+    for value, place in zip(_categories(count), places, strict=True):
+        expected[place - 1] = value
+    assert view.sensitive_data_processing == tuple(expected)
+
+
+@pytest.mark.parametrize("section_id", sorted(LATER_STATES))
+def test_later_states_map_their_notices_opt_outs_and_additional_consent(section_id: int) -> None:
+    view = us_national_view(_later_state(section_id, gpc=True))
+
+    assert view.sharing_notice == 1  # ProcessingNotice (Montana: SharingNotice)
+    assert (view.sale_opt_out_notice, view.targeted_advertising_opt_out_notice) == (2, 1)
+    assert (view.sale_opt_out, view.targeted_advertising_opt_out) == (1, 2)
+    # AdditionalDataProcessingConsent is usnat's PersonalDataConsents; Iowa has none.
+    assert view.personal_data_consents == (None if section_id == 18 else 1)
+    assert view.sensitive_data_processing_opt_out_notice == (1 if section_id == 18 else None)
+    # California's and usnat's own fields stay None.
+    assert view.sharing_opt_out_notice is None
+    assert view.sharing_opt_out is None
+    assert view.sensitive_data_limit_use_notice is None
+    assert view.gpc is True
+
+
+@pytest.mark.parametrize(
+    ("state", "national"),
+    [
+        ((0, 0, 0), (0, 0, 0)),
+        # Florida: under 13, 13 to 16, 16 to 18 -> national 13 to 16, under 13, 16 to 17.
+        ((2, 0, 1), (0, 2, 1)),
+        ((0, 2, 0), (2, 0, 0)),
+    ],
+)
+def test_florida_child_consents_are_the_national_age_bands(
+    state: tuple[int, int, int], national: tuple[int, int, int]
+) -> None:
+    view = us_national_view(_later_state(13, KnownChildSensitiveDataConsents=state))
+
+    assert view.known_child_sensitive_data_consents == national
+
+
+@pytest.mark.parametrize("section_id", [14, 15, 20])
+def test_montana_oregon_and_new_hampshire_read_child_consents_as_connecticut(
+    section_id: int,
+) -> None:
+    both = us_national_view(_later_state(section_id, KnownChildSensitiveDataConsents=(0, 2, 2)))
+    one = us_national_view(_later_state(section_id, KnownChildSensitiveDataConsents=(0, 2, 1)))
+
+    assert both.known_child_sensitive_data_consents == (2, 1, None)
+    assert one.known_child_sensitive_data_consents == (1, 1, None)
+
+
+@pytest.mark.parametrize("section_id", [17, 21])
+@pytest.mark.parametrize(
+    ("state", "national"),
+    [
+        ((0, 0, 0, 0, 0), (0, 0, 0)),
+        ((0, 2, 2, 2, 2), (2, 1, 2)),
+        ((0, 0, 0, 2, 1), (1, 1, 1)),
+        ((1, 0, 0, 0, 0), (1, 1, 1)),
+        ((0, 2, 2, 0, 0), (2, 1, 1)),
+    ],
+)
+def test_delaware_and_new_jersey_count_a_band_as_consented_only_with_both_consents(
+    section_id: int, state: tuple[int, ...], national: tuple[int, int, int]
+) -> None:
+    view = us_national_view(_later_state(section_id, KnownChildSensitiveDataConsents=state))
+
+    assert view.known_child_sensitive_data_consents == national
+
+
+@pytest.mark.parametrize("section_id", [16, 18, 19, 22, 23])
+@pytest.mark.parametrize(
+    ("state", "national"), [(0, (0, 0, None)), (1, (1, 1, None)), (2, (1, 1, None))]
+)
+def test_a_single_child_consent_of_a_later_state_never_becomes_consent(
+    section_id: int, state: int, national: tuple[int | None, ...]
+) -> None:
+    view = us_national_view(_later_state(section_id, KnownChildSensitiveDataConsents=state))
+
+    assert view.known_child_sensitive_data_consents == national

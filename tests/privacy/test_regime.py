@@ -57,11 +57,14 @@ def test_a_gpp_sid_without_tcf_and_without_a_country_is_not_tcf() -> None:
         ("CO", (), US_STATE, "usco"),
         ("UT", (), US_STATE, "usut"),
         ("CT", (), US_STATE, "usct"),
-        ("FL", (), US_NATIONAL, None),
+        ("FL", (), US_STATE, "usfl"),
+        ("MN", (), US_STATE, "usmn"),
+        ("NY", (), US_NATIONAL, None),
         (None, (), US_NATIONAL, None),
         ("FL", (8,), US_STATE, "usca"),
         ("CA", (7,), US_STATE, "usca"),
-        (None, (13,), US_NATIONAL, None),
+        (None, (13,), US_STATE, "usfl"),
+        (None, (27,), US_NATIONAL, None),
     ],
 )
 def test_us_events_are_under_a_state_section_when_one_is_supported(

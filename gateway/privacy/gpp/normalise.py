@@ -107,7 +107,8 @@ def us_national_view(section: UsSection) -> UsNationalView:
     """Map a decoded US section onto the national field set.
 
     Raises ``UnsupportedGppSection`` (a MalformedConsent) for a section without a mapping
-    (the later states, for now), so a caller fails closed rather than reading it wrongly.
+    (a section id this module does not know), so a caller fails closed rather than reading
+    it wrongly.
     """
     normaliser = _normaliser(section)
     # Each field's value is the type its view declares (the section's decoder makes sure).
@@ -210,6 +211,26 @@ def _children_connecticut(consents: FieldValue) -> Values:
     return (1, 1, None)
 
 
+def _children_by_age(consents: FieldValue) -> Values:
+    """usfl: (1) a known child under 13, (2) ages 13 to 16, (3) ages 16 to 18: the national
+    bands themselves, in another order (national: 13 to 16, under 13, 16 to 17)."""
+    under_13, from_13_to_16, from_16_to_18 = _as_tuple(consents)
+    return (from_13_to_16, under_13, from_16_to_18)
+
+
+def _children_with_sale_and_advertising(consents: FieldValue) -> Values:
+    """usde and usnj: Connecticut's three (known child; sale and targeted advertising of
+    ages 13 to 16), then sale and targeted advertising of ages 16 to 18 (usde) or 16 to 17
+    (usnj). As there, a band counts as consented only with both its consents, and the
+    under-13 band is "no consent" whenever any child signal is present."""
+    values = _as_tuple(consents)
+    if all(value == 0 for value in values):
+        return (0, 0, 0)
+    from_13_to_16 = 2 if values[1:3] == (2, 2) else 1
+    from_16 = 2 if values[3:5] == (2, 2) else 1
+    return (from_13_to_16, 1, from_16)
+
+
 def _same_categories(count: int) -> Mapping[int, tuple[int, ...]]:
     return MappingProxyType({index: (index,) for index in range(1, count + 1)})
 
@@ -231,6 +252,38 @@ _VA_CO_CT_SCALARS = _identity(
     "mspa_opt_out_option_mode",
     "mspa_service_provider_mode",
 )
+
+# The states of 2024 and later (sections 13 to 23) follow Virginia's pattern: a notice of
+# processing (ProcessingNotice; Montana calls it SharingNotice), the sale and
+# targeted-advertising notices and opt-outs, sensitive data by opt-in consent (Iowa's are
+# opt-outs with their own notice), and AdditionalDataProcessingConsent: consent to
+# processing beyond the disclosed purposes, usnat's PersonalDataConsents (as Prebid maps it).
+_LATER_STATE_FIELDS = MappingProxyType(
+    {
+        "sale_opt_out_notice": "SaleOptOutNotice",
+        "targeted_advertising_opt_out_notice": "TargetedAdvertisingOptOutNotice",
+        "sale_opt_out": "SaleOptOut",
+        "targeted_advertising_opt_out": "TargetedAdvertisingOptOut",
+        "personal_data_consents": "AdditionalDataProcessingConsent",
+        "mspa_covered_transaction": "MspaCoveredTransaction",
+        "mspa_opt_out_option_mode": "MspaOptOutOptionMode",
+        "mspa_service_provider_mode": "MspaServiceProviderMode",
+    }
+)
+
+
+def _later_state(
+    *,
+    sensitive: Mapping[int, tuple[int, ...]],
+    children: Callable[[FieldValue], Values],
+    notice: str = "ProcessingNotice",
+) -> _Normaliser:
+    return _Normaliser(
+        scalars=MappingProxyType({"sharing_notice": notice, **_LATER_STATE_FIELDS}),
+        sensitive=sensitive,
+        children=children,
+    )
+
 
 _STATE_NORMALISERS: Mapping[int, _Normaliser] = MappingProxyType(
     {
@@ -310,5 +363,66 @@ _STATE_NORMALISERS: Mapping[int, _Normaliser] = MappingProxyType(
             sensitive=_same_categories(8),
             children=_children_connecticut,
         ),
+        # Categories 1-8 of Florida, Montana, Texas, Iowa, Nebraska, New Hampshire,
+        # Tennessee and Minnesota are national 1-8 in the same order (origin, religion,
+        # health, sex life or sexual orientation, citizenship, genetic, biometric, precise
+        # geolocation). Florida (13) splits its child consents by age band; Montana (14) and
+        # New Hampshire (20) have Connecticut's three; Texas (16), Iowa (18), Nebraska
+        # (19), Tennessee (22) and Minnesota (23) a single one without an age.
+        13: _later_state(sensitive=_same_categories(8), children=_children_by_age),
+        14: _later_state(
+            sensitive=_same_categories(8), children=_children_connecticut, notice="SharingNotice"
+        ),
+        # Oregon (15): 1 origin, 2 religion, 3 health, 4 sexual orientation, 5 transgender or
+        # nonbinary -> 16, 6 citizenship -> 5, 7 national origin -> 15, 8 victim of a crime
+        # -> 14, 9 genetic -> 6, 10 biometric -> 7, 11 precise geolocation -> 8.
+        15: _later_state(
+            sensitive=MappingProxyType(
+                {
+                    1: (1,),
+                    2: (2,),
+                    3: (3,),
+                    4: (4,),
+                    5: (16,),
+                    6: (5,),
+                    7: (15,),
+                    8: (14,),
+                    9: (6,),
+                    10: (7,),
+                    11: (8,),
+                }
+            ),
+            children=_children_connecticut,
+        ),
+        16: _later_state(sensitive=_same_categories(8), children=_children_without_age_bands),
+        # Delaware (17): national 1-8, then 9 transgender or nonbinary -> 16 (the order of
+        # the published specification; its public-comment draft had that category fifth).
+        17: _later_state(
+            sensitive=MappingProxyType({**_same_categories(8), 9: (16,)}),
+            children=_children_with_sale_and_advertising,
+        ),
+        # Iowa (18): sensitive data is an opt-out (1 opted out, 2 did not opt out, as in
+        # Utah) with its own notice, and there is no AdditionalDataProcessingConsent.
+        18: _Normaliser(
+            scalars=MappingProxyType(
+                {
+                    "sharing_notice": "ProcessingNotice",
+                    **_LATER_STATE_FIELDS,
+                    "sensitive_data_processing_opt_out_notice": "SensitiveDataOptOutNotice",
+                }
+            ),
+            sensitive=_same_categories(8),
+            children=_children_without_age_bands,
+        ),
+        19: _later_state(sensitive=_same_categories(8), children=_children_without_age_bands),
+        20: _later_state(sensitive=_same_categories(8), children=_children_connecticut),
+        # New Jersey (21): national 1-8, 9 transgender or nonbinary -> 16, 10 financial
+        # account information with its security code or password -> 10.
+        21: _later_state(
+            sensitive=MappingProxyType({**_same_categories(8), 9: (16,), 10: (10,)}),
+            children=_children_with_sale_and_advertising,
+        ),
+        22: _later_state(sensitive=_same_categories(8), children=_children_without_age_bands),
+        23: _later_state(sensitive=_same_categories(8), children=_children_without_age_bands),
     }
 )

@@ -279,8 +279,9 @@ US_SECTION_LAYOUTS: Mapping[int, UsSectionLayout] = MappingProxyType(
             UsSectionLayout(
                 12, {1: _state("SharingNotice", 8, 3, additional=False) + _MSPA}, has_gpc=True
             ),
-            # The later states, decoded as a bonus: checked against the IAB library's
-            # vectors, mapped onto the national fields only where normalise.py says so.
+            # The states of 2024 and later, from the IAB's published specifications
+            # (checked against the IAB library's vectors). Sections 24 to 27 (usmd,
+            # usin, usky, usri) are not decoded: they stay opaque, and fail closed.
             UsSectionLayout(13, {1: _state("ProcessingNotice", 8, 3) + _MSPA}, has_gpc=False),
             UsSectionLayout(14, {1: _state("SharingNotice", 8, 3) + _MSPA}, has_gpc=True),
             UsSectionLayout(15, {1: _state("ProcessingNotice", 11, 3) + _MSPA}, has_gpc=True),
