@@ -75,6 +75,16 @@ class PreparedRequest:
         assert self._future is not None
         return self._future.result()
 
+    def discard(self) -> None:
+        """The attempt will not happen: close the body once preparing it is done."""
+        if self._future is not None:
+            self._future.add_done_callback(_body_close)
+
+
+def _body_close(future: Future[SignedRequest]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        future.result().body.close()
+
 
 def request_prepare(*, batch: Batch, timestamp: int) -> PreparedRequest:
     """Start making ``batch``'s body and signatures for an attempt dated ``timestamp``.

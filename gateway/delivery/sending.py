@@ -125,7 +125,9 @@ def batch_send(*, batch_id: BatchId, task_id: str = "") -> DeliveryAttempt | Non
             task_id=task_id,
             webhook_timestamp=_webhook_timestamp(now) if prepared is None else prepared.timestamp,
         )
-        if attempt is None:
+        if attempt is None:  # another worker claimed it meanwhile
+            if prepared is not None:
+                prepared.discard()
             return None
         result = _attempt_run(batch=batch, attempt=attempt, prepared=prepared)
         _attempt_finish(batch=batch, attempt=attempt, result=result)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import x25519
 from standardwebhooks.webhooks import Webhook
 
-from gateway.delivery import preparation, signing
+from gateway.delivery import preparation, signing, wire
 from gateway.delivery.models import Batch, DeliveryAttempt
 from gateway.delivery.preparation import request_prepare
 from gateway.delivery.services import batch_send
@@ -67,6 +67,26 @@ def test_the_prepared_request_is_the_stored_body_signed_for_the_attempts_timesta
     assert body.count(b"\n") == len(RECORDS)
     # Verified as a partner would.
     Webhook(signing_secret_current(partner_id=partner.pk)).verify(body, request.headers)
+
+
+def test_a_request_discarded_before_its_attempt_closes_its_body(
+    batch: Batch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[io.BufferedReader] = []
+    original = wire.body_open
+
+    def noting_open(name: str):
+        file = original(name)
+        opened.append(file)
+        return file
+
+    monkeypatch.setattr(wire, "body_open", noting_open)
+    prepared = request_prepare(batch=batch, timestamp=int(time.time()))
+    prepared.result()  # signed: the stored body was read, and is kept open to be sent
+
+    assert [file.closed for file in opened] == [False]
+    prepared.discard()  # the claim went to another worker
+    assert [file.closed for file in opened] == [True]
 
 
 def test_no_signing_key_is_a_permanent_failure_raised_by_the_result(
