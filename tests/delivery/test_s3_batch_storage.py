@@ -1,9 +1,9 @@
 """Batch bodies in an S3 bucket (BATCH_STORAGE=s3), on moto's S3 server on 127.0.0.1.
 
 Built, sent to a partner simulator that verifies the signatures, retried,
-downloaded by a pull partner and dropped as a file: everything a filesystem
-body does, and each attempt downloads the body from S3 once (it checks or
-signs it, then sends it from the same download).
+encrypted, and downloaded by a pull partner, as a body on the file system
+is; and each attempt downloads the body from S3 once (it checks, signs or
+encrypts it, then sends it from the same download).
 """
 
 from __future__ import annotations

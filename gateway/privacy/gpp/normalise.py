@@ -259,16 +259,7 @@ _VA_CO_CT_SCALARS = _identity(
 # opt-outs with their own notice), and AdditionalDataProcessingConsent: consent to
 # processing beyond the disclosed purposes, usnat's PersonalDataConsents (as Prebid maps it).
 _LATER_STATE_FIELDS = MappingProxyType(
-    {
-        "sale_opt_out_notice": "SaleOptOutNotice",
-        "targeted_advertising_opt_out_notice": "TargetedAdvertisingOptOutNotice",
-        "sale_opt_out": "SaleOptOut",
-        "targeted_advertising_opt_out": "TargetedAdvertisingOptOut",
-        "personal_data_consents": "AdditionalDataProcessingConsent",
-        "mspa_covered_transaction": "MspaCoveredTransaction",
-        "mspa_opt_out_option_mode": "MspaOptOutOptionMode",
-        "mspa_service_provider_mode": "MspaServiceProviderMode",
-    }
+    {**_VA_CO_CT_SCALARS, "personal_data_consents": "AdditionalDataProcessingConsent"}
 )
 
 
@@ -279,7 +270,7 @@ def _later_state(
     notice: str = "ProcessingNotice",
 ) -> _Normaliser:
     return _Normaliser(
-        scalars=MappingProxyType({"sharing_notice": notice, **_LATER_STATE_FIELDS}),
+        scalars=MappingProxyType({**_LATER_STATE_FIELDS, "sharing_notice": notice}),
         sensitive=sensitive,
         children=children,
     )
@@ -406,8 +397,8 @@ _STATE_NORMALISERS: Mapping[int, _Normaliser] = MappingProxyType(
         18: _Normaliser(
             scalars=MappingProxyType(
                 {
-                    "sharing_notice": "ProcessingNotice",
                     **_LATER_STATE_FIELDS,
+                    "sharing_notice": "ProcessingNotice",
                     "sensitive_data_processing_opt_out_notice": "SensitiveDataOptOutNotice",
                 }
             ),
