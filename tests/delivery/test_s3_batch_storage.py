@@ -17,6 +17,7 @@ from typing import IO, Any
 
 import pytest
 import responses
+from botocore.exceptions import EndpointConnectionError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import x25519
 from django.test import override_settings
@@ -180,3 +181,52 @@ def test_a_pull_partner_downloads_a_body_from_the_bucket(
     body = b"".join(response.streaming_content)
     assert body == body_read(batch.body_path)
     assert len(gzip.decompress(body).splitlines()) == 3
+
+
+def test_a_bucket_out_of_reach_during_a_send_is_a_transient_failure(
+    s3_bodies: list[str], partner: Partner, queued: QueuedTasks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "http://127.0.0.1:9/ingest"
+    feed = make_feed(partner=partner, name="push", mode=Feed.Mode.PUSH, endpoint_url=url)
+    batch = _built(feed)
+
+    def unreachable(name: str, mode: str = "rb") -> IO[bytes]:
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+
+    monkeypatch.setattr(batch_storage(), "open", unreachable)
+    with responses.RequestsMock() as mocked:
+        attempt = batch_send(batch_id=batch.pk)
+        assert len(mocked.calls) == 0  # nothing went out
+
+    assert attempt is not None
+    attempt.refresh_from_db()
+    assert attempt.outcome == DeliveryAttempt.Outcome.TRANSIENT_FAILURE
+    assert "EndpointConnectionError" in attempt.error
+    assert Batch.objects.get(pk=batch.pk).status == Batch.Status.RETRY_SCHEDULED
+
+
+def test_a_bucket_out_of_reach_during_a_build_hands_the_batch_back_whole(
+    s3_bodies: list[str], partner: Partner, queued: QueuedTasks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed = make_feed(partner=partner, name="push", mode=Feed.Mode.PUSH)
+    for n in range(3):
+        make_exposure(received_at=IN_WINDOW, event_id=f"evt-s3-{n}")
+    batch = make_batch(feed=feed)
+    storage = batch_storage()
+    save = storage.save
+
+    def unreachable(name: str, content: Any, max_length: int | None = None) -> str:
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+
+    monkeypatch.setattr(storage, "save", unreachable)
+    with pytest.raises(EndpointConnectionError):
+        batch_build(batch_id=batch.pk)
+    pending = Batch.objects.get(pk=batch.pk)
+    assert pending.status == Batch.Status.PENDING
+    assert "EndpointConnectionError" in pending.last_error
+
+    monkeypatch.setattr(storage, "save", save)  # the bucket is back: the next build has it all
+    built = batch_build(batch_id=batch.pk)
+
+    assert built is not None and built.status == Batch.Status.READY
+    assert built.delivered_count == 3
