@@ -28,7 +28,9 @@ def body_name(*, feed_id: int, batch_id: BatchId, suffix: str = "ndjson.gz") -> 
 def body_save(*, name: str, content: IO[bytes]) -> str:
     """Store ``content`` (a file positioned anywhere) under ``name``; returns the stored name."""
     storage = batch_storage()
-    if storage.exists(name):
+    # In a directory the old body is removed first (a reader still holding it keeps
+    # reading it); S3 replaces an object in one request (file_overwrite).
+    if not getattr(storage, "file_overwrite", False) and storage.exists(name):
         storage.delete(name)
     content.seek(0)
     return storage.save(name, File(content))

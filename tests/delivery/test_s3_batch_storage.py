@@ -9,6 +9,7 @@ encrypts it, then sends it from the same download).
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -26,7 +27,7 @@ from rest_framework.test import APIClient
 from config.batch_storage import S3_BACKEND, batch_storage_setting
 from gateway.delivery.models import Batch, DeliveryAttempt
 from gateway.delivery.services import batch_build, batch_send
-from gateway.delivery.storage import batch_storage, body_read
+from gateway.delivery.storage import batch_storage, body_read, body_save
 from gateway.simulator.server import PartnerSimulator
 from partners.models import Feed, Partner
 from partners.services import signing_secret_current
@@ -230,3 +231,20 @@ def test_a_bucket_out_of_reach_during_a_build_hands_the_batch_back_whole(
 
     assert built is not None and built.status == Batch.Status.READY
     assert built.delivered_count == 3
+
+
+def test_a_body_stored_again_replaces_the_object_in_one_request(
+    s3_bodies: list[str], s3_client: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = "feed-1/rebuilt.ndjson.gz"
+    assert body_save(name=name, content=io.BytesIO(b"first build")) == name
+
+    def no_round_trip(name: str) -> None:
+        raise AssertionError("S3 replaces the object itself: no HEAD or DELETE first")
+
+    monkeypatch.setattr(batch_storage(), "exists", no_round_trip)
+    monkeypatch.setattr(batch_storage(), "delete", no_round_trip)
+    assert body_save(name=name, content=io.BytesIO(b"second build")) == name
+
+    stored = s3_client.get_object(Bucket=bucket, Key=f"{PREFIX}/{name}")["Body"].read()
+    assert stored == b"second build"
