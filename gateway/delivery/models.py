@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from django.db import models
+from django.db.models.functions import Coalesce
 
 from partners.models import Feed
 
@@ -142,15 +143,25 @@ class Batch(models.Model):
         }
 
     @property
+    def claim_id(self) -> uuid.UUID:
+        """The batch that stands for the claim: part 1 (the batch itself for part 1 or one part).
+
+        ``CLAIM_ID`` is the same in a query.
+        """
+        return self.first_part_id if self.first_part_id is not None else self.pk
+
+    @property
     def claim_first_part_id(self) -> uuid.UUID | None:
         """The id of part 1 of the claim, on every part (part 1 included); None for one part.
 
         What partners group the parts of a claim by, spelt alike in the push
         header, the pull API and the file-drop manifest.
         """
-        if self.first_part_id is not None:
-            return self.first_part_id
-        return self.pk if self.part_count > 1 else None
+        return self.claim_id if self.part_count > 1 else None
+
+
+# Batch.claim_id in a query: part 1's id, the batch's own when it has no first part.
+CLAIM_ID = Coalesce("first_part_id", "id")
 
 
 class FeedCursor(models.Model):

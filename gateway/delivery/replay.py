@@ -32,7 +32,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from gateway.delivery.body import BodyWriter
-from gateway.delivery.models import Batch, FeedNotice
+from gateway.delivery.models import CLAIM_ID, Batch, FeedNotice
 from gateway.delivery.queueing import on_commit_send
 from gateway.delivery.services import (
     PUSHED_MODES,
@@ -300,13 +300,9 @@ def batches_rebuild(
 
 
 def _claims_of(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
-    """The first part's id of each batch of ``ids`` that is a later part of its claim."""
-    later_parts = Batch.objects.filter(pk__in=ids, first_part__isnull=False)
-    return {
-        batch_id: first_id
-        for batch_id, first_id in later_parts.values_list("pk", "first_part_id")
-        if first_id is not None
-    }
+    """The claim (``Batch.claim_id``: part 1's id) of each batch of ``ids``."""
+    claims = Batch.objects.filter(pk__in=ids).annotate(claim=CLAIM_ID)
+    return dict(claims.values_list("pk", "claim"))
 
 
 def batches_retry_dead(

@@ -34,7 +34,7 @@ from gateway.delivery.build import (
     batch_build,
 )
 from gateway.delivery.claims import Round, commit_horizon, window_round
-from gateway.delivery.models import Batch, DeliveryAttempt, FeedCursor
+from gateway.delivery.models import CLAIM_ID, Batch, DeliveryAttempt, FeedCursor
 from gateway.delivery.queueing import BatchId, on_commit_build, on_commit_send
 from gateway.delivery.sending import AttemptResult, batch_headers, batch_send, retry_schedule
 from gateway.delivery.sequences import batches_create_numbered, feed_cursor_locked, next_sequence
@@ -270,10 +270,14 @@ def batch_supersede(*, batch_id: BatchId) -> Batch | None:
     """
     now = timezone.now()
     with transaction.atomic():
-        target = Batch.objects.filter(pk=batch_id).values_list("pk", "first_part_id").first()
-        if target is None:
+        first_id = (
+            Batch.objects.filter(pk=batch_id)
+            .annotate(claim=CLAIM_ID)
+            .values_list("claim", flat=True)
+            .first()
+        )
+        if first_id is None:
             return None
-        first_id = target[1] or target[0]
         parts = list(
             Batch.objects.select_for_update()
             .filter(Q(pk=first_id) | Q(first_part_id=first_id))

@@ -253,13 +253,10 @@ def batch_manifest(
 
 def _manifest_parts(batch: Batch) -> dict[str, Any] | None:
     """Which part of its claim the file is, for a claim delivered in parts; else None."""
-    if batch.part_count <= 1:
+    first_part = batch.claim_first_part_id
+    if first_part is None:
         return None
-    return {
-        "part": batch.part,
-        "part_count": batch.part_count,
-        "first_part": str(batch.claim_first_part_id),
-    }
+    return {"part": batch.part, "part_count": batch.part_count, "first_part": str(first_part)}
 
 
 @contextmanager
