@@ -188,6 +188,10 @@ DELIVERY_CIRCUIT_WINDOW_SECONDS = env_int("DELIVERY_CIRCUIT_WINDOW_SECONDS", 60,
 DELIVERY_CIRCUIT_MIN_REQUESTS = env_int("DELIVERY_CIRCUIT_MIN_REQUESTS", 10, minimum=1)
 DELIVERY_CIRCUIT_OPEN_SECONDS = env_int("DELIVERY_CIRCUIT_OPEN_SECONDS", 60, minimum=1)
 DISPATCH_INTERVAL_SECONDS = env_int("DISPATCH_INTERVAL_SECONDS", 10, minimum=1)
+# Alert when exposures have waited this long for the commit horizon, which an
+# open write transaction anywhere on the database server holds back
+# (gateway.delivery.horizon_watch).
+DELIVERY_HORIZON_ALERT_SECONDS = env_int("DELIVERY_HORIZON_ALERT_SECONDS", 900, minimum=1)
 # The sweeper's patience: a queued build or send not started after this long
 # lost its message (broker restart); a claim older than the task time limit
 # plus this margin belongs to a worker that died (SIGKILL, OOM).

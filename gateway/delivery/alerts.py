@@ -1,4 +1,4 @@
-"""Alerts to the people who run the gateway: a feed was disabled, a partner endpoint is gone.
+"""Alerts to the people who run the gateway: a feed disabled, an endpoint gone, claims held back.
 
 An alert goes to every configured channel (``settings.ALERT_CHANNELS``, dotted
 paths of ``AlertChannel`` classes). A channel's ``from_settings`` returns None

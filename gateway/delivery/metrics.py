@@ -36,6 +36,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from gateway.api.bearer import bearer_token
+from gateway.delivery.claims import commit_horizon
 from gateway.delivery.health_selectors import (
     FINISHED_OUTCOMES,
     FeedHealth,
@@ -44,6 +45,7 @@ from gateway.delivery.health_selectors import (
     events_delivered,
     feeds_health,
 )
+from gateway.delivery.horizon_watch import horizon_lag_seconds
 from gateway.delivery.models import Batch
 from gateway.errors import NotAuthenticated, PermissionDenied
 from partners.models import Feed
@@ -188,10 +190,30 @@ def _health_metrics(feeds: list[Feed], health: dict[int, FeedHealth]) -> Iterato
     )
 
 
+class HorizonCollector(Collector):
+    """How long committed exposures have waited on the commit horizon (all feeds alike)."""
+
+    def __init__(self, *, now: datetime | None = None) -> None:
+        self._now = now
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        lag = horizon_lag_seconds(horizon=commit_horizon(), now=self._now or timezone.now())
+        yield GaugeMetricFamily(
+            "gateway_commit_horizon_lag_seconds",
+            "How long the oldest exposure committed above the commit horizon has waited: "
+            "an open write transaction on the database server holds every feed's claims back.",
+            value=lag,
+        )
+
+
 def metrics_exposition(*, accept: str, now: datetime | None = None) -> tuple[bytes, str]:
     """The scrape body and its content type (OpenMetrics when the scraper asks for it)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(FeedMetricsCollector(now=now))
+    registry.register(HorizonCollector(now=now))
     encoder, content_type = choose_encoder(accept)
     return encoder(registry), content_type
 

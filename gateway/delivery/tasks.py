@@ -13,12 +13,17 @@ running it twice harmless.
 
 from __future__ import annotations
 
+import logging
+
 from celery import Task, shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from gateway.delivery.horizon_watch import horizon_watch
 from gateway.delivery.services import batch_build, batch_send, windows_dispatch
 from gateway.delivery.streaming import stream_flush, streams_flush_waiting
+
+logger = logging.getLogger(__name__)
 
 DELIVERY_QUEUE = "delivery"
 BUILD_QUEUE = "build"
@@ -51,6 +56,11 @@ def dispatch_due_windows() -> None:
     windows_dispatch(now=now)
     # The safety net of streaming feeds: flush requests lost on the way.
     streams_flush_waiting(now=now)
+    try:
+        horizon_watch(now=now)
+    except Exception:
+        # Watching is best effort: it must never stop the dispatcher.
+        logger.exception("watching the commit horizon failed")
 
 
 @shared_task(
