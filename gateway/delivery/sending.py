@@ -24,7 +24,6 @@ from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from gateway.delivery import health, retry, transport
-from gateway.delivery.attempt_writes import claim_write, outcome_write
 from gateway.delivery.models import Batch, DeliveryAttempt
 from gateway.delivery.preparation import PreparedRequest, request_prepare
 from gateway.delivery.queueing import BatchId, on_commit_send
@@ -96,7 +95,12 @@ def batch_send(*, batch_id: BatchId, task_id: str = "") -> DeliveryAttempt | Non
     the send is queued again for later, which is not an attempt.
     """
     now = timezone.now()
-    batch = _batch_load(batch_id)
+    batch = (
+        Batch.objects.select_related("feed__partner")
+        .annotate(replaced_id=_REPLACED_ID)
+        .filter(pk=batch_id)
+        .first()
+    )
     if batch is None or not batch.feed.pushes:
         return None
     if not (batch.feed.enabled and batch.feed.partner.is_active):
@@ -133,19 +137,6 @@ def batch_send(*, batch_id: BatchId, task_id: str = "") -> DeliveryAttempt | Non
         permit.release()
 
 
-def _batch_load(batch_id: BatchId) -> Batch | None:
-    """The batch with its feed and partner, and the batch it replaces: one query."""
-    # Unordered and sliced rather than first(): ordering one row by the model's
-    # default would only cost compiling.
-    loaded = (
-        Batch.objects.select_related("feed__partner")
-        .annotate(replaced_id=_REPLACED_ID)
-        .filter(pk=batch_id)
-        .order_by()[:1]
-    )
-    return next(iter(loaded), None)
-
-
 def _send_defer(*, batch: Batch, deferral: health.Deferral, now: datetime) -> None:
     """Queue the send again after the deferral's wait: not an attempt, no retry budget spent."""
     later = now + timedelta(seconds=deferral.wait_seconds)
@@ -166,38 +157,39 @@ def _attempt_start(
 ) -> DeliveryAttempt | None:
     """Claim a due batch for one attempt and write the attempt row; None if another got it.
 
-    One atomic write (``attempt_writes``), so one commit: a send's bookkeeping
-    is two commits in all (this and the outcome).
+    One transaction, so one commit: a send's bookkeeping is two commits in all
+    (this and the outcome), which matters when each costs a disk flush.
     """
-    # Conditional on the counts as read as well: then they are known after the
-    # claim without reading the row again. Had another worker attempted the
-    # batch meanwhile, that worker has it.
-    due = Batch.objects.filter(
-        _due_q(now),
-        pk=batch.pk,
-        attempt_count=batch.attempt_count,
-        attempt_round_start=batch.attempt_round_start,
-    )
-    # The attempt row exists before any traffic, so even a worker killed
-    # mid-request leaves a trace (the sweeper closes it).
-    attempt = DeliveryAttempt(
-        batch=batch,
-        number=batch.attempt_count + 1,
-        started_at=now,
-        webhook_timestamp=webhook_timestamp,
-        task_id=task_id[:64],
-    )
-    claim = {
-        "status": Batch.Status.SENDING,
-        "claimed_at": now,
-        "next_attempt_at": None,
-        "attempt_count": batch.attempt_count + 1,
-    }
-    if not claim_write(due=due, claim=claim, attempt=attempt):
-        return None
-    for name, value in claim.items():
-        setattr(batch, name, value)
-    return attempt
+    with transaction.atomic():
+        # Conditional on the counts as read as well: then they are known after
+        # the claim without reading the row again. Had another worker attempted
+        # the batch meanwhile, that worker has it.
+        claimed = Batch.objects.filter(
+            _due_q(now),
+            pk=batch.pk,
+            attempt_count=batch.attempt_count,
+            attempt_round_start=batch.attempt_round_start,
+        ).update(
+            status=Batch.Status.SENDING,
+            claimed_at=now,
+            next_attempt_at=None,
+            attempt_count=batch.attempt_count + 1,
+        )
+        if not claimed:
+            return None
+        batch.status = Batch.Status.SENDING
+        batch.claimed_at = now
+        batch.next_attempt_at = None
+        batch.attempt_count += 1
+        # The attempt row exists before any traffic, so even a worker killed
+        # mid-request leaves a trace (the sweeper closes it).
+        return DeliveryAttempt.objects.create(
+            batch=batch,
+            number=batch.attempt_count,
+            started_at=now,
+            webhook_timestamp=webhook_timestamp,
+            task_id=task_id[:64],
+        )
 
 
 def _attempt_observe(
@@ -367,21 +359,20 @@ def _attempt_finish(*, batch: Batch, attempt: DeliveryAttempt, result: AttemptRe
         batch.queued_at = now
         batch.last_error = f"attempt {attempt.number}: {result.error}"
         fields += ["next_attempt_at", "queued_at"]
-    outcome_write(
-        attempt=attempt,
-        attempt_fields=[
-            "outcome",
-            "http_status",
-            "response_excerpt",
-            "error",
-            "duration_ms",
-            "finished_at",
-        ],
-        batch=batch,
-        batch_fields=fields,
-    )
-    if countdown is not None:
-        on_commit_send(batch.pk, countdown)
+    with transaction.atomic():
+        attempt.save(
+            update_fields=[
+                "outcome",
+                "http_status",
+                "response_excerpt",
+                "error",
+                "duration_ms",
+                "finished_at",
+            ]
+        )
+        batch.save(update_fields=fields)
+        if countdown is not None:
+            on_commit_send(batch.pk, countdown)
 
 
 def _retry_wait(
