@@ -40,6 +40,11 @@ def _install_periodic_schedule(sender: Celery, **_: object) -> None:
             "schedule": float(settings.FILEDROP_DEADLINE_CHECK_SECONDS),
             "options": {"expires": float(settings.FILEDROP_DEADLINE_CHECK_SECONDS)},
         },
+        "delivery-expire-batch-bodies": {
+            "task": "delivery.expire_batch_bodies",
+            "schedule": float(settings.BATCH_BODY_RETENTION_CHECK_SECONDS),
+            "options": {"expires": float(settings.BATCH_BODY_RETENTION_CHECK_SECONDS)},
+        },
         "reconciliation-run": {
             "task": "reconciliation.run",
             "schedule": float(settings.RECONCILIATION_INTERVAL_SECONDS),

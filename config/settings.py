@@ -197,6 +197,11 @@ DELIVERY_HORIZON_ALERT_SECONDS = env_int("DELIVERY_HORIZON_ALERT_SECONDS", 900, 
 # plus this margin belongs to a worker that died (SIGKILL, OOM).
 DELIVERY_LOST_MESSAGE_AFTER_SECONDS = env_int("DELIVERY_LOST_MESSAGE_AFTER_SECONDS", 300, minimum=1)
 DELIVERY_DEAD_CLAIM_MARGIN_SECONDS = env_int("DELIVERY_DEAD_CLAIM_MARGIN_SECONDS", 60, minimum=0)
+# Batch bodies are deleted this many days after their build, once the batch is
+# done with (gateway.delivery.retention); 0 keeps them forever.
+BATCH_BODY_RETENTION_DAYS = env_int("BATCH_BODY_RETENTION_DAYS", 30, minimum=0)
+# How often beat expires batch bodies past retention.
+BATCH_BODY_RETENTION_CHECK_SECONDS = env_int("BATCH_BODY_RETENTION_CHECK_SECONDS", 3600, minimum=1)
 # After a signing key rotation the old key keeps signing (a second signature in
 # webhook-signature) this long, so partners can switch keys without a failure.
 SIGNING_KEY_OVERLAP_HOURS = env_int("SIGNING_KEY_OVERLAP_HOURS", 24, minimum=0)

@@ -59,6 +59,12 @@ class NotFound(GatewayError):
     title = "Not found"
 
 
+class Gone(GatewayError):
+    status = 410
+    code = "gone"
+    title = "No longer available"
+
+
 class PayloadTooLarge(GatewayError):
     status = 413
     code = "payload_too_large"

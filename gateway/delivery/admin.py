@@ -153,6 +153,7 @@ class BatchAdmin(admin.ModelAdmin):
         "body_bytes",
         "signed_at_build",
         "first_downloaded_at",
+        "body_expired_at",
     )
     readonly_fields = fields
 

@@ -67,6 +67,7 @@ class SkipReason(StrEnum):
     NOT_DEAD = "not dead (only failed batches are retried)"
     CHANGED = "its status changed meanwhile"
     SAME_CLAIM = "a part of a claim re-built once, with the first of its parts selected"
+    BODY_EXPIRED = "its body was deleted under the retention policy: re-build its window instead"
 
 
 class SelectBy(StrEnum):
@@ -172,14 +173,33 @@ def batch_ids(batches: QuerySet[Batch]) -> list[uuid.UUID]:
 # --- Per-batch operations -----------------------------------------------------------
 
 
-def _batch_state(batch_id: uuid.UUID) -> tuple[str, str, str] | None:
-    """(status, kind, feed mode) of a batch, without its heavy fields; None when gone."""
-    return Batch.objects.filter(pk=batch_id).values_list("status", "kind", "feed__mode").first()
+@dataclass(frozen=True)
+class _BatchState:
+    """What the per-batch operations decide on, read without the batch's heavy fields."""
+
+    status: str
+    kind: str
+    mode: str
+    body_expired: bool
 
 
-def _replay_refusal(status: str, mode: str) -> SkipReason | None:
-    if mode not in PUSHED_MODES:
+def _batch_state(batch_id: uuid.UUID) -> _BatchState | None:
+    row = (
+        Batch.objects.filter(pk=batch_id)
+        .values_list("status", "kind", "feed__mode", "body_expired_at")
+        .first()
+    )
+    if row is None:
+        return None
+    status, kind, mode, expired_at = row
+    return _BatchState(status=status, kind=kind, mode=mode, body_expired=expired_at is not None)
+
+
+def _replay_refusal(state: _BatchState) -> SkipReason | None:
+    if state.mode not in PUSHED_MODES:
         return SkipReason.PULL_FEED
+    if state.body_expired:
+        return SkipReason.BODY_EXPIRED
     return {
         Batch.Status.PENDING: SkipReason.NOT_BUILT,
         Batch.Status.BUILDING: SkipReason.IN_FLIGHT,
@@ -187,7 +207,7 @@ def _replay_refusal(status: str, mode: str) -> SkipReason | None:
         Batch.Status.READY: SkipReason.QUEUED,
         Batch.Status.EMPTY: SkipReason.EMPTY,
         Batch.Status.SUPERSEDED: SkipReason.SUPERSEDED,
-    }.get(Batch.Status(status))
+    }.get(Batch.Status(state.status))
 
 
 def batch_replay(*, batch_id: uuid.UUID, dry_run: bool = False) -> BatchOutcome:
@@ -199,8 +219,7 @@ def batch_replay(*, batch_id: uuid.UUID, dry_run: bool = False) -> BatchOutcome:
     state = _batch_state(batch_id)
     if state is None:
         return BatchOutcome(batch_id, SkipReason.NOT_FOUND)
-    status, _kind, mode = state
-    refusal = _replay_refusal(status, mode)
+    refusal = _replay_refusal(state)
     if refusal is not None or dry_run:
         return BatchOutcome(batch_id, refusal)
     queued = batch_send_again(batch_id=batch_id, statuses=REPLAYABLE)
@@ -224,8 +243,7 @@ def batch_rebuild(*, batch_id: uuid.UUID, dry_run: bool = False) -> BatchOutcome
     state = _batch_state(batch_id)
     if state is None:
         return BatchOutcome(batch_id, SkipReason.NOT_FOUND)
-    status, kind, _mode = state
-    refusal = _rebuild_refusal(status, kind)
+    refusal = _rebuild_refusal(state.status, state.kind)
     if refusal is not None or dry_run:
         return BatchOutcome(batch_id, refusal)
     new = batch_supersede(batch_id=batch_id)
@@ -239,11 +257,12 @@ def batch_retry_dead(*, batch_id: uuid.UUID, dry_run: bool = False) -> BatchOutc
     state = _batch_state(batch_id)
     if state is None:
         return BatchOutcome(batch_id, SkipReason.NOT_FOUND)
-    status, _kind, mode = state
-    if mode not in PUSHED_MODES:
+    if state.mode not in PUSHED_MODES:
         return BatchOutcome(batch_id, SkipReason.PULL_FEED)
-    if status != Batch.Status.FAILED:
+    if state.status != Batch.Status.FAILED:
         return BatchOutcome(batch_id, SkipReason.NOT_DEAD)
+    if state.body_expired:
+        return BatchOutcome(batch_id, SkipReason.BODY_EXPIRED)
     if dry_run:
         return BatchOutcome(batch_id)
     return BatchOutcome(batch_id, None if batch_retry(batch_id=batch_id) else SkipReason.CHANGED)

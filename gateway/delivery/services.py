@@ -238,12 +238,16 @@ def batch_retry(*, batch_id: BatchId) -> bool:
 def batch_send_again(*, batch_id: BatchId, statuses: Sequence[str]) -> bool:
     """Queue a batch of a feed we deliver to be sent now, with a fresh attempt budget.
 
-    Only if its status is one of ``statuses`` (checked in the update itself, so
-    a concurrent change wins); returns whether it was queued.
+    Only if its status is one of ``statuses`` and its body is still kept
+    (checked in the update itself, so a concurrent change wins); returns
+    whether it was queued.
     """
     with transaction.atomic():
         updated = Batch.objects.filter(
-            pk=batch_id, status__in=statuses, feed__mode__in=PUSHED_MODES
+            pk=batch_id,
+            status__in=statuses,
+            feed__mode__in=PUSHED_MODES,
+            body_expired_at__isnull=True,
         ).update(
             status=Batch.Status.READY,
             next_attempt_at=None,

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from gateway.delivery.horizon_watch import horizon_watch
+from gateway.delivery.retention import bodies_expire
 from gateway.delivery.services import batch_build, batch_send, windows_dispatch
 from gateway.delivery.streaming import stream_flush, streams_flush_waiting
 
@@ -99,3 +100,14 @@ _FLUSH_HARD_LIMIT = min(_HARD_LIMIT, 120)
 )
 def flush_stream(feed_id: int) -> None:
     stream_flush(feed_id=feed_id)
+
+
+@shared_task(
+    name="delivery.expire_batch_bodies",
+    acks_late=True,
+    time_limit=_HARD_LIMIT,
+    soft_time_limit=_SOFT_LIMIT,
+    ignore_result=True,
+)
+def expire_batch_bodies() -> None:
+    bodies_expire(now=timezone.now())

@@ -40,7 +40,12 @@ def batch_data(*, batch: Batch, request: Request) -> dict[str, Any]:
         # encrypted feeds the JWE text ("application/jose", no encoding).
         "content_type": JOSE_CONTENT_TYPE if encrypted else NDJSON_CONTENT_TYPE,
         "content_encoding": "gzip" if batch.feed.gzip and not encrypted else "identity",
-        "download_url": request.build_absolute_uri(download_path),
+        # Null once the body was deleted under the retention policy (then
+        # body_expired_at says when); downloading it is 410.
+        "download_url": (
+            None if batch.body_expired_at else request.build_absolute_uri(download_path)
+        ),
+        "body_expired_at": batch.body_expired_at,
     }
 
 

@@ -26,16 +26,20 @@ class BatchPage:
 
 
 def pullable_batches(*, partner: Partner) -> QuerySet[Batch]:
-    """Batches of ``partner``'s pull feeds whose body is built, and nobody else's."""
+    """Batches of ``partner``'s pull feeds whose body was built, and nobody else's.
+
+    Those whose body expired under the retention policy are listed too, so a
+    partner's sequence has no unexplained gaps; downloading one is 410.
+    """
     return (
         Batch.objects.select_related("feed")
         .prefetch_related("supersedes")
         .filter(
+            Q(body_expired_at__isnull=False) | ~Q(body_path=""),
             feed__partner=partner,
             feed__mode=Feed.Mode.PULL,
             status__in=PULLABLE_STATUSES,
         )
-        .exclude(body_path="")
     )
 
 

@@ -16,7 +16,7 @@ from django.db import transaction
 from gateway.delivery.models import Batch
 from gateway.delivery.signers import NoSigningKey, partner_signer, stream_signed_headers
 from gateway.delivery.wire import DAMAGED_BODY_ERRORS, Hasher, WireBody, wire_body
-from gateway.errors import DeliveryError, GatewayError, ValidationFailed
+from gateway.errors import DeliveryError, GatewayError, Gone, ValidationFailed
 from gateway.partner_api.report_rows import ReportRow, report_rows_parse, row_error
 from gateway.partner_api.selectors import batch_for_partner
 from gateway.reconciliation.models import Metric, PartnerReport
@@ -65,6 +65,12 @@ def batch_download(*, partner: Partner, batch_id: uuid.UUID, now: datetime) -> B
     million exposures is half a gigabyte of it, never held whole.
     """
     batch = batch_for_partner(partner=partner, batch_id=batch_id)
+    if batch.body_expired_at is not None:
+        raise Gone(
+            f"The body of batch {batch.pk} was deleted on {batch.body_expired_at:%Y-%m-%d} "
+            "under our retention policy.",
+            code="batch_body_expired",
+        )
     timestamp = int(now.timestamp())
     try:
         # The same signer as pushes: every key in use now, one signature each.

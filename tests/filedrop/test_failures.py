@@ -97,6 +97,19 @@ def test_a_feed_without_a_destination_fails_permanently(file_feed: Feed):
     )
 
 
+@pytest.mark.django_db
+def test_a_batch_whose_body_expired_is_not_uploaded(file_feed: Feed):
+    # No server behind the destination: an expired batch must fail before any connection.
+    s3_destination(feed=file_feed, endpoint="http://127.0.0.1:9", bucket="drops")
+    batch = stored_batch(feed=file_feed, records=RECORDS)
+    batch.body_expired_at = batch.built_at or batch.created_at
+
+    result = batch_upload(batch=batch, attempt=attempt_for(batch))
+
+    assert result.outcome == Outcome.PERMANENT_FAILURE
+    assert "retention policy" in result.error
+
+
 def x25519_public_pem() -> str:
     public = x25519.X25519PrivateKey.generate().public_key()
     return public.public_bytes(

@@ -46,6 +46,7 @@ def test_an_item_carries_what_a_partner_needs_to_download_and_check(
                 "content_type": "application/x-ndjson",
                 "content_encoding": "gzip",
                 "download_url": f"http://testserver{URL}/{batch.id}/download",
+                "body_expired_at": None,
             }
         ],
         "next_cursor": None,

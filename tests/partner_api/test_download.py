@@ -186,3 +186,25 @@ def test_a_body_that_cannot_be_inflated_is_never_served(
     assert response.json()["code"] == "batch_integrity_error"
     batch.refresh_from_db()
     assert batch.first_downloaded_at is None
+
+
+def test_a_batch_whose_body_expired_is_listed_and_its_download_is_gone(
+    partner_client: APIClient, pull_feed: Feed
+) -> None:
+    expired_at = timezone.now() - timedelta(days=1)
+    batch = make_ready_batch(feed=pull_feed, body_path="", body_expired_at=expired_at)
+
+    listed = partner_client.get("/api/v1/partner/batches").json()["results"]
+    response = partner_client.get(_download_url(batch))
+
+    [item] = listed
+    assert item["id"] == str(batch.pk)
+    assert item["download_url"] is None
+    assert item["body_expired_at"] == expired_at.isoformat().replace("+00:00", "Z")
+    assert response.status_code == 410
+    assert response["Content-Type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["code"] == "batch_body_expired"
+    assert f"{expired_at:%Y-%m-%d}" in problem["detail"]
+    batch.refresh_from_db()
+    assert batch.first_downloaded_at is None

@@ -1,0 +1,99 @@
+"""How long batch bodies are kept: ``BATCH_BODY_RETENTION_DAYS`` after their build.
+
+A body is the exposures as the partner received them (pseudonymised, but
+still about people): it is kept for replays, pull downloads and audits, not
+forever. Once a batch is done with, and built longer ago than the retention
+period, ``bodies_expire`` deletes its body and notes when
+(``Batch.body_expired_at``); the batch row stays, with its digest, counts and
+attempts, so the feed's history and reconciliation are whole.
+
+Done with means delivered, failed (dead, retries exhausted) or superseded,
+or, on a pull feed, ready: a partner has the retention period to download
+it. A batch being built, sent or waiting for a retry keeps its body. An
+expired batch cannot be replayed or downloaded again (410 on the partner
+API); re-building its window makes new batches from the exposures, as long
+as they are kept.
+
+A batch is marked first (``body_expired_at``), with a conditional update
+that fails if its state moved meanwhile (a replay claimed it); from then on
+nothing reads its body. The body is deleted after that, and ``body_path``
+cleared once it is gone: a deletion that fails (storage out of reach) is
+tried again at the next run, so no expired body is left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+
+from gateway.delivery.models import Batch
+from gateway.delivery.storage import body_delete
+from partners.models import Feed
+
+logger = logging.getLogger(__name__)
+
+# Batches handled per run; the next run takes the rest.
+DEFAULT_LIMIT = 500
+
+_DONE_WITH = Q(
+    status__in=[Batch.Status.DELIVERED, Batch.Status.FAILED, Batch.Status.SUPERSEDED]
+) | Q(status=Batch.Status.READY, feed__mode=Feed.Mode.PULL)
+
+
+def body_expiry_detail(batch: Batch) -> str:
+    """Why ``batch``'s body cannot be read any more, for errors and refusals."""
+    expired = batch.body_expired_at
+    day = f" on {expired:%Y-%m-%d}" if expired else ""
+    return (
+        f"its body was deleted{day} under the retention policy (BATCH_BODY_RETENTION_DAYS); "
+        "re-build its window to send its exposures again"
+    )
+
+
+def retention_cutoff(*, now: datetime) -> datetime | None:
+    """Bodies built before this may go; None when the policy keeps them forever (0 days)."""
+    days = settings.BATCH_BODY_RETENTION_DAYS
+    return now - timedelta(days=days) if days else None
+
+
+def bodies_expire(*, now: datetime, limit: int = DEFAULT_LIMIT) -> int:
+    """Expire up to ``limit`` bodies past retention; returns how many batches expired.
+
+    Also deletes the bodies of batches expired earlier whose deletion failed.
+    """
+    cutoff = retention_cutoff(now=now)
+    if cutoff is None:
+        return 0
+    due = (
+        Batch.objects.filter(_DONE_WITH, built_at__lt=cutoff, body_expired_at__isnull=True)
+        .exclude(body_path="")
+        .order_by("built_at")
+        .values_list("pk", "status")[:limit]
+    )
+    expired = 0
+    for batch_id, status in due:
+        expired += Batch.objects.filter(
+            pk=batch_id, status=status, body_expired_at__isnull=True
+        ).update(body_expired_at=now)
+    if expired:
+        logger.info("expired the bodies of %d batches built before %s", expired, cutoff)
+    _expired_bodies_delete(limit=limit)
+    return expired
+
+
+def _expired_bodies_delete(*, limit: int) -> None:
+    undeleted = (
+        Batch.objects.filter(body_expired_at__isnull=False)
+        .exclude(body_path="")
+        .values_list("pk", "body_path")[:limit]
+    )
+    for batch_id, body_path in undeleted:
+        try:
+            body_delete(body_path)
+        except Exception:
+            logger.exception("batch %s: expired body %s not deleted; next run", batch_id, body_path)
+            continue
+        Batch.objects.filter(pk=batch_id, body_path=body_path).update(body_path="")
