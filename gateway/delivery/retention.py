@@ -14,6 +14,10 @@ expired batch cannot be replayed or downloaded again (410 on the partner
 API); re-building its window makes new batches from the exposures, as long
 as they are kept.
 
+Pull batches never downloaded are announced before they go: a feed notice
+(``bodies_expiring``) once their body is due to expire within
+``EXPIRY_WARNING_DAYS``, so a partner manager can chase the partner.
+
 A batch is marked first (``body_expired_at``), with a conditional update
 that fails if its state moved meanwhile (a replay claimed it); from then on
 nothing reads its body. The body is deleted after that, and ``body_path``
@@ -29,7 +33,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Q
 
-from gateway.delivery.models import Batch
+from gateway.delivery.models import Batch, FeedNotice
 from gateway.delivery.storage import body_delete
 from partners.models import Feed
 
@@ -37,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 # Batches handled per run; the next run takes the rest.
 DEFAULT_LIMIT = 500
+# How long before its body expires a pull batch nobody downloaded is announced.
+EXPIRY_WARNING_DAYS = 3
+BODIES_EXPIRING = "bodies_expiring"
 
 _DONE_WITH = Q(
     status__in=[Batch.Status.DELIVERED, Batch.Status.FAILED, Batch.Status.SUPERSEDED]
@@ -97,3 +104,42 @@ def _expired_bodies_delete(*, limit: int) -> None:
             logger.exception("batch %s: expired body %s not deleted; next run", batch_id, body_path)
             continue
         Batch.objects.filter(pk=batch_id, body_path=body_path).update(body_path="")
+
+
+def expiry_warnings_raise(*, now: datetime) -> int:
+    """A notice per pull feed with batches never downloaded whose body expires soon; how many.
+
+    One open notice per feed at a time: none is added while the last is not
+    acknowledged.
+    """
+    cutoff = retention_cutoff(now=now + timedelta(days=EXPIRY_WARNING_DAYS))
+    if cutoff is None:
+        return 0
+    undownloaded = Batch.objects.filter(
+        feed__mode=Feed.Mode.PULL,
+        status=Batch.Status.READY,
+        first_downloaded_at__isnull=True,
+        body_expired_at__isnull=True,
+        built_at__lt=cutoff,
+    ).exclude(body_path="")
+    raised = 0
+    for feed in Feed.objects.filter(pk__in=undownloaded.values("feed_id")).select_related(
+        "partner"
+    ):
+        if feed.notices.filter(code=BODIES_EXPIRING, acknowledged_at__isnull=True).exists():
+            continue
+        batches = undownloaded.filter(feed=feed)
+        oldest = batches.order_by("built_at").first()
+        assert oldest is not None and oldest.built_at is not None
+        expires = oldest.built_at + timedelta(days=settings.BATCH_BODY_RETENTION_DAYS)
+        message = (
+            f"{batches.count()} batches of {feed.partner.slug}/{feed.name} were never "
+            f"downloaded and lose their bodies within {EXPIRY_WARNING_DAYS} days under the "
+            f"retention policy, the first (#{oldest.sequence}) on {expires:%Y-%m-%d %H:%M} UTC."
+        )
+        FeedNotice.objects.create(
+            feed=feed, level=FeedNotice.Level.WARNING, code=BODIES_EXPIRING, message=message
+        )
+        logger.warning("feed %s: %s", feed, message)
+        raised += 1
+    return raised

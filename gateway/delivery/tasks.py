@@ -20,7 +20,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from gateway.delivery.horizon_watch import horizon_watch
-from gateway.delivery.retention import bodies_expire
+from gateway.delivery.retention import bodies_expire, expiry_warnings_raise
 from gateway.delivery.services import batch_build, batch_send, windows_dispatch
 from gateway.delivery.streaming import stream_flush, streams_flush_waiting
 
@@ -110,4 +110,6 @@ def flush_stream(feed_id: int) -> None:
     ignore_result=True,
 )
 def expire_batch_bodies() -> None:
-    bodies_expire(now=timezone.now())
+    now = timezone.now()
+    expiry_warnings_raise(now=now)
+    bodies_expire(now=now)

@@ -9,14 +9,14 @@ from django.utils import timezone
 
 from config.celery import app
 from gateway.delivery import retention, tasks
-from gateway.delivery.models import Batch, DeliveryAttempt
+from gateway.delivery.models import Batch, DeliveryAttempt, FeedNotice
 from gateway.delivery.replay import (
     SkipReason,
     batch_rebuild,
     batch_replay,
     batch_retry_dead,
 )
-from gateway.delivery.retention import bodies_expire
+from gateway.delivery.retention import BODIES_EXPIRING, bodies_expire, expiry_warnings_raise
 from gateway.delivery.services import batch_retry, batch_send
 from gateway.delivery.storage import batch_storage
 from partners.models import Feed, Partner
@@ -156,6 +156,53 @@ def test_a_body_storage_could_not_delete_is_deleted_at_the_next_run(
     assert not batch_storage().exists(body_path)
 
 
+# --- Pull batches nobody downloaded are announced before they go -------------------------
+
+
+def test_pull_batches_never_downloaded_are_announced_days_before_their_bodies_go(
+    partner: Partner,
+) -> None:
+    pull = make_feed(partner=partner, name="pulled", mode=Feed.Mode.PULL)
+    soon = NOW - timedelta(days=28)  # expires in 2 days
+    _built(pull, status=Status.READY, built_at=soon, sequence=4)
+    _built(pull, status=Status.READY, built_at=soon + timedelta(hours=1), sequence=5)
+    _built(pull, status=Status.READY, built_at=soon, sequence=6, first_downloaded_at=soon)
+    _built(pull, status=Status.READY, built_at=RECENT + timedelta(days=10), sequence=7)
+
+    assert expiry_warnings_raise(now=NOW) == 1
+
+    [notice] = FeedNotice.objects.filter(feed=pull)
+    assert (notice.code, notice.level) == (BODIES_EXPIRING, FeedNotice.Level.WARNING)
+    assert notice.message.startswith(
+        f"2 batches of {partner.slug}/pulled were never downloaded and lose their bodies"
+    )
+    expires = soon + timedelta(days=30)
+    assert f"the first (#4) on {expires:%Y-%m-%d %H:%M} UTC" in notice.message
+
+
+def test_one_open_notice_at_a_time(partner: Partner) -> None:
+    pull = make_feed(partner=partner, name="pulled", mode=Feed.Mode.PULL)
+    _built(pull, status=Status.READY, built_at=NOW - timedelta(days=28))
+
+    assert expiry_warnings_raise(now=NOW) == 1
+    assert expiry_warnings_raise(now=NOW + timedelta(hours=1)) == 0
+    FeedNotice.objects.filter(feed=pull).update(acknowledged_at=NOW)
+    # Acknowledged, and the batch still not downloaded: announced again.
+    assert expiry_warnings_raise(now=NOW + timedelta(hours=2)) == 1
+
+
+def test_nothing_is_announced_for_push_feeds_or_without_retention(
+    settings, partner: Partner, push_feed: Feed
+) -> None:
+    _built(push_feed, status=Status.DELIVERED, built_at=NOW - timedelta(days=28))
+    assert expiry_warnings_raise(now=NOW) == 0
+
+    settings.BATCH_BODY_RETENTION_DAYS = 0
+    pull = make_feed(partner=partner, name="pulled", mode=Feed.Mode.PULL)
+    _built(pull, status=Status.READY, built_at=NOW - timedelta(days=365))
+    assert expiry_warnings_raise(now=NOW) == 0
+
+
 # --- Nothing reads an expired body ------------------------------------------------------
 
 
@@ -191,3 +238,15 @@ def test_beat_expires_bodies_with_a_named_task() -> None:
     schedule = app.conf.beat_schedule["delivery-expire-batch-bodies"]
     assert schedule["task"] == tasks.expire_batch_bodies.name == "delivery.expire_batch_bodies"
     assert tasks.expire_batch_bodies.acks_late is True
+
+
+def test_the_task_announces_then_expires(partner: Partner, push_feed: Feed) -> None:
+    pull = make_feed(partner=partner, name="pulled", mode=Feed.Mode.PULL)
+    _built(pull, status=Status.READY, built_at=timezone.now() - timedelta(days=28))
+    old = _built(push_feed, status=Status.DELIVERED)
+
+    tasks.expire_batch_bodies.apply()
+
+    assert FeedNotice.objects.filter(feed=pull, code=BODIES_EXPIRING).count() == 1
+    old.refresh_from_db()
+    assert old.body_expired_at is not None
