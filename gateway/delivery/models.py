@@ -129,7 +129,21 @@ class Batch(models.Model):
             ),
             models.UniqueConstraint(fields=["feed", "sequence"], name="batch_unique_sequence"),
         ]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="batch_due")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="batch_due"),
+            # Retention (gateway.delivery.retention): bodies still kept, oldest
+            # first, and expired bodies whose deletion is still to do.
+            models.Index(
+                fields=["built_at"],
+                condition=models.Q(body_expired_at__isnull=True) & ~models.Q(body_path=""),
+                name="batch_body_kept",
+            ),
+            models.Index(
+                fields=["body_expired_at"],
+                condition=models.Q(body_expired_at__isnull=False) & ~models.Q(body_path=""),
+                name="batch_body_to_delete",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.feed} #{self.sequence} ({self.window_start:%Y-%m-%d %H:%M:%S})"

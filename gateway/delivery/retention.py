@@ -28,6 +28,7 @@ tried again at the next run, so no expired body is left behind.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -39,8 +40,11 @@ from partners.models import Feed
 
 logger = logging.getLogger(__name__)
 
-# Batches handled per run; the next run takes the rest.
+# Batches expired per chunk, and how long one run keeps taking chunks: a
+# streaming feed makes hundreds of thousands of batches a day, so a run goes
+# on while there are more, within a budget well inside the task's time limit.
 DEFAULT_LIMIT = 500
+RUN_SECONDS = 600
 # How long before its body expires a pull batch nobody downloaded is announced.
 EXPIRY_WARNING_DAYS = 3
 BODIES_EXPIRING = "bodies_expiring"
@@ -64,6 +68,19 @@ def retention_cutoff(*, now: datetime) -> datetime | None:
     """Bodies built before this may go; None when the policy keeps them forever (0 days)."""
     days = settings.BATCH_BODY_RETENTION_DAYS
     return now - timedelta(days=days) if days else None
+
+
+def bodies_expire_due(
+    *, now: datetime, seconds: float = RUN_SECONDS, limit: int = DEFAULT_LIMIT
+) -> int:
+    """Expire every body past retention, ``limit`` at a time, for at most ``seconds``; how many."""
+    stop = time.monotonic() + seconds
+    expired = 0
+    while True:
+        chunk = bodies_expire(now=now, limit=limit)
+        expired += chunk
+        if chunk < limit or time.monotonic() >= stop:
+            return expired
 
 
 def bodies_expire(*, now: datetime, limit: int = DEFAULT_LIMIT) -> int:

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from gateway.delivery.horizon_watch import horizon_watch
-from gateway.delivery.retention import bodies_expire, expiry_warnings_raise
+from gateway.delivery.retention import bodies_expire_due, expiry_warnings_raise
 from gateway.delivery.services import batch_build, batch_send, windows_dispatch
 from gateway.delivery.streaming import stream_flush, streams_flush_waiting
 
@@ -112,4 +112,4 @@ def flush_stream(feed_id: int) -> None:
 def expire_batch_bodies() -> None:
     now = timezone.now()
     expiry_warnings_raise(now=now)
-    bodies_expire(now=now)
+    bodies_expire_due(now=now)

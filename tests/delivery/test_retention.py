@@ -250,3 +250,19 @@ def test_the_task_announces_then_expires(partner: Partner, push_feed: Feed) -> N
     assert FeedNotice.objects.filter(feed=pull, code=BODIES_EXPIRING).count() == 1
     old.refresh_from_db()
     assert old.body_expired_at is not None
+
+
+def test_a_run_takes_chunks_while_there_are_more(push_feed: Feed) -> None:
+    for n in range(1, 6):
+        _built(push_feed, status=Status.DELIVERED, sequence=n)
+
+    assert retention.bodies_expire_due(now=NOW, limit=2) == 5
+    assert not Batch.objects.filter(body_expired_at__isnull=True).exists()
+
+
+def test_a_run_stops_when_its_time_is_up(push_feed: Feed) -> None:
+    for n in range(1, 6):
+        _built(push_feed, status=Status.DELIVERED, sequence=n)
+
+    # One chunk at least, however short the budget.
+    assert retention.bodies_expire_due(now=NOW, seconds=0, limit=2) == 2
