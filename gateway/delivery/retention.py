@@ -112,6 +112,7 @@ def _expired_bodies_delete(*, limit: int) -> None:
     undeleted = (
         Batch.objects.filter(body_expired_at__isnull=False)
         .exclude(body_path="")
+        .order_by("body_expired_at")
         .values_list("pk", "body_path")[:limit]
     )
     for batch_id, body_path in undeleted:
