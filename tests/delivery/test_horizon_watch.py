@@ -164,3 +164,17 @@ def test_the_dispatcher_watches_and_survives_a_failing_watch(monkeypatch, caplog
     with caplog.at_level(logging.ERROR, logger="gateway.delivery.tasks"):
         tasks.dispatch_due_windows()
     assert "watching the commit horizon failed" in caplog.text
+
+
+def test_without_a_visible_holder_the_alert_says_how_to_see_it(
+    open_writer, recorded_alerts, monkeypatch
+) -> None:
+    # A role without pg_read_all_stats sees no other role's transaction.
+    monkeypatch.setattr("gateway.delivery.horizon_watch.horizon_holder", lambda: None)
+    _waiting_since(20)
+
+    horizon_watch(now=timezone.now())
+    horizon_watch(now=timezone.now())
+
+    [alert] = recorded_alerts
+    assert "grant it pg_read_all_stats" in alert.message
