@@ -102,6 +102,23 @@ class DeadBatchFilter(admin.SimpleListFilter):
         return queryset.filter(dead_q()) if self.value() == "yes" else queryset
 
 
+class BodyFilter(admin.SimpleListFilter):
+    """Batches whose body is kept, or was deleted under the retention policy."""
+
+    title = "body"
+    parameter_name = "body"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("kept", "Kept"), ("expired", "Expired (retention)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Batch]) -> QuerySet[Batch]:
+        if self.value() == "kept":
+            return queryset.filter(body_expired_at__isnull=True)
+        if self.value() == "expired":
+            return queryset.filter(body_expired_at__isnull=False)
+        return queryset
+
+
 @admin.register(Batch)
 class BatchAdmin(admin.ModelAdmin):
     """Batches per feed and window; failed ones stand out in red and have their own filter."""
@@ -117,7 +134,7 @@ class BatchAdmin(admin.ModelAdmin):
         "attempt_count",
         "delivered_at",
     ]
-    list_filter = [DeadBatchFilter, "status", "kind", "feed__partner", "feed__mode"]
+    list_filter = [DeadBatchFilter, BodyFilter, "status", "kind", "feed__partner", "feed__mode"]
     list_select_related = ["feed__partner"]
     search_fields = ["=id", "feed__name", "feed__partner__slug"]
     date_hierarchy = "window_start"

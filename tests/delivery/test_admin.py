@@ -71,6 +71,24 @@ def test_the_batch_list_can_be_filtered_to_failed_batches(
     assert list(response.context["cl"].result_list) == [failed_batch]
 
 
+def test_the_batch_list_can_be_filtered_to_batches_whose_body_expired(
+    staff_client: Client, failed_batch: Batch, push_feed: Feed
+):
+    expired = make_batch(
+        feed=push_feed,
+        sequence=2,
+        window_start=failed_batch.window_end,
+        status=Batch.Status.DELIVERED,
+        body_expired_at=WINDOW_START,
+    )
+
+    response = staff_client.get(reverse(CHANGELIST), {"body": "expired"})
+    kept = staff_client.get(reverse(CHANGELIST), {"body": "kept"})
+
+    assert list(response.context["cl"].result_list) == [expired]
+    assert list(kept.context["cl"].result_list) == [failed_batch]
+
+
 def test_the_batch_list_never_loads_bodies_and_does_not_query_per_row(
     staff_client: Client, failed_batch: Batch, push_feed: Feed
 ):
