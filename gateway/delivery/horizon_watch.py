@@ -86,10 +86,10 @@ class HorizonHolder:
         )
 
 
-def horizon_lag_seconds(*, horizon: int, now: datetime) -> float:
-    """How long the oldest exposure committed at or above ``horizon`` has waited; 0 if none."""
+def horizon_lag_seconds(*, now: datetime) -> float:
+    """How long the oldest exposure committed at or above the horizon has waited; 0 if none."""
     received = (
-        Exposure.objects.filter(commit_seq__gte=horizon)
+        Exposure.objects.filter(commit_seq__gte=commit_horizon())
         .order_by("commit_seq")
         .values_list("received_at", flat=True)
         .first()
@@ -120,7 +120,7 @@ def horizon_holder() -> HorizonHolder | None:
 
 def horizon_watch(*, now: datetime) -> float:
     """Alert on-call when claims have waited on the horizon too long; returns the lag (s)."""
-    lag = horizon_lag_seconds(horizon=commit_horizon(), now=now)
+    lag = horizon_lag_seconds(now=now)
     if lag < settings.DELIVERY_HORIZON_ALERT_SECONDS:
         return lag
     holder = horizon_holder()

@@ -36,7 +36,6 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from gateway.api.bearer import bearer_token
-from gateway.delivery.claims import commit_horizon
 from gateway.delivery.health_selectors import (
     FINISHED_OUTCOMES,
     FeedHealth,
@@ -200,7 +199,7 @@ class HorizonCollector(Collector):
         return []
 
     def collect(self) -> Iterator[Metric]:
-        lag = horizon_lag_seconds(horizon=commit_horizon(), now=self._now or timezone.now())
+        lag = horizon_lag_seconds(now=self._now or timezone.now())
         yield GaugeMetricFamily(
             "gateway_commit_horizon_lag_seconds",
             "How long the oldest exposure committed above the commit horizon has waited: "
