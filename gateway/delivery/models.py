@@ -105,8 +105,9 @@ class Batch(models.Model):
     body_sha256 = models.CharField(max_length=64, blank=True)
     body_bytes = models.PositiveBigIntegerField(default=0)
     first_downloaded_at = models.DateTimeField(null=True, blank=True)
-    # When the retention policy deleted the body (gateway.delivery.retention):
-    # body_path is empty from then on; the digest and counts stay for audits.
+    # When the retention policy expired the body (gateway.delivery.retention):
+    # nothing reads it from then on, and body_path is emptied once storage has
+    # deleted it; the digest and counts stay for audits.
     body_expired_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The signatures the build made for the first attempt, and what they were
     # made with (gateway.delivery.first_signature); null when it did not sign.

@@ -33,7 +33,7 @@ from gateway.delivery.first_signature import (
     stored_body_sha256,
 )
 from gateway.delivery.models import Batch
-from gateway.delivery.retention import body_expiry_detail
+from gateway.delivery.retention import attempt_body_error
 from gateway.delivery.signers import Signer, attempt_signer, stream_signed_headers
 from gateway.delivery.wire import DAMAGED_BODY_ERRORS, StoredBody, WireBody, wire_body
 from gateway.errors import DeliveryError
@@ -94,12 +94,9 @@ def request_prepare(*, batch: Batch, timestamp: int) -> PreparedRequest:
     ``result()`` inside the attempt, so they are recorded like any other.
     """
     feed: Feed = batch.feed
-    if batch.body_expired_at is not None:
-        error = DeliveryError(body_expiry_detail(batch), transient=False)
-        return PreparedRequest(future=None, error=error, timestamp=timestamp)
-    if not batch.body_path:
-        error = DeliveryError("the batch has no body", transient=False)
-        return PreparedRequest(future=None, error=error, timestamp=timestamp)
+    body_error = attempt_body_error(batch)
+    if body_error is not None:
+        return PreparedRequest(future=None, error=body_error, timestamp=timestamp)
     try:
         # The keys in use at this attempt's timestamp: during a rotation's
         # overlap that is the old and the new key, each adding a signature.

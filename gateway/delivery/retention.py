@@ -36,6 +36,7 @@ from django.db.models import Q
 
 from gateway.delivery.models import Batch, FeedNotice
 from gateway.delivery.storage import body_delete
+from gateway.errors import DeliveryError
 from partners.models import Feed
 
 logger = logging.getLogger(__name__)
@@ -54,14 +55,20 @@ _DONE_WITH = Q(
 ) | Q(status=Batch.Status.READY, feed__mode=Feed.Mode.PULL)
 
 
-def body_expiry_detail(batch: Batch) -> str:
-    """Why ``batch``'s body cannot be read any more, for errors and refusals."""
-    expired = batch.body_expired_at
-    day = f" on {expired:%Y-%m-%d}" if expired else ""
-    return (
-        f"its body was deleted{day} under the retention policy (BATCH_BODY_RETENTION_DAYS); "
-        "re-build its window to send its exposures again"
-    )
+def attempt_body_error(batch: Batch) -> DeliveryError | None:
+    """Why an attempt (push or upload) cannot read ``batch``'s body, if it cannot: permanent.
+
+    Its body expired under the retention policy, or was never stored.
+    """
+    if batch.body_expired_at is not None:
+        return DeliveryError(
+            f"its body was deleted on {batch.body_expired_at:%Y-%m-%d} under the retention "
+            "policy (BATCH_BODY_RETENTION_DAYS); re-build its window to send its exposures again",
+            transient=False,
+        )
+    if not batch.body_path:
+        return DeliveryError("the batch has no body", transient=False)
+    return None
 
 
 def retention_cutoff(*, now: datetime) -> datetime | None:
@@ -86,7 +93,7 @@ def bodies_expire_due(
 def bodies_expire(*, now: datetime, limit: int = DEFAULT_LIMIT) -> int:
     """Expire up to ``limit`` bodies past retention; returns how many batches expired.
 
-    Also deletes the bodies of batches expired earlier whose deletion failed.
+    Then deletes the bodies expired, these and any whose deletion failed before.
     """
     cutoff = retention_cutoff(now=now)
     if cutoff is None:

@@ -33,7 +33,7 @@ from django.db.models import F, Q
 
 from gateway.delivery.encryption import JOSE_CONTENT_TYPE, EncryptionError, encrypt_stream
 from gateway.delivery.models import Batch, DeliveryAttempt, FeedNotice
-from gateway.delivery.retention import body_expiry_detail
+from gateway.delivery.retention import attempt_body_error
 from gateway.delivery.sending import AttemptResult
 from gateway.delivery.signers import attempt_signer
 from gateway.delivery.storage import body_open
@@ -146,10 +146,9 @@ def _destination_for(batch: Batch) -> FileDestination:
     destination = FileDestination.objects.filter(feed_id=batch.feed_id).first()
     if destination is None:
         raise DeliveryError("the feed has no file destination", transient=False)
-    if batch.body_expired_at is not None:
-        raise DeliveryError(body_expiry_detail(batch), transient=False)
-    if not batch.body_path:
-        raise DeliveryError("the batch has no body", transient=False)
+    body_error = attempt_body_error(batch)
+    if body_error is not None:
+        raise body_error
     return destination
 
 
