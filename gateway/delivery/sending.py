@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
-from gateway.delivery import health, retry, transport
+from gateway.delivery import health, retry, statements, transport
 from gateway.delivery.models import Batch, DeliveryAttempt
 from gateway.delivery.preparation import PreparedRequest, request_prepare
 from gateway.delivery.queueing import BatchId, on_commit_send
@@ -43,6 +43,17 @@ TOO_LARGE_ADVICE = (
 # first part, when the claim was delivered in parts (all of them are replaced).
 _REPLACED_ID = Subquery(
     Batch.objects.filter(superseded_by=OuterRef("pk")).order_by("part").values("pk")[:1]
+)
+
+
+# What an attempt's outcome writes to its row.
+_OUTCOME_FIELDS = (
+    "outcome",
+    "http_status",
+    "response_excerpt",
+    "error",
+    "duration_ms",
+    "finished_at",
 )
 
 
@@ -77,7 +88,7 @@ def _due_q(now: datetime) -> Q:
 
 
 def _is_due(batch: Batch, *, now: datetime) -> bool:
-    """``_due_q`` for a batch in hand; the claim checks again with the query."""
+    """``_due_q`` for a batch in hand; the claim then checks the row is still as read."""
     if batch.status not in (Batch.Status.READY, Batch.Status.RETRY_SCHEDULED):
         return False
     if batch.next_attempt_at is None:
@@ -95,12 +106,7 @@ def batch_send(*, batch_id: BatchId, task_id: str = "") -> DeliveryAttempt | Non
     the send is queued again for later, which is not an attempt.
     """
     now = timezone.now()
-    batch = (
-        Batch.objects.select_related("feed__partner")
-        .annotate(replaced_id=_REPLACED_ID)
-        .filter(pk=batch_id)
-        .first()
-    )
+    batch = statements.batch_for_send(batch_id)
     if batch is None or not batch.feed.pushes:
         return None
     if not (batch.feed.enabled and batch.feed.partner.is_active):
@@ -157,39 +163,47 @@ def _attempt_start(
 ) -> DeliveryAttempt | None:
     """Claim a due batch for one attempt and write the attempt row; None if another got it.
 
-    One transaction, so one commit: a send's bookkeeping is two commits in all
-    (this and the outcome), which matters when each costs a disk flush.
+    Both at once (one statement on PostgreSQL), so one commit: a send's
+    bookkeeping is two commits in all (this and the outcome).
     """
-    with transaction.atomic():
-        # Conditional on the counts as read as well: then they are known after
-        # the claim without reading the row again. Had another worker attempted
-        # the batch meanwhile, that worker has it.
-        claimed = Batch.objects.filter(
-            _due_q(now),
-            pk=batch.pk,
-            attempt_count=batch.attempt_count,
-            attempt_round_start=batch.attempt_round_start,
-        ).update(
-            status=Batch.Status.SENDING,
-            claimed_at=now,
-            next_attempt_at=None,
-            attempt_count=batch.attempt_count + 1,
-        )
-        if not claimed:
-            return None
-        batch.status = Batch.Status.SENDING
-        batch.claimed_at = now
-        batch.next_attempt_at = None
-        batch.attempt_count += 1
-        # The attempt row exists before any traffic, so even a worker killed
-        # mid-request leaves a trace (the sweeper closes it).
-        return DeliveryAttempt.objects.create(
+    # Conditional on the batch being as read (and found due at ``now``): then
+    # its counts are known after the claim without reading the row again. Had
+    # another worker attempted or deferred it meanwhile, that worker has it.
+    claim = statements.RowUpdate(
+        Batch,
+        batch.pk,
+        values={
+            "status": Batch.Status.SENDING,
+            "claimed_at": now,
+            "next_attempt_at": None,
+            "attempt_count": batch.attempt_count + 1,
+        },
+        where={
+            "status": batch.status,
+            "next_attempt_at": batch.next_attempt_at,
+            "attempt_count": batch.attempt_count,
+            "attempt_round_start": batch.attempt_round_start,
+        },
+    )
+    # The attempt row exists before any traffic, so even a worker killed
+    # mid-request leaves a trace (the sweeper closes it).
+    attempt = statements.row_insert_if_updated(
+        claim,
+        DeliveryAttempt(
             batch=batch,
-            number=batch.attempt_count,
+            number=batch.attempt_count + 1,
             started_at=now,
             webhook_timestamp=webhook_timestamp,
             task_id=task_id[:64],
-        )
+        ),
+    )
+    if attempt is None:
+        return None
+    batch.status = Batch.Status.SENDING
+    batch.claimed_at = now
+    batch.next_attempt_at = None
+    batch.attempt_count += 1
+    return attempt
 
 
 def _attempt_observe(
@@ -280,7 +294,7 @@ def batch_headers(batch: Batch) -> dict[str, str]:
     first_part_id = batch.claim_first_part_id
     if first_part_id is not None:
         headers["Gateway-Batch-First-Part"] = str(first_part_id)
-    # Annotated by batch_send (one query for everything); looked up otherwise.
+    # Loaded with the batch by batch_send (statements.batch_for_send); looked up otherwise.
     if hasattr(batch, "replaced_id"):
         replaced = batch.replaced_id
     else:
@@ -359,20 +373,19 @@ def _attempt_finish(*, batch: Batch, attempt: DeliveryAttempt, result: AttemptRe
         batch.queued_at = now
         batch.last_error = f"attempt {attempt.number}: {result.error}"
         fields += ["next_attempt_at", "queued_at"]
-    with transaction.atomic():
-        attempt.save(
-            update_fields=[
-                "outcome",
-                "http_status",
-                "response_excerpt",
-                "error",
-                "duration_ms",
-                "finished_at",
-            ]
-        )
-        batch.save(update_fields=fields)
-        if countdown is not None:
-            on_commit_send(batch.pk, countdown)
+    statements.rows_update(
+        statements.RowUpdate(
+            DeliveryAttempt,
+            attempt.pk,
+            values={name: getattr(attempt, name) for name in _OUTCOME_FIELDS},
+        ),
+        statements.RowUpdate(
+            Batch, batch.pk, values={name: getattr(batch, name) for name in fields}
+        ),
+    )
+    if countdown is not None:
+        # After the commit, when inside a caller's transaction.
+        on_commit_send(batch.pk, countdown)
 
 
 def _retry_wait(
