@@ -7,7 +7,7 @@ Models hold data only; creating keys and secrets goes through
 from __future__ import annotations
 
 import zoneinfo
-from datetime import date
+from datetime import date, datetime
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -442,6 +442,17 @@ class SigningSecret(models.Model):
 
     def __str__(self) -> str:
         return f"Signing key {self.key_id} of {self.partner} ({self.algorithm})"
+
+    def signs_at(self, at: datetime) -> bool:
+        """Whether the key signs a webhook timestamped ``at``.
+
+        The same rule as a query filter: ``partners.services._signing_keys_in_use_q``.
+        """
+        return (
+            self.revoked_at is None
+            and (self.activates_at is None or self.activates_at <= at)
+            and (self.retires_at is None or self.retires_at > at)
+        )
 
 
 class PseudonymKey(models.Model):

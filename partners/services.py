@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from gateway.delivery import statements
 from gateway.delivery.signers import LocalSigner, NoSigningKey, SigningKeyMaterial
 from gateway.delivery.signing import ed25519_jwk
 from partners.models import (
@@ -92,7 +93,7 @@ def signing_key_overlap_default() -> timedelta:
 
 
 def _signing_keys_in_use_q(at: datetime) -> Q:
-    """Keys that sign a webhook timestamped ``at``."""
+    """Keys that sign a webhook timestamped ``at`` (``SigningSecret.signs_at`` for one key)."""
     return (
         Q(revoked_at__isnull=True)
         & (Q(activates_at__isnull=True) | Q(activates_at__lte=at))
@@ -235,11 +236,15 @@ def signer_from_database(*, partner_id: int, at: datetime) -> LocalSigner:
 
     Raises NoSigningKey when no key is in use.
     """
-    keys = list(
-        SigningSecret.objects.filter(_signing_keys_in_use_q(at), partner_id=partner_id)
-        .order_by("-created_at", "-pk")
-        .only("key_id", "secret_encrypted")
+    # On every push attempt: a statement made once (gateway.delivery.statements),
+    # the partner's unrevoked keys, of which those in use at ``at`` sign.
+    unrevoked = statements.rows_read(
+        SigningSecret,
+        ["key_id", "secret_encrypted", "activates_at", "retires_at", "revoked_at"],
+        where={"partner_id": partner_id, "revoked_at": None},
+        order_by=["-created_at", "-pk"],
     )
+    keys = [key for key in unrevoked if key.signs_at(at)]
     if not keys:
         raise NoSigningKey(f"partner {partner_id} has no signing key in use")
     return LocalSigner(keys=_signing_keys_decrypted(keys))
