@@ -82,7 +82,7 @@ def circuit_snapshot(*, endpoint_url: str) -> CircuitSnapshot:
 
 def snapshot_at(*, endpoint_url: str, now: float) -> CircuitSnapshot:
     policy = breaker_policy()
-    open_until = cache.get(_key(endpoint_url, "open_until"))
+    open_until = cache.get(open_until_key(endpoint_url))
     failures, requests = _window_counts(endpoint_url=endpoint_url, policy=policy, now=now)
     return CircuitSnapshot(
         state=breaker_state(open_until=open_until, now=now),
@@ -92,13 +92,30 @@ def snapshot_at(*, endpoint_url: str, now: float) -> CircuitSnapshot:
     )
 
 
+def open_until_key(endpoint_url: str) -> str:
+    """The store key of the endpoint breaker's "open until" mark (absent while closed)."""
+    return _key(endpoint_url, "open_until")
+
+
 def circuit_admit(*, endpoint_url: str, now: float, probe_lease_seconds: int) -> Admission:
     """May a send go to the endpoint now? A half-open breaker lets exactly one through."""
-    open_until = cache.get(_key(endpoint_url, "open_until"))
+    return circuit_admit_given(
+        endpoint_url=endpoint_url,
+        now=now,
+        probe_lease_seconds=probe_lease_seconds,
+        open_until=cache.get(open_until_key(endpoint_url)),
+    )
+
+
+def circuit_admit_given(
+    *, endpoint_url: str, now: float, probe_lease_seconds: int, open_until: float | None
+) -> Admission:
+    """``circuit_admit`` with the "open until" mark read already (with other keys, at once)."""
     state = breaker_state(open_until=open_until, now=now)
     if state == "closed":
         return Admission(allowed=True, state=state)
     if state == "open":
+        assert open_until is not None
         return Admission(allowed=False, state=state, wait_seconds=open_until - now)
     token = uuid.uuid4().hex
     if cache.add(_key(endpoint_url, "probe"), token, timeout=probe_lease_seconds):
@@ -172,10 +189,10 @@ def _window_counts(*, endpoint_url: str, policy: BreakerPolicy, now: float) -> t
 
 
 def _incr(key: str, ttl: int) -> int:
-    if cache.add(key, 1, timeout=ttl):
-        return 1
+    # The bucket usually exists (one per few seconds): incr first, fewer round trips.
     try:
         return int(cache.incr(key))
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=ttl)
-        return 1
+    except ValueError:  # a new bucket
+        if cache.add(key, 1, timeout=ttl):
+            return 1
+        return int(cache.incr(key))  # another send made it meanwhile

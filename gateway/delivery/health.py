@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Max, Min
 
@@ -91,15 +92,22 @@ def send_permit(
 ) -> Permit | Deferral:
     """A permit to attempt ``batch`` now, or how long to wait (never an attempt)."""
     feed = batch.feed
-    slowdown = limits.slowdown_get(feed_id=feed.pk)
+    permit = Permit(endpoint_url=breaker_endpoint(feed))
+    # The feed's slow-down and its endpoint's breaker, in one round trip.
+    slowdown_key = limits.slowdown_key(feed.pk)
+    open_until_key = circuit.open_until_key(permit.endpoint_url) if permit.endpoint_url else ""
+    stored = cache.get_many([key for key in (slowdown_key, open_until_key) if key])
+    slowdown = limits.slowdown_from(stored.get(slowdown_key))
     if slowdown.pause_left(now):
         return Deferral(
             wait_seconds=slowdown.pause_left(now) * (1 + rand() / 10),
             reason="feed paused: the partner asked us to slow down",
         )
-    permit = Permit(endpoint_url=breaker_endpoint(feed))
+    open_until = stored.get(open_until_key) if open_until_key else None
     try:
-        deferral = _permit_fill(permit, batch=batch, level=slowdown.level, now=now, rand=rand)
+        deferral = _permit_fill(
+            permit, batch=batch, level=slowdown.level, open_until=open_until, now=now, rand=rand
+        )
     except BaseException:
         permit.release()
         raise
@@ -110,12 +118,21 @@ def send_permit(
 
 
 def _permit_fill(
-    permit: Permit, *, batch: Batch, level: int, now: float, rand: Callable[[], float]
+    permit: Permit,
+    *,
+    batch: Batch,
+    level: int,
+    open_until: float | None,
+    now: float,
+    rand: Callable[[], float],
 ) -> Deferral | None:
     feed = batch.feed
     if permit.endpoint_url:
-        admission = circuit.circuit_admit(
-            endpoint_url=permit.endpoint_url, now=now, probe_lease_seconds=lease_seconds()
+        admission = circuit.circuit_admit_given(
+            endpoint_url=permit.endpoint_url,
+            now=now,
+            probe_lease_seconds=lease_seconds(),
+            open_until=open_until,
         )
         if not admission.allowed:
             return Deferral(

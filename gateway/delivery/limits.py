@@ -19,6 +19,7 @@ import math
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.cache import cache
 
@@ -140,8 +141,17 @@ class Slowdown:
         return max(0.0, (self.pause_until or 0.0) - now)
 
 
+def slowdown_key(feed_id: int) -> str:
+    """The store key of the feed's slow-down state (absent when not slowed down)."""
+    return _key(feed_id, "slowdown")
+
+
 def slowdown_get(*, feed_id: int) -> Slowdown:
-    state = cache.get(_key(feed_id, "slowdown"))
+    return slowdown_from(cache.get(slowdown_key(feed_id)))
+
+
+def slowdown_from(state: dict[str, Any] | None) -> Slowdown:
+    """The slow-down of a state read from ``slowdown_key``."""
     if not state:
         return Slowdown()
     return Slowdown(level=int(state["level"]), pause_until=state.get("pause_until"))
@@ -162,7 +172,7 @@ def slowdown_note(
         pause_until=max(current.pause_until or 0.0, now + pause_seconds),
     )
     cache.set(
-        _key(feed_id, "slowdown"),
+        slowdown_key(feed_id),
         {"level": state.level, "pause_until": state.pause_until},
         timeout=math.ceil(pause_seconds) + hold_seconds,
     )
