@@ -98,6 +98,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The send path's few statements are prepared once per connection
+    # (gateway.delivery.statements); Django's default, None, would stop psycopg
+    # preparing anything. The ORM's own queries bind parameters client-side
+    # and are never prepared. Behind PgBouncer, use session pooling or 1.21+
+    # with max_prepared_statements.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Security ---------------------------------------------------------------

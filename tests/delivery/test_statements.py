@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 
 from gateway.delivery.models import Batch, DeliveryAttempt
 from gateway.delivery.statements import batch_for_send
-from partners.models import SigningSecret
+from partners.models import Feed, SigningSecret
 from partners.services import _signing_keys_in_use_q
 from tests.delivery import statements_checks
 from tests.delivery.builders import make_batch
@@ -61,14 +61,22 @@ def test_written_models_have_no_save_signal_receivers(model: type) -> None:
 
 
 @pytest.mark.django_db
-def test_a_send_load_is_one_query(push_feed: object) -> None:
+def test_a_send_load_is_one_prepared_statement(push_feed: Feed) -> None:
+    """Planned once per connection; the feed and its partner come with the batch."""
     batch = make_batch(feed=push_feed, status=Batch.Status.READY)
-    with CaptureQueriesContext(connection) as queries:
-        loaded = batch_for_send(batch.pk)
-        assert loaded is not None
-        assert loaded.feed.partner.slug == "nielsen"
-        assert loaded.feed.endpoint_url == push_feed.endpoint_url  # type: ignore[attr-defined]
-    assert len(queries) == 1
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as orm_queries:
+            loaded = batch_for_send(batch.pk)
+            assert loaded is not None
+            assert loaded.feed.partner.slug == "nielsen"
+            assert loaded.feed.endpoint_url == push_feed.endpoint_url
+        assert len(orm_queries) == 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ['%FROM "delivery_batch" b JOIN%'],
+        )
+        assert cursor.fetchone() == (1,)
 
 
 @pytest.mark.django_db
