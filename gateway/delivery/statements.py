@@ -3,13 +3,15 @@
 A push send runs the same few statements every time: load the batch with its
 feed and partner, claim it, insert the attempt row, write the outcome to the
 attempt and to the batch. Through the ORM, compiling those statements again
-at every send costs more than running them: about half the bookkeeping
-around a POST (docs/benchmarks.md, "The send path's statements"), an
-overhead every partner's every batch would pay.
+at every send costs more than running them, and PostgreSQL planning them
+again at every send about as much again: together about half the
+bookkeeping around a POST (docs/benchmarks.md, fifth session of
+2026-12-07), an overhead every partner's every batch would pay.
 
 Here each statement's SQL is made once per database connection from
 ``Model._meta`` (tables, columns, quoting), so a new field or a renamed
-column needs no edit here, and is kept. Values reach the database through
+column needs no edit here, and is kept; on PostgreSQL it is prepared on
+the server at its first run (``_executed``). Values reach the database through
 each field's ``get_db_prep_value``/``get_db_prep_save`` and rows come back
 through the backend's and the field's converters, as the ORM does it, so the
 same code runs on PostgreSQL and on the demo's SQLite, on Django's
