@@ -35,7 +35,7 @@ from django.conf import settings
 from django.db.models import Q
 
 from gateway.delivery.models import Batch, FeedNotice
-from gateway.delivery.storage import body_delete
+from gateway.delivery.storage import bodies_delete
 from gateway.errors import DeliveryError
 from partners.models import Feed
 
@@ -116,19 +116,25 @@ def bodies_expire(*, now: datetime, limit: int = DEFAULT_LIMIT) -> int:
 
 
 def _expired_bodies_delete(*, limit: int) -> None:
-    undeleted = (
+    undeleted = dict(
         Batch.objects.filter(body_expired_at__isnull=False)
         .exclude(body_path="")
         .order_by("body_expired_at")
         .values_list("pk", "body_path")[:limit]
     )
-    for batch_id, body_path in undeleted:
-        try:
-            body_delete(body_path)
-        except Exception:
-            logger.exception("batch %s: expired body %s not deleted; next run", batch_id, body_path)
-            continue
-        Batch.objects.filter(pk=batch_id, body_path=body_path).update(body_path="")
+    # What could not be deleted keeps its body_path, for the next run to try again.
+    deleted = bodies_delete(list(undeleted.values()))
+    if deleted:
+        # Each name holds its batch's id, so a name deleted is that batch's body.
+        Batch.objects.filter(
+            pk__in=[batch_id for batch_id, path in undeleted.items() if path in deleted],
+            body_path__in=deleted,
+        ).update(body_path="")
+    if len(deleted) < len(undeleted):
+        logger.warning(
+            "%d expired batch bodies not deleted; the next run tries again",
+            len(undeleted) - len(deleted),
+        )
 
 
 def expiry_warnings_raise(*, now: datetime) -> int:

@@ -20,7 +20,7 @@ from gateway.delivery import preparation, signing, wire
 from gateway.delivery.models import Batch, DeliveryAttempt
 from gateway.delivery.preparation import request_prepare
 from gateway.delivery.services import batch_send
-from gateway.delivery.storage import body_delete, body_read, body_save
+from gateway.delivery.storage import bodies_delete, body_read, body_save
 from gateway.errors import DeliveryError
 from partners.models import Feed, Partner, SigningSecret
 from partners.services import signing_secret_current
@@ -107,7 +107,7 @@ def test_a_body_gone_from_storage_ends_the_attempt_not_the_worker(
     batch: Batch, queued: QueuedTasks
 ) -> None:
     responses.add(responses.POST, URL, status=200)
-    body_delete(batch.body_path)
+    assert bodies_delete([batch.body_path]) == {batch.body_path}
 
     attempt = batch_send(batch_id=batch.pk)
 
@@ -137,7 +137,7 @@ def test_a_damaged_body_is_a_permanent_failure_and_is_never_sent(
         "crc": stored[:-8] + bytes(b ^ 0xFF for b in stored[-8:-4]) + stored[-4:],
         "not-gzip": b"these bytes were never gzip",
     }[damage]
-    body_delete(batch.body_path)
+    assert bodies_delete([batch.body_path]) == {batch.body_path}
     batch.body_path = body_save(name=batch.body_path, content=io.BytesIO(damaged))
     batch.save(update_fields=["body_path"])
     responses.add(responses.POST, URL, status=200)

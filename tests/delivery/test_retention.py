@@ -142,7 +142,7 @@ def test_a_body_storage_could_not_delete_is_deleted_at_the_next_run(
     def unreachable(name: str) -> None:
         raise OSError("storage out of reach")
 
-    monkeypatch.setattr(retention, "body_delete", unreachable)
+    monkeypatch.setattr(batch_storage(), "delete", unreachable)
     assert bodies_expire(now=NOW) == 1
     batch.refresh_from_db()
     # Expired (nothing reads it any more), but still pointing at what is left to delete.

@@ -25,7 +25,9 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from config.batch_storage import S3_BACKEND, batch_storage_setting
+from gateway.delivery import storage as storage_module
 from gateway.delivery.models import Batch, DeliveryAttempt
+from gateway.delivery.retention import bodies_expire
 from gateway.delivery.services import batch_build, batch_send
 from gateway.delivery.storage import batch_storage, body_read, body_save
 from gateway.simulator.server import PartnerSimulator
@@ -39,6 +41,7 @@ from tests.s3 import S3_KEY_ID, S3_REGION, S3_SECRET
 pytestmark = pytest.mark.django_db
 
 IN_WINDOW = WINDOW_START + timedelta(seconds=30)
+RETENTION_NOW = WINDOW_START + timedelta(days=60)
 PREFIX = "gateway-batches"
 
 
@@ -248,3 +251,92 @@ def test_a_body_stored_again_replaces_the_object_in_one_request(
 
     stored = s3_client.get_object(Bucket=bucket, Key=f"{PREFIX}/{name}")["Body"].read()
     assert stored == b"second build"
+
+
+def _bodies(feed: Feed, count: int) -> list[Batch]:
+    batches = []
+    for sequence in range(1, count + 1):
+        batch = make_batch(
+            feed=feed,
+            sequence=sequence,
+            claim_from=sequence,
+            status=Batch.Status.DELIVERED,
+            records=[{"n": sequence}],
+        )
+        Batch.objects.filter(pk=batch.pk).update(built_at=RETENTION_NOW - timedelta(days=40))
+        batches.append(batch)
+    return batches
+
+
+def test_retention_deletes_expired_bodies_a_thousand_a_request(
+    s3_bodies: list[str],
+    s3_client: Any,
+    bucket: str,
+    partner: Partner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(storage_module, "S3_DELETE_MAX_KEYS", 2)  # a thousand, in small
+    feed = make_feed(partner=partner, name="push", mode=Feed.Mode.PUSH)
+    batches = _bodies(feed, 5)
+    requests = _delete_requests_counted(monkeypatch)
+
+    assert bodies_expire(now=RETENTION_NOW) == 5
+
+    assert len(requests) == 3
+    assert _stored_keys(s3_client, bucket) == []
+    assert set(
+        Batch.objects.filter(pk__in=[b.pk for b in batches]).values_list("body_path", flat=True)
+    ) == {""}
+
+
+def test_bodies_a_delete_request_failed_for_are_deleted_at_the_next_run(
+    s3_bodies: list[str],
+    s3_client: Any,
+    bucket: str,
+    partner: Partner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(storage_module, "S3_DELETE_MAX_KEYS", 2)
+    feed = make_feed(partner=partner, name="push", mode=Feed.Mode.PUSH)
+    batches = _bodies(feed, 4)
+    requests = _delete_requests_counted(monkeypatch, fail_request=2)
+
+    assert bodies_expire(now=RETENTION_NOW) == 4
+
+    assert len(requests) == 2
+    kept = Batch.objects.filter(pk__in=[b.pk for b in batches]).exclude(body_path="")
+    # The second request's two bodies are still stored, and their batches still point at them.
+    assert sorted(f"{PREFIX}/{batch.body_path}" for batch in kept) == _stored_keys(
+        s3_client, bucket
+    )
+    assert kept.count() == 2
+
+    bodies_expire(now=RETENTION_NOW + timedelta(hours=1))
+    assert _stored_keys(s3_client, bucket) == []
+    assert not Batch.objects.filter(pk__in=[b.pk for b in batches]).exclude(body_path="").exists()
+
+
+def _delete_requests_counted(
+    monkeypatch: pytest.MonkeyPatch, *, fail_request: int | None = None
+) -> list[int]:
+    """Count the bucket's DeleteObjects requests (their sizes); make one of them fail."""
+    storage = batch_storage()
+    bucket = storage.bucket  # type: ignore[attr-defined]
+    delete_objects = bucket.delete_objects
+    requests: list[int] = []
+
+    def counted(**kwargs: Any) -> Any:
+        requests.append(len(kwargs["Delete"]["Objects"]))
+        if len(requests) == fail_request:
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+        return delete_objects(**kwargs)
+
+    monkeypatch.setattr(type(storage), "bucket", property(lambda self: _Bucket(counted)))
+    return requests
+
+
+class _Bucket:
+    """The storage's bucket as far as a delete goes, with its requests counted."""
+
+    def __init__(self, delete_objects: Any) -> None:
+        self.delete_objects = delete_objects
