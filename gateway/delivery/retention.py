@@ -71,10 +71,16 @@ def attempt_body_error(batch: Batch) -> DeliveryError | None:
     return None
 
 
-def retention_cutoff(*, now: datetime) -> datetime | None:
-    """Bodies built before this may go; None when the policy keeps them forever (0 days)."""
+def retention_period() -> timedelta | None:
+    """How long a body is kept after its build; None when the policy keeps them forever (0 days)."""
     days = settings.BATCH_BODY_RETENTION_DAYS
-    return now - timedelta(days=days) if days else None
+    return timedelta(days=days) if days else None
+
+
+def retention_cutoff(*, now: datetime) -> datetime | None:
+    """Bodies built before this may go; None when the policy keeps them forever."""
+    period = retention_period()
+    return now - period if period else None
 
 
 def bodies_expire_due(
@@ -161,8 +167,9 @@ def expiry_warnings_raise(*, now: datetime) -> int:
             continue
         batches = undownloaded.filter(feed=feed)
         oldest = batches.order_by("built_at").first()
-        assert oldest is not None and oldest.built_at is not None
-        expires = oldest.built_at + timedelta(days=settings.BATCH_BODY_RETENTION_DAYS)
+        period = retention_period()
+        assert oldest is not None and oldest.built_at is not None and period is not None
+        expires = oldest.built_at + period
         message = (
             f"{batches.count()} batches of {feed.partner.slug}/{feed.name} were never "
             f"downloaded and lose their bodies within {EXPIRY_WARNING_DAYS} days under the "
