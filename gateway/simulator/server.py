@@ -7,6 +7,7 @@ signature check, idempotency by ``webhook-id``. A response plan injects faults
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -245,6 +246,7 @@ class PartnerSimulator:
             return
         self._server.shutdown()
         self._server.server_close()
+        self._server.connections_end()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = None
@@ -412,6 +414,30 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], handler: type, *, simulator: PartnerSimulator):
         super().__init__(address, handler)
         self.simulator = simulator
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def connections_end(self) -> None:
+        """End the connections kept open between requests, as a server process stopping does.
+
+        Otherwise their threads would go on answering as the stopped simulator,
+        to a client that keeps connections (the gateway does).
+        """
+        with self._open_lock:
+            still_open = list(self._open)
+        for connection in still_open:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):

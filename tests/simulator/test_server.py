@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
 import time
 from datetime import date
 from pathlib import Path
@@ -441,3 +442,19 @@ def test_a_planned_sleep_answers_late(secret: str, tmp_path: Path) -> None:
 def test_unknown_steps_are_refused_at_construction(secret: str, step: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         PartnerSimulator(data_dir=tmp_path, secret=secret, respond=[step])
+
+
+def test_stopping_ends_the_connections_kept_open_between_requests(
+    tmp_path: Path, secret: str
+) -> None:
+    """A client keeping connections (the gateway does) must not reach a stopped simulator."""
+    simulator = PartnerSimulator(data_dir=tmp_path, secret=secret).start()
+    with socket.create_connection(("127.0.0.1", simulator.port), timeout=5) as client:
+        client.sendall(f"GET {HEALTH_PATH} HTTP/1.1\r\nHost: partner\r\n\r\n".encode())
+        answer = b""
+        while not answer.endswith(b"}"):
+            answer += client.recv(4096)
+        assert answer.startswith(b"HTTP/1.0 200") or answer.startswith(b"HTTP/1.1 200")
+        # Kept open for the next request, until the simulator stops.
+        simulator.stop()
+        assert client.recv(1) == b""
