@@ -20,7 +20,7 @@ from http import HTTPStatus
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Q
 from django.utils import timezone
 
 from gateway.delivery import health, retry, statements, transport
@@ -38,13 +38,6 @@ TOO_LARGE_ADVICE = (
     "the endpoint refuses bodies this large: set the feed's max batch events, "
     "then re-build the batch, which delivers it in parts"
 )
-
-# The batch a re-build replaces, if any, as a subquery of the batch's own row: the
-# first part, when the claim was delivered in parts (all of them are replaced).
-_REPLACED_ID = Subquery(
-    Batch.objects.filter(superseded_by=OuterRef("pk")).order_by("part").values("pk")[:1]
-)
-
 
 # What an attempt's outcome writes to its row.
 _OUTCOME_FIELDS = (
@@ -294,16 +287,10 @@ def batch_headers(batch: Batch) -> dict[str, str]:
     first_part_id = batch.claim_first_part_id
     if first_part_id is not None:
         headers["Gateway-Batch-First-Part"] = str(first_part_id)
-    # Loaded with the batch by batch_send (statements.batch_for_send); looked up otherwise.
-    if hasattr(batch, "replaced_id"):
-        replaced = batch.replaced_id
-    else:
-        replaced = (
-            Batch.objects.filter(pk=batch.pk)
-            .annotate(replaced_id=_REPLACED_ID)
-            .values_list("replaced_id", flat=True)
-            .first()
-        )
+    # Loaded with the batch by batch_send (statements.batch_for_send, where the
+    # rule is: the first part, when the claim replaced was in parts); loaded so otherwise.
+    loaded = batch if hasattr(batch, "replaced_id") else statements.batch_for_send(batch.pk)
+    replaced = getattr(loaded, "replaced_id", None)
     if replaced is not None:
         headers["Gateway-Supersedes"] = str(replaced)
     return headers

@@ -6,7 +6,7 @@ import pytest
 import responses
 
 from gateway.delivery.models import Batch
-from gateway.delivery.services import batch_send, batch_supersede
+from gateway.delivery.services import batch_headers, batch_send, batch_supersede
 from partners.models import Feed
 from tests.delivery.builders import make_batch
 from tests.delivery.conftest import QueuedTasks
@@ -45,3 +45,14 @@ def test_a_rebuilt_batch_names_the_one_it_replaces(push_feed: Feed, queued: Queu
     headers = responses.calls[0].request.headers
     assert headers["webhook-id"] == str(new.pk)
     assert headers["Gateway-Supersedes"] == str(old.pk)
+
+
+def test_headers_of_a_batch_loaded_elsewhere_name_the_one_it_replaces(
+    push_feed: Feed, queued: QueuedTasks
+):
+    old = make_batch(feed=push_feed, status=Batch.Status.DELIVERED, records=RECORDS)
+    new = batch_supersede(batch_id=old.pk)
+    assert new is not None
+
+    assert batch_headers(Batch.objects.get(pk=new.pk))["Gateway-Supersedes"] == str(old.pk)
+    assert "Gateway-Supersedes" not in batch_headers(Batch.objects.get(pk=old.pk))
