@@ -171,7 +171,10 @@ def _column(model: type[Model], name: str) -> str:
 
 
 def _value_read(value: Any, field: Field, alias: str, conn: BaseDatabaseWrapper) -> Any:
-    column, converters = _converters(field, alias, conn)
+    """``value`` of ``field`` as read, through its converters (looked up once per connection)."""
+    column, converters = _made_for(
+        conn, ("converters", field, alias), lambda conn: _converters(field, alias, conn)
+    )
     for converter in converters:
         value = converter(value, column, conn)
     return value
@@ -433,14 +436,11 @@ class _Insert:
 
     fields: tuple[Field, ...]
     into_sql: str
-    values_sql: str
+    # The whole INSERT ... VALUES (...) [RETURNING ...].
+    sql: str
     cast_values_sql: str
     returning_sql: str
     generated_pk: Field | None
-
-    @property
-    def sql(self) -> str:
-        return f"{self.into_sql} {self.values_sql} {self.returning_sql}".rstrip()
 
     @property
     def returns(self) -> bool:
@@ -473,12 +473,11 @@ def _insert_make(model: type[Model], conn: BaseDatabaseWrapper) -> _Insert:
     generated = pk if isinstance(pk, AutoFieldMixin) else None
     fields = tuple(field for field in meta.concrete_fields if field is not generated)
     returning = conn.ops.return_insert_columns([generated])[0] if generated else ""
+    into = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
     return _Insert(
         fields=fields,
-        into_sql=(
-            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
-        ),
-        values_sql=f"VALUES ({', '.join(['%s'] * len(fields))})",
+        into_sql=into,
+        sql=f"{into} VALUES ({', '.join(['%s'] * len(fields))}) {returning}".rstrip(),
         # Selected values have no column to take a type from: each says its own.
         cast_values_sql=", ".join(f"CAST(%s AS {_cast_type(f, conn)})" for f in fields),
         returning_sql=returning,
