@@ -104,17 +104,13 @@ def bodies_expire(*, now: datetime, limit: int = DEFAULT_LIMIT) -> int:
     cutoff = retention_cutoff(now=now)
     if cutoff is None:
         return 0
-    due = (
-        Batch.objects.filter(_DONE_WITH, built_at__lt=cutoff, body_expired_at__isnull=True)
-        .exclude(body_path="")
-        .order_by("built_at")
-        .values_list("pk", "status")[:limit]
-    )
-    expired = 0
-    for batch_id, status in due:
-        expired += Batch.objects.filter(
-            pk=batch_id, status=status, body_expired_at__isnull=True
-        ).update(body_expired_at=now)
+    expirable = Batch.objects.filter(
+        _DONE_WITH, built_at__lt=cutoff, body_expired_at__isnull=True
+    ).exclude(body_path="")
+    due = list(expirable.order_by("built_at").values_list("pk", flat=True)[:limit])
+    # One update, checked again row by row: a batch whose state moved meanwhile
+    # (a replay claimed it) is no longer done with, and keeps its body.
+    expired = expirable.filter(pk__in=due).update(body_expired_at=now)
     if expired:
         logger.info("expired the bodies of %d batches built before %s", expired, cutoff)
     _expired_bodies_delete(limit=limit)
