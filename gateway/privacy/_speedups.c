@@ -343,6 +343,11 @@ typedef struct {
     PyObject *miss;
     PyObject *other;
     PyObject *guard; /* or NULL */
+    /* Optional: the miss done here, as CachedTransform.miss does it (compute the value,
+     * None becomes REMOVE, the cache starts over when it holds size results), without
+     * the Python frames of miss; NULL: miss is called. */
+    PyObject *compute;
+    Py_ssize_t capacity;
     /* STEP_CALL: transform or child selector, called (value, event, policy) */
     PyObject *call;
 } Step;
@@ -377,6 +382,29 @@ call3(PyObject *function, PyObject *a, PyObject *b, PyObject *c)
     return PyObject_Vectorcall(function, args, 3, NULL);
 }
 
+/* CachedTransform.miss: the result for ``value`` (not in the cache), now kept. */
+static PyObject *
+step_miss(Selector *self, Step *step, PyObject *value)
+{
+    PyObject *result = PyObject_CallOneArg(step->compute, value);
+    if (result == NULL) {
+        return NULL;
+    }
+    if (result == Py_None) {
+        Py_DECREF(result);
+        Py_INCREF(self->remove);
+        result = self->remove;
+    }
+    if (PyDict_GET_SIZE(step->cache) >= step->capacity) {
+        PyDict_Clear(step->cache);
+    }
+    if (PyDict_SetItem(step->cache, value, result) < 0) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    return result;
+}
+
 /* What one transformed step sends for ``value``: a new reference (maybe REMOVE). */
 static PyObject *
 step_result(Selector *self, Step *step, PyObject *value, PyObject *event, PyObject *policy)
@@ -408,7 +436,10 @@ step_result(Selector *self, Step *step, PyObject *value, PyObject *event, PyObje
         if (PyErr_Occurred()) {
             return NULL;
         }
-        return PyObject_CallOneArg(step->miss, value);
+        if (step->compute == NULL) {
+            return PyObject_CallOneArg(step->miss, value);
+        }
+        return step_miss(self, step, value);
     }
     return PyObject_CallOneArg(step->other, value);
 }
@@ -548,6 +579,7 @@ step_clear(Step *step)
     Py_CLEAR(step->miss);
     Py_CLEAR(step->other);
     Py_CLEAR(step->guard);
+    Py_CLEAR(step->compute);
     Py_CLEAR(step->call);
 }
 
@@ -573,6 +605,7 @@ selector_traverse(Selector *self, visitproc visit, void *arg)
         Py_VISIT(step->miss);
         Py_VISIT(step->other);
         Py_VISIT(step->guard);
+        Py_VISIT(step->compute);
         Py_VISIT(step->call);
     }
     Py_VISIT(self->fallback);
@@ -592,6 +625,8 @@ selector_dealloc(Selector *self)
 /* Selector(steps, fallback, remove): steps is a tuple of
  *   (key, 0)                                        keep a plain scalar
  *   (key, 1, cache, key_type, miss, other, guard)   a cached transform (guard may be None)
+ *   (key, 1, cache, key_type, miss, other, guard, compute, size)
+ *                                                   the same, its misses done here
  *   (key, 2, function)                              function(value, event, policy)
  * in output order. */
 static PyObject *
@@ -638,7 +673,8 @@ selector_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         if (kind == STEP_KEEP && PyTuple_GET_SIZE(spec) == 2) {
             continue;
         }
-        if (kind == STEP_CACHED && PyTuple_GET_SIZE(spec) == 7) {
+        Py_ssize_t spec_size = PyTuple_GET_SIZE(spec);
+        if (kind == STEP_CACHED && (spec_size == 7 || spec_size == 9)) {
             cache = PyTuple_GET_ITEM(spec, 2);
             key_type = PyTuple_GET_ITEM(spec, 3);
             miss = PyTuple_GET_ITEM(spec, 4);
@@ -658,6 +694,16 @@ selector_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
             if (guard != Py_None) {
                 Py_INCREF(guard);
                 step->guard = guard;
+            }
+            if (spec_size == 9) {
+                PyObject *compute = PyTuple_GET_ITEM(spec, 7);
+                Py_ssize_t capacity = PyLong_AsSsize_t(PyTuple_GET_ITEM(spec, 8));
+                if (capacity < 1) {
+                    goto bad;
+                }
+                Py_INCREF(compute);
+                step->compute = compute;
+                step->capacity = capacity;
             }
             continue;
         }
@@ -794,6 +840,9 @@ typedef struct {
     vectorcallfunc vectorcall;
     sha256_state inner; /* after the key XOR 0x36 block */
     sha256_state outer; /* after the key XOR 0x5c block */
+    /* The pseudonymiser's contract instead of the hash's: None for what has no
+     * pseudonym (not a str, empty, not UTF-8) rather than an error. */
+    int lenient;
 } KeyedHash;
 
 static PyObject *
@@ -807,12 +856,22 @@ keyed_hash_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
         return NULL;
     }
     if (!PyUnicode_Check(args[0])) {
+        if (self->lenient) {
+            Py_RETURN_NONE;
+        }
         PyErr_SetString(PyExc_TypeError, "a keyed hash takes a str");
         return NULL;
+    }
+    if (self->lenient && PyUnicode_GET_LENGTH(args[0]) == 0) {
+        Py_RETURN_NONE;
     }
     Py_ssize_t size;
     const char *message = PyUnicode_AsUTF8AndSize(args[0], &size);
     if (message == NULL) {
+        if (self->lenient && PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
         return NULL;
     }
     uint8_t digest[SHA256_DIGEST];
@@ -838,8 +897,9 @@ static PyObject *
 keyed_hash_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     Py_buffer key;
-    static char *names[] = {"key", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*:KeyedHash", names, &key)) {
+    int lenient = 0;
+    static char *names[] = {"key", "lenient", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*|$p:KeyedHash", names, &key, &lenient)) {
         return NULL;
     }
     uint8_t padded[SHA256_BLOCK] = {0};
@@ -858,6 +918,7 @@ keyed_hash_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     self->vectorcall = keyed_hash_vectorcall;
+    self->lenient = lenient;
     uint8_t block[SHA256_BLOCK];
     for (int i = 0; i < SHA256_BLOCK; i++) {
         block[i] = padded[i] ^ 0x36;
@@ -880,6 +941,137 @@ static PyTypeObject KeyedHashType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_new = keyed_hash_new,
     .tp_vectorcall_offset = offsetof(KeyedHash, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
+
+/* --- Ipv4Truncator ----------------------------------------------------------------- */
+
+/* network.uncached_truncator's truncate for the usual value, a dotted quad: kept to its
+ * first ``bits`` bits, the rest zero ("203.0.113.77" at 24 bits: "203.0.113.0"; 0 bits:
+ * None). What _IPV4 accepts only: four decimal octets, 0 to 255, no leading zeros, ASCII.
+ * Anything else (IPv6, a malformed value, not an exact str) goes to ``fallback``, the
+ * Python function, which answers for every value. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    int bits;
+    PyObject *fallback;
+} Ipv4Truncator;
+
+/* The address in ``text`` (``size`` ASCII characters), or -1 when it is not a dotted quad
+ * _IPV4 would accept. */
+static int64_t
+dotted_quad(const char *text, Py_ssize_t size)
+{
+    int64_t number = 0;
+    Py_ssize_t at = 0;
+    for (int octet = 0; octet < 4; octet++) {
+        if (octet > 0) {
+            if (at >= size || text[at] != '.') {
+                return -1;
+            }
+            at++;
+        }
+        Py_ssize_t start = at;
+        int value = 0;
+        while (at < size && at - start < 3 && text[at] >= '0' && text[at] <= '9') {
+            value = value * 10 + (text[at] - '0');
+            at++;
+        }
+        Py_ssize_t digits = at - start;
+        if (digits == 0 || (digits > 1 && text[start] == '0') || value > 255) {
+            return -1;
+        }
+        number = (number << 8) | value;
+    }
+    return at == size ? number : -1;
+}
+
+static PyObject *
+ipv4_truncator_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                          PyObject *kwnames)
+{
+    Ipv4Truncator *self = (Ipv4Truncator *)callable;
+    if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "a truncator takes (value)");
+        return NULL;
+    }
+    PyObject *value = args[0];
+    if (PyUnicode_CheckExact(value) && PyUnicode_IS_ASCII(value) &&
+        PyUnicode_GET_LENGTH(value) <= 15) {
+        int64_t number = dotted_quad((const char *)PyUnicode_1BYTE_DATA(value),
+                                     PyUnicode_GET_LENGTH(value));
+        if (number >= 0) {
+            if (self->bits == 0) {
+                Py_RETURN_NONE;
+            }
+            uint32_t mask = (uint32_t)(0xFFFFFFFFull << (32 - self->bits));
+            uint32_t kept = (uint32_t)number & mask;
+            return PyUnicode_FromFormat("%u.%u.%u.%u", kept >> 24, (kept >> 16) & 255,
+                                        (kept >> 8) & 255, kept & 255);
+        }
+    }
+    return PyObject_CallOneArg(self->fallback, value);
+}
+
+static int
+ipv4_truncator_clear(Ipv4Truncator *self)
+{
+    Py_CLEAR(self->fallback);
+    return 0;
+}
+
+static int
+ipv4_truncator_traverse(Ipv4Truncator *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->fallback);
+    return 0;
+}
+
+static void
+ipv4_truncator_dealloc(Ipv4Truncator *self)
+{
+    PyObject_GC_UnTrack(self);
+    ipv4_truncator_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+ipv4_truncator_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    int bits;
+    PyObject *fallback;
+    static char *names[] = {"bits", "fallback", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iO:Ipv4Truncator", names, &bits,
+                                     &fallback)) {
+        return NULL;
+    }
+    if (bits < 0 || bits > 32) {
+        PyErr_SetString(PyExc_ValueError, "bits must be 0 to 32");
+        return NULL;
+    }
+    Ipv4Truncator *self = (Ipv4Truncator *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->vectorcall = ipv4_truncator_vectorcall;
+    self->bits = bits;
+    Py_INCREF(fallback);
+    self->fallback = fallback;
+    return (PyObject *)self;
+}
+
+static PyTypeObject Ipv4TruncatorType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "gateway.privacy._speedups.Ipv4Truncator",
+    .tp_doc = "network.uncached_truncator's truncate, dotted quads in C (see above).",
+    .tp_basicsize = sizeof(Ipv4Truncator),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = ipv4_truncator_new,
+    .tp_traverse = (traverseproc)ipv4_truncator_traverse,
+    .tp_clear = (inquiry)ipv4_truncator_clear,
+    .tp_dealloc = (destructor)ipv4_truncator_dealloc,
+    .tp_vectorcall_offset = offsetof(Ipv4Truncator, vectorcall),
     .tp_call = PyVectorcall_Call,
 };
 
@@ -926,7 +1118,7 @@ PyInit__speedups(void)
     INTERN(s_get, "get");
 #undef INTERN
     if (PyType_Ready(&SelectorType) < 0 || PyType_Ready(&MinimiserType) < 0 ||
-        PyType_Ready(&KeyedHashType) < 0) {
+        PyType_Ready(&KeyedHashType) < 0 || PyType_Ready(&Ipv4TruncatorType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&speedups_module);
@@ -948,6 +1140,12 @@ PyInit__speedups(void)
     Py_INCREF(&KeyedHashType);
     if (PyModule_AddObject(module, "KeyedHash", (PyObject *)&KeyedHashType) < 0) {
         Py_DECREF(&KeyedHashType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    Py_INCREF(&Ipv4TruncatorType);
+    if (PyModule_AddObject(module, "Ipv4Truncator", (PyObject *)&Ipv4TruncatorType) < 0) {
+        Py_DECREF(&Ipv4TruncatorType);
         Py_DECREF(module);
         return NULL;
     }

@@ -399,6 +399,8 @@ def _speedup_steps(node: PlanNode) -> tuple[tuple[Any, ...], ...]:
                     transform.miss,
                     transform.other,
                     transform.guard,
+                    transform.compute,
+                    transform.size,
                 )
             )
         else:

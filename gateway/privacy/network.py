@@ -17,6 +17,11 @@ import socket
 from collections.abc import Callable
 from typing import cast
 
+from gateway.privacy.speedups import speedups_load
+
+# The compiled dotted-quad truncation (see speedups.py), or None.
+_speedups = speedups_load()
+
 IPV4_PREFIX = 24
 IPV6_PREFIX = 56
 IPV4_BITS = 32
@@ -115,7 +120,11 @@ def uncached_truncator(
             return None
         return _truncate(value, ipv4_bits, ipv6_bits)
 
-    return truncate
+    if _speedups is None or not valid:
+        return truncate
+    # Dotted quads in C, every other value by truncate: the same results.
+    compiled: Callable[[object], str | None] = _speedups.Ipv4Truncator(ipv4_bits, truncate)
+    return compiled
 
 
 def truncation_cache(*, ipv4_bits: int, ipv6_bits: int) -> dict[str, str | None] | None:

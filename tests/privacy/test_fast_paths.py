@@ -24,7 +24,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.privacy import allowlist, consent, signals, speedups, transform
+from gateway.privacy import (
+    allowlist,
+    consent,
+    network,
+    pseudonyms,
+    signals,
+    speedups,
+    transform,
+)
 from gateway.privacy import filter as privacy_filter
 from gateway.privacy.activities import ActivityRuleSpec
 from gateway.privacy.allowlist import KEEP, REMOVE, PlanNode, copy_json
@@ -88,6 +96,9 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
         monkeypatch.setattr(consent, "signal_key", signals.python_signal_key)
         monkeypatch.setattr(allowlist, "_speedups", None)
         monkeypatch.setattr(transform, "_speedups", None)
+        monkeypatch.setattr(network, "_speedups", None)
+        monkeypatch.setattr(pseudonyms, "_speedups", None)
+        monkeypatch.setattr(pseudonyms, "_keyed", {})  # key schedules made without the C HMAC
     return str(request.param)
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.privacy.network import truncate_ip, truncator
+from gateway.privacy.network import truncate_ip, truncator, uncached_truncator
 
 
 @pytest.mark.parametrize(
@@ -235,3 +235,29 @@ def test_a_bound_truncator_answers_as_truncate_ip(
 
     for _ in range(2):  # the second time from the cache
         assert truncate(text) == truncate_ip(text, ipv4_bits=ipv4_bits, ipv6_bits=ipv6_bits)
+
+
+_QUAD_PARTS = ["0", "1", "9", "00", "01", "010", "99", "100", "199", "249", "250", "255", "256"]
+
+
+@given(
+    text=st.one_of(
+        # Near-quads: the C parser's edge cases (leading zeros, 256, missing or extra parts).
+        st.lists(st.sampled_from(_QUAD_PARTS), min_size=3, max_size=5).map(".".join),
+        # A non-ASCII digit (ARABIC-INDIC ONE), a NUL, spaces: never a dotted quad.
+        st.sampled_from(["\u0661.2.3.4", "1.2.3.4\x00", "1.2.3.4 ", " 1.2.3.4", "1..2.3", "::1"]),
+        st.text(alphabet="0123456789.:abf", max_size=20),
+        st.text(max_size=20),
+        st.none(),
+        st.integers(),
+    ),
+    ipv4_bits=st.integers(0, 32),
+    ipv6_bits=st.integers(0, 128),
+)
+def test_the_uncached_truncator_answers_as_truncate_ip(
+    text: object, ipv4_bits: int, ipv6_bits: int
+) -> None:
+    # With the speedups built, dotted quads are truncated in C: the same answers.
+    truncate = uncached_truncator(ipv4_bits=ipv4_bits, ipv6_bits=ipv6_bits)
+
+    assert truncate(text) == truncate_ip(text, ipv4_bits=ipv4_bits, ipv6_bits=ipv6_bits)

@@ -62,3 +62,30 @@ def test_the_compiled_hmac_takes_only_a_str():
             compiled(wrong)
     with pytest.raises(TypeError):
         compiled()
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@given(value=st.one_of(st.text(max_size=80), st.none(), st.integers(), st.binary(max_size=8)))
+def test_the_uncached_pseudonymiser_answers_as_pseudonymise(compiled, value):
+    # Compiled, it is the lenient C HMAC: None wherever pseudonymise has no pseudonym.
+    if compiled and not COMPILED:
+        pytest.skip("gateway.privacy._speedups is not built")
+    keyed = pseudonyms._Keyed(b"partner-key")
+    if not compiled:
+        keyed.pseudonymiser = None
+    pseudonyms._keyed[b"partner-key"] = keyed
+    try:
+        pseudonym = pseudonyms.uncached_pseudonymiser(b"partner-key")
+        assert pseudonym(value) == pseudonyms.pseudonymise(value, key=b"partner-key")
+    finally:
+        del pseudonyms._keyed[b"partner-key"]
+
+
+@pytest.mark.skipif(not COMPILED, reason="gateway.privacy._speedups is not built")
+def test_the_lenient_compiled_hmac_has_no_pseudonym_where_the_python_one_has_none():
+    lenient = speedups_load().KeyedHash(b"key", lenient=True)
+    assert lenient("user-1") == expected(b"key", "user-1")
+    for none in ("", "user-\ud800", b"bytes", 1, None):
+        assert lenient(none) is None
+    with pytest.raises(TypeError):
+        speedups_load().KeyedHash(b"key", True)  # lenient is keyword-only
