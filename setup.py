@@ -12,6 +12,8 @@ setup(
             "gateway.privacy._speedups",
             sources=["gateway/privacy/_speedups.c"],
             depends=["gateway/privacy/_sha256.h"],
+            # A function the headers do not declare is a mistake here, never an int.
+            extra_compile_args=["-Werror=implicit-function-declaration"],
             optional=True,
         )
     ]

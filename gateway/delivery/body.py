@@ -21,7 +21,8 @@ from typing import IO, Any
 import orjson
 from isal import isal_zlib
 
-_NDJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+# orjson.dumps options of a body line (see ndjson_line).
+NDJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
 # Bodies up to this size stay in memory before spilling to a temporary file.
 SPOOL_BYTES = 1024 * 1024
 # Bodies are compressed by ISA-L (the ``isal`` package): standard gzip that any
@@ -43,7 +44,7 @@ def ndjson_line(record: Mapping[str, Any]) -> bytes:
     sort_keys=True, ensure_ascii=False)`` writes for our records (strings,
     integers, booleans, finite floats), about eight times faster.
     """
-    return orjson.dumps(record, option=_NDJSON_OPTIONS)
+    return orjson.dumps(record, option=NDJSON_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,28 @@ class BodyWriter:
         if self._pending_bytes >= CHUNK_BYTES:
             self._hand_over()
         return True
+
+    @property
+    def empty(self) -> bool:
+        return not self._records
+
+    @property
+    def records_left(self) -> int:
+        """Lines this body still takes within max_records (see ``write`` for the first one)."""
+        return self._max_records - self._records
+
+    @property
+    def bytes_left(self) -> int:
+        """NDJSON bytes this body still takes within max_bytes."""
+        return self._max_bytes - self._size - self._pending_bytes
+
+    def extend(self, lines: list[bytes], size: int) -> None:
+        """Add ``lines`` (``size`` bytes in all), serialised already and within the limits."""
+        self._pending.extend(lines)
+        self._pending_bytes += size
+        self._records += len(lines)
+        if self._pending_bytes >= CHUNK_BYTES:
+            self._hand_over()
 
     def finish(self) -> Body:
         self._hand_over()

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -29,7 +29,7 @@ from django.db.models import CharField, TextField, Value
 from django.db.models.functions import Cast, Concat, TruncDate
 from django.utils import timezone
 
-from gateway.delivery.body import Body, BodyWriter
+from gateway.delivery.body import CHUNK_BYTES, NDJSON_OPTIONS, NO_LIMIT, Body, BodyWriter
 from gateway.delivery.claims import claimed_exposures
 from gateway.delivery.models import Batch
 from gateway.delivery.parts import BuildParts, BuiltPart
@@ -40,6 +40,7 @@ from gateway.delivery.sequences import batches_create_numbered, feed_cursor_lock
 from gateway.privacy.aggregate import Aggregation, aggregate_dimensions_problems
 from gateway.privacy.filter import filter_with_result
 from gateway.privacy.policy import PartnerPolicy
+from gateway.privacy.rows import UNSPECIFIED_REASON, FilterRows, row_filter
 from partners.models import Feed, FeedShape
 
 if TYPE_CHECKING:
@@ -51,13 +52,13 @@ BatchId = uuid.UUID | str
 # batch counts delivered exposures by (BuildTally.delivered_by_campaign_day_event),
 # taken from the columns, not the record: the allowlist may remove those fields.
 ExposureRow = tuple[dict[str, Any], str]
+# The same as read: (payload JSON text, tag).
+StoredRow = tuple[str, str]
 
 # The collector's first threshold during a build (Python's default is 700).
 BUILD_GC_THRESHOLD = 100_000
 # Exposures fetched per round trip while streaming a window.
 EXPOSURE_CHUNK_SIZE = 2000
-# Why an exposure was dropped when the filter gave no reason (it should always give one).
-UNSPECIFIED_REASON = "unspecified"
 
 
 class AggregateConfigurationError(ValueError):
@@ -115,14 +116,14 @@ def _window_build(*, batch: Batch) -> list[BuiltPart]:
     policy = policy_for(partner=feed.partner, feed=feed)
     parts = BuildParts(batch)
     try:
-        with _window_exposures(batch=batch) as rows:
+        with _window_chunks(batch=batch) as chunks:
             if feed.shape == FeedShape.AGGREGATE:
                 tally = BuildTally(gvl_version=policy.gvl_version)
                 body = _aggregate_body(
-                    feed=feed, policy=policy, rows=rows, tally=tally, writer=parts.writer
+                    feed=feed, policy=policy, rows=_parsed(chunks), tally=tally, writer=parts.writer
                 )
             else:
-                tally, body = _events_bodies(policy=policy, rows=rows, parts=parts)
+                tally, body = _events_bodies(policy=policy, chunks=chunks, parts=parts)
         # The last (or only) part is stored once the cursor's transaction has ended.
         parts.store(tally, body)
     finally:
@@ -153,7 +154,14 @@ def _few_collections() -> Iterator[None]:
 
 @contextmanager
 def _window_exposures(*, batch: Batch) -> Iterator[Iterator[ExposureRow]]:
-    """The batch's claimed exposures, streamed; the cursor closes when the block ends."""
+    """The batch's claimed exposures, parsed, streamed; the cursor closes when the block ends."""
+    with _window_chunks(batch=batch) as chunks:
+        yield _parsed(chunks)
+
+
+@contextmanager
+def _window_chunks(*, batch: Batch) -> Iterator[Iterator[list[StoredRow]]]:
+    """The batch's claimed exposures as stored, in chunks; the cursor closes when the block ends."""
     zone = ZoneInfo(batch.feed.partner.reporting_time_zone)
     # The tag is put together by the database: parsing a timestamp per row and
     # converting it in Python cost more than the rest of reading it.
@@ -169,7 +177,7 @@ def _window_exposures(*, batch: Batch) -> Iterator[Iterator[ExposureRow]]:
         .values_list("payload_text", "tag")
     )
     if connection.vendor != "postgresql":
-        yield _parsed([rows.iterator(chunk_size=EXPOSURE_CHUNK_SIZE)])
+        yield _chunked(rows.iterator(chunk_size=EXPOSURE_CHUNK_SIZE), EXPOSURE_CHUNK_SIZE)
         return
     # The same SQL as the queryset's, so what is claimed cannot differ, from a
     # server-side cursor whose next chunk is fetched while this one is filtered.
@@ -182,10 +190,21 @@ def _window_exposures(*, batch: Batch) -> Iterator[Iterator[ExposureRow]]:
         with connection.chunked_cursor() as cursor:
             cursor.execute(sql, params)
             with prefetched_chunks(lambda: cursor.fetchmany(EXPOSURE_CHUNK_SIZE)) as chunks:
-                yield _parsed(chunks)
+                yield cast(Iterator[list[StoredRow]], chunks)  # fetchmany gives lists
 
 
-def _parsed(chunks: Iterable[Iterable[tuple[str, str]]]) -> Iterator[ExposureRow]:
+def _chunked(rows: Iterable[StoredRow], size: int) -> Iterator[list[StoredRow]]:
+    chunk: list[StoredRow] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _parsed(chunks: Iterable[Iterable[StoredRow]]) -> Iterator[ExposureRow]:
     loads = orjson.loads
     for chunk in chunks:
         for payload, tag in chunk:
@@ -193,24 +212,97 @@ def _parsed(chunks: Iterable[Iterable[tuple[str, str]]]) -> Iterator[ExposureRow
 
 
 def _events_bodies(
-    *, policy: PartnerPolicy, rows: Iterator[ExposureRow], parts: BuildParts
+    *, policy: PartnerPolicy, chunks: Iterator[list[StoredRow]], parts: BuildParts
 ) -> tuple[BuildTally, Body]:
-    """Filter ``rows`` into bodies within the feed's max_batch_events and max_batch_bytes.
+    """Filter the stored rows into bodies within the feed's max_batch_events and max_batch_bytes.
 
     Each full body goes to ``parts.store`` with the tally of the exposures
     it accounts for; the last (for most feeds the only) part is returned. A
-    part ends just before the event that would overfill it (its writer
-    refuses it), so every candidate, dropped or delivered, is counted in
-    exactly one part, and there is always a last part (empty when nothing
-    was eligible).
+    part ends just before the event that would overfill it, so every
+    candidate, dropped or delivered, is counted in exactly one part, and
+    there is always a last part (empty when nothing was eligible). A part
+    takes its first record whatever its size.
     """
     writer = parts.writer()
+    if not isinstance(writer, BodyWriter):  # Parquet: records, not lines
+        return _record_bodies(policy=policy, rows=_parsed(chunks), parts=parts, writer=writer)
+    filter_rows = row_filter(policy, loads=orjson.loads, dumps=orjson.dumps, option=NDJSON_OPTIONS)
+    counts = _PartCounts(policy)
+    for chunk in chunks:
+        rows = chunk if type(chunk) is list else list(chunk)
+        start = 0
+        while start < len(rows):
+            lines: list[bytes] = []
+            # At most about a compression chunk of lines per call: larger hand-overs
+            # cost the process tens of megabytes in fragments (docs/benchmarks.md).
+            budget = min(writer.bytes_left, CHUNK_BYTES)
+            start, _, size = counts.filtered(
+                filter_rows, rows, start, lines, writer.records_left, budget
+            )
+            if not lines and start < len(rows):
+                # The line of the row at start did not fit that budget: alone, does it
+                # fit the part? A part takes its first line whatever its size.
+                room = NO_LIMIT if writer.empty else writer.bytes_left
+                records = 1 if writer.empty else min(1, writer.records_left)
+                start, _, size = counts.filtered(filter_rows, rows, start, lines, records, room)
+                if not lines:
+                    # The part is full: the row at start begins the next.
+                    parts.store(counts.tally(), writer.finish())
+                    writer = cast(BodyWriter, parts.writer())
+                    counts = _PartCounts(policy)
+                    continue
+            writer.extend(lines, size)
+    return counts.tally(), writer.finish()
+
+
+class _PartCounts:
+    """One part's counts as the row filter keeps them, folded into a BuildTally at the end.
+
+    Plain dicts in the loop: the audit keys of a result come as one tuple,
+    counted as such and expanded once (a Counter.update per event cost more
+    than the rest of it).
+    """
+
+    def __init__(self, policy: PartnerPolicy) -> None:
+        self.gvl_version = policy.gvl_version
+        self.candidates = 0
+        self.dropped: dict[str, int] = {}
+        self.audits: dict[tuple[str, ...], int] = {}
+        self.tags: dict[str, int] = {}
+
+    def filtered(
+        self,
+        filter_rows: FilterRows,
+        rows: list[StoredRow],
+        start: int,
+        lines: list[bytes],
+        records_left: int,
+        bytes_left: int,
+    ) -> tuple[int, int, int]:
+        next_start, candidates, size = filter_rows(
+            rows, start, lines, self.dropped, self.audits, self.tags, records_left, bytes_left
+        )
+        self.candidates += candidates
+        return next_start, candidates, size
+
+    def tally(self) -> BuildTally:
+        tally = BuildTally(gvl_version=self.gvl_version)
+        tally.dropped_by_reason.update(self.dropped)
+        _tally_fold(tally, candidates=self.candidates, audits=self.audits, tags=self.tags)
+        return tally
+
+
+def _record_bodies(
+    *,
+    policy: PartnerPolicy,
+    rows: Iterator[ExposureRow],
+    parts: BuildParts,
+    writer: BodyWriter | ParquetBodyWriter,
+) -> tuple[BuildTally, Body]:
+    """``_events_bodies`` for a writer of records (Parquet): the same parts and counts."""
     write = writer.write
     tally = BuildTally(gvl_version=policy.gvl_version)
-    # Counted in plain dicts in the loop and folded into the tally once: the
-    # audit keys of a result come as one tuple, counted as such, and expanded
-    # at the end (a Counter.update per event cost more than the rest of it).
-    audits: dict[tuple[str, ...], int] = {}
+    audits: dict[tuple[str, ...], int] = {}  # as in _PartCounts
     tags: dict[str, int] = {}
     candidates = 0
     for payload, tag in rows:

@@ -1075,6 +1075,330 @@ static PyTypeObject Ipv4TruncatorType = {
     .tp_call = PyVectorcall_Call,
 };
 
+/* --- RowFilter ---------------------------------------------------------------------- */
+
+/* gateway.privacy.rows.RowFilter in C: stored rows (payload JSON, tag) parsed, filtered
+ * and serialised one after another, with no interpreter between them. The filter's own
+ * route (filter.filter_with_result's first lines) is followed here; any other event goes
+ * to filter_with_result itself, so every decision is the filter's. See rows.py for the
+ * contract; tests/privacy/test_rows.py compares both versions. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *policy_dict; /* the policy's __dict__, where the filter keeps its routes */
+    PyObject *routes_name;
+    PyObject *signal_key;
+    PyObject *slow;        /* filter_with_result(event, policy) */
+    PyObject *policy;
+    PyObject *loads;
+    PyObject *dumps;
+    PyObject *option;      /* dumps(record, option=option) */
+    PyObject *option_names;
+    PyObject *unspecified; /* the reason counted when a drop has none */
+} RowFilter;
+
+static PyObject *s_decision, *s_eligible, *s_reason, *s_audit, *one;
+
+/* counts[key] += 1 */
+static int
+count_one(PyObject *counts, PyObject *key)
+{
+    PyObject *count = PyDict_GetItemWithError(counts, key);
+    if (count == NULL) {
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+        return PyDict_SetItem(counts, key, one);
+    }
+    PyObject *more = PyNumber_Add(count, one);
+    if (more == NULL) {
+        return -1;
+    }
+    int failed = PyDict_SetItem(counts, key, more);
+    Py_DECREF(more);
+    return failed;
+}
+
+/* (result, record) for ``event`` as filter_with_result gives them: new references. */
+static int
+row_filter_event(RowFilter *self, PyObject *event, PyObject **result, PyObject **record)
+{
+    if (PyDict_CheckExact(event)) {
+        /* Held: a fallback signal_key runs Python code. */
+        PyObject *routes = get_item(self->policy_dict, self->routes_name);
+        PyObject *key = routes == NULL ? NULL : PyObject_CallOneArg(self->signal_key, event);
+        PyObject *route = key == NULL ? NULL : PyDict_GetItemWithError(routes, key);
+        Py_XINCREF(route);
+        Py_XDECREF(key);
+        Py_XDECREF(routes);
+        if (route != NULL && PyTuple_CheckExact(route) && PyTuple_GET_SIZE(route) == 2) {
+            PyObject *minimise = PyTuple_GET_ITEM(route, 0);
+            PyObject *found = PyTuple_GET_ITEM(route, 1);
+            /* route is held: the routes may start over while minimise runs. */
+            PyObject *kept = minimise == Py_None ? Py_NewRef(Py_None)
+                                                 : PyObject_CallOneArg(minimise, event);
+            if (kept != NULL) {
+                *result = Py_NewRef(found);
+                *record = kept;
+                Py_DECREF(route);
+                return 0;
+            }
+        }
+        Py_XDECREF(route);
+        /* No route, an unreadable key, a failed minimise: the filter's whole way, which
+         * reports and handles each as the filter does (filter_with_result catches
+         * Exception there; anything else goes on up). */
+        if (PyErr_Occurred()) {
+            if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+                return -1;
+            }
+            PyErr_Clear();
+        }
+    }
+    PyObject *args[2] = {event, self->policy};
+    PyObject *pair = PyObject_Vectorcall(self->slow, args, 2, NULL);
+    if (pair == NULL) {
+        return -1;
+    }
+    if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
+        Py_DECREF(pair);
+        PyErr_SetString(PyExc_TypeError, "the filter must give (result, record)");
+        return -1;
+    }
+    *result = Py_NewRef(PyTuple_GET_ITEM(pair, 0));
+    *record = Py_NewRef(PyTuple_GET_ITEM(pair, 1));
+    Py_DECREF(pair);
+    return 0;
+}
+
+/* The drop reason of ``result`` when it must not be sent (a new reference), NULL with no
+ * error when it may be, NULL with an error on failure. */
+static PyObject *
+row_drop_reason(RowFilter *self, PyObject *result, PyObject *record)
+{
+    PyObject *decision = PyObject_GetAttr(result, s_decision);
+    if (decision == NULL) {
+        return NULL;
+    }
+    if (record != Py_None) {
+        PyObject *eligible = PyObject_GetAttr(decision, s_eligible);
+        int truth = eligible == NULL ? -1 : PyObject_IsTrue(eligible);
+        Py_XDECREF(eligible);
+        if (truth != 0) {
+            Py_DECREF(decision);
+            return NULL; /* sent, or an error */
+        }
+    }
+    PyObject *reason = PyObject_GetAttr(decision, s_reason);
+    Py_DECREF(decision);
+    if (reason == NULL) {
+        return NULL;
+    }
+    int truth = PyObject_IsTrue(reason);
+    if (truth < 0) {
+        Py_DECREF(reason);
+        return NULL;
+    }
+    if (!truth) {
+        Py_SETREF(reason, Py_NewRef(self->unspecified));
+    }
+    return reason;
+}
+
+static PyObject *
+row_filter_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                      PyObject *kwnames)
+{
+    RowFilter *self = (RowFilter *)callable;
+    if (PyVectorcall_NARGS(nargsf) != 8 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "a row filter takes (rows, start, lines, dropped, audits, tags, "
+                        "records_left, bytes_left)");
+        return NULL;
+    }
+    PyObject *rows = args[0], *lines = args[2], *dropped = args[3], *audits = args[4],
+             *tags = args[5];
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]);
+    Py_ssize_t records_left = PyLong_AsSsize_t(args[6]);
+    Py_ssize_t bytes_left = PyLong_AsSsize_t(args[7]);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    if (!PyList_CheckExact(rows) || !PyList_CheckExact(lines) || !PyDict_CheckExact(dropped) ||
+        !PyDict_CheckExact(audits) || !PyDict_CheckExact(tags)) {
+        PyErr_SetString(PyExc_TypeError, "rows and lines must be lists, the counts dicts");
+        return NULL;
+    }
+    Py_ssize_t index = start < 0 ? 0 : start;
+    Py_ssize_t candidates = 0, added = 0;
+    for (; index < PyList_GET_SIZE(rows); index++) {
+        PyObject *row = PyList_GET_ITEM(rows, index);
+        if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 2) {
+            PyErr_SetString(PyExc_TypeError, "a row is (payload, tag)");
+            return NULL;
+        }
+        Py_INCREF(row);
+        PyObject *event = PyObject_CallOneArg(self->loads, PyTuple_GET_ITEM(row, 0));
+        PyObject *result = NULL, *record = NULL, *reason = NULL, *line = NULL, *audit = NULL;
+        if (event == NULL || row_filter_event(self, event, &result, &record) < 0) {
+            goto error;
+        }
+        reason = row_drop_reason(self, result, record);
+        if (reason != NULL) {
+            if (count_one(dropped, reason) < 0) {
+                goto error;
+            }
+            candidates++;
+            goto next;
+        }
+        if (PyErr_Occurred()) {
+            goto error;
+        }
+        PyObject *dump_args[2] = {record, self->option};
+        line = PyObject_Vectorcall(self->dumps, dump_args, 1, self->option_names);
+        if (line == NULL) {
+            goto error;
+        }
+        if (!PyBytes_Check(line)) {
+            PyErr_SetString(PyExc_TypeError, "dumps must give bytes");
+            goto error;
+        }
+        Py_ssize_t size = PyBytes_GET_SIZE(line);
+        if (records_left <= 0 || size > bytes_left) {
+            /* Full: this event is the next part's first, filtered again there. */
+            Py_DECREF(row);
+            Py_DECREF(event);
+            Py_DECREF(result);
+            Py_DECREF(record);
+            Py_DECREF(line);
+            break;
+        }
+        audit = PyObject_GetAttr(result, s_audit);
+        if (audit == NULL || PyList_Append(lines, line) < 0 || count_one(audits, audit) < 0 ||
+            count_one(tags, PyTuple_GET_ITEM(row, 1)) < 0) {
+            goto error;
+        }
+        records_left--;
+        bytes_left -= size;
+        added += size;
+        candidates++;
+    next:
+        Py_DECREF(row);
+        Py_DECREF(event);
+        Py_DECREF(result);
+        Py_DECREF(record);
+        Py_XDECREF(reason);
+        Py_XDECREF(line);
+        Py_XDECREF(audit);
+        continue;
+    error:
+        Py_DECREF(row);
+        Py_XDECREF(event);
+        Py_XDECREF(result);
+        Py_XDECREF(record);
+        Py_XDECREF(reason);
+        Py_XDECREF(line);
+        Py_XDECREF(audit);
+        return NULL;
+    }
+    return Py_BuildValue("(nnn)", index, candidates, added);
+}
+
+static int
+row_filter_clear(RowFilter *self)
+{
+    Py_CLEAR(self->policy_dict);
+    Py_CLEAR(self->routes_name);
+    Py_CLEAR(self->signal_key);
+    Py_CLEAR(self->slow);
+    Py_CLEAR(self->policy);
+    Py_CLEAR(self->loads);
+    Py_CLEAR(self->dumps);
+    Py_CLEAR(self->option);
+    Py_CLEAR(self->option_names);
+    Py_CLEAR(self->unspecified);
+    return 0;
+}
+
+static int
+row_filter_traverse(RowFilter *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->policy_dict);
+    Py_VISIT(self->routes_name);
+    Py_VISIT(self->signal_key);
+    Py_VISIT(self->slow);
+    Py_VISIT(self->policy);
+    Py_VISIT(self->loads);
+    Py_VISIT(self->dumps);
+    Py_VISIT(self->option);
+    Py_VISIT(self->option_names);
+    Py_VISIT(self->unspecified);
+    return 0;
+}
+
+static void
+row_filter_dealloc(RowFilter *self)
+{
+    PyObject_GC_UnTrack(self);
+    row_filter_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+row_filter_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *policy, *routes_name, *signal_key, *slow, *loads, *dumps, *option, *unspecified;
+    static char *names[] = {"policy", "routes_name", "signal_key", "slow", "loads",
+                            "dumps",  "option",      "unspecified", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OUOOOOOU:RowFilter", names, &policy,
+                                     &routes_name, &signal_key, &slow, &loads, &dumps, &option,
+                                     &unspecified)) {
+        return NULL;
+    }
+    PyObject *policy_dict = PyObject_GenericGetDict(policy, NULL);
+    if (policy_dict == NULL) {
+        return NULL;
+    }
+    RowFilter *self = (RowFilter *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        Py_DECREF(policy_dict);
+        return NULL;
+    }
+    self->vectorcall = row_filter_vectorcall;
+    self->policy_dict = policy_dict;
+    self->routes_name = Py_NewRef(routes_name);
+    self->signal_key = Py_NewRef(signal_key);
+    self->slow = Py_NewRef(slow);
+    self->policy = Py_NewRef(policy);
+    self->loads = Py_NewRef(loads);
+    self->dumps = Py_NewRef(dumps);
+    self->option = Py_NewRef(option);
+    self->unspecified = Py_NewRef(unspecified);
+    /* Interned: orjson, for one, knows its keyword arguments by identity. */
+    PyObject *option_name = PyUnicode_InternFromString("option");
+    self->option_names = option_name == NULL ? NULL : PyTuple_Pack(1, option_name);
+    Py_XDECREF(option_name);
+    if (self->option_names == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static PyTypeObject RowFilterType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "gateway.privacy._speedups.RowFilter",
+    .tp_doc = "rows.RowFilter in C (see above).",
+    .tp_basicsize = sizeof(RowFilter),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = row_filter_new,
+    .tp_traverse = (traverseproc)row_filter_traverse,
+    .tp_clear = (inquiry)row_filter_clear,
+    .tp_dealloc = (destructor)row_filter_dealloc,
+    .tp_vectorcall_offset = offsetof(RowFilter, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
+
 /* --- Module ------------------------------------------------------------------------- */
 
 static PyMethodDef speedups_methods[] = {
@@ -1116,9 +1440,15 @@ PyInit__speedups(void)
     INTERN(s_atts, "atts");
     INTERN(s_ifa, "ifa");
     INTERN(s_get, "get");
+    INTERN(s_decision, "decision");
+    INTERN(s_eligible, "eligible");
+    INTERN(s_reason, "reason");
+    INTERN(s_audit, "audit");
+    if ((one = PyLong_FromLong(1)) == NULL) return NULL;
 #undef INTERN
     if (PyType_Ready(&SelectorType) < 0 || PyType_Ready(&MinimiserType) < 0 ||
-        PyType_Ready(&KeyedHashType) < 0 || PyType_Ready(&Ipv4TruncatorType) < 0) {
+        PyType_Ready(&KeyedHashType) < 0 || PyType_Ready(&Ipv4TruncatorType) < 0 ||
+        PyType_Ready(&RowFilterType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&speedups_module);
@@ -1146,6 +1476,12 @@ PyInit__speedups(void)
     Py_INCREF(&Ipv4TruncatorType);
     if (PyModule_AddObject(module, "Ipv4Truncator", (PyObject *)&Ipv4TruncatorType) < 0) {
         Py_DECREF(&Ipv4TruncatorType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    Py_INCREF(&RowFilterType);
+    if (PyModule_AddObject(module, "RowFilter", (PyObject *)&RowFilterType) < 0) {
+        Py_DECREF(&RowFilterType);
         Py_DECREF(module);
         return NULL;
     }

@@ -43,7 +43,8 @@ logger = logging.getLogger(__name__)
 
 # Routes remembered per policy before they start over (as the engine's results).
 ROUTE_CACHE_SIZE = 100_000
-_ROUTES_ATTRIBUTE = "_filter_routes"
+# Where a policy keeps its routes (gateway.privacy.rows follows them too).
+ROUTES_ATTRIBUTE = "_filter_routes"
 _FILTER_ERROR = EngineResult(decision=Decision.drop(Reason.FILTER_ERROR))
 # The transform_event of this module when it was loaded: a route calls the same
 # compiled plan directly. Should it be replaced (tests inject failures), every
@@ -77,7 +78,7 @@ def filter_with_result(
     """Like ``filter_event``, with the engine's whole result (denied activities, audit keys)."""
     if type(event) is dict:
         try:
-            minimise, result = policy.__dict__[_ROUTES_ATTRIBUTE][signal_key(event)]
+            minimise, result = policy.__dict__[ROUTES_ATTRIBUTE][signal_key(event)]
         except Exception:  # no route yet (or unreadable signals): the whole way, below
             pass
         else:
@@ -118,11 +119,11 @@ def _remember(policy: PartnerPolicy, key: tuple[Any, ...], route: _Route) -> Non
     attributes = getattr(policy, "__dict__", None)
     if attributes is None:
         return  # nowhere to keep it: every event goes the whole way, slower but the same
-    routes = attributes.get(_ROUTES_ATTRIBUTE)
+    routes = attributes.get(ROUTES_ATTRIBUTE)
     if routes is None or len(routes) >= ROUTE_CACHE_SIZE:
         routes = {}
         # The policy is frozen for its fields; a cache beside them changes no answer.
-        object.__setattr__(policy, _ROUTES_ATTRIBUTE, routes)
+        object.__setattr__(policy, ROUTES_ATTRIBUTE, routes)
     routes[key] = route
 
 

@@ -302,6 +302,8 @@ def test_a_failing_build_hands_the_batch_back_as_pending_with_the_error(
     def broken(event: object, policy: object) -> None:
         raise RuntimeError("filter exploded")
 
+    # Where the row filter (event feeds) and the record loops (Parquet, aggregates) find it.
+    monkeypatch.setattr("gateway.privacy.filter.filter_with_result", broken)
     monkeypatch.setattr("gateway.delivery.build.filter_with_result", broken)
 
     with pytest.raises(RuntimeError, match="filter exploded"):

@@ -21,6 +21,7 @@ from gateway.delivery.models import Batch, DeliveryAttempt
 from gateway.delivery.replay import SkipReason, batches_rebuild
 from gateway.delivery.services import batch_build, batch_send, batch_supersede
 from gateway.delivery.storage import body_read
+from gateway.privacy import rows as privacy_rows
 from gateway.privacy.filter import Reason
 from partners.models import Feed, FeedShape, Partner
 from partners.services import signing_secret_current
@@ -39,6 +40,16 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_shared_store
 IN_WINDOW = WINDOW_START + timedelta(seconds=30)
 URL = "http://127.0.0.1:9/ingest"
 DROPPED = {"gdpr": 1}  # no TC string: dropped for tcf_consent_missing
+
+
+@pytest.fixture(autouse=True, params=["compiled", "python"])
+def row_filter_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test with the compiled row filter (where built), then with the Python one."""
+    if request.param == "compiled" and privacy_rows._speedups is None:
+        pytest.skip("gateway.privacy._speedups is not built")
+    if request.param == "python":
+        monkeypatch.setattr(privacy_rows, "_speedups", None)
+    return str(request.param)
 
 
 @pytest.fixture
@@ -122,9 +133,13 @@ def test_each_part_is_signed_for_its_first_attempt_as_it_is_written(
         first_signature_verified(part, secret=secret)
 
 
+@pytest.mark.parametrize("lines_per_call", ["about a chunk", "one"])
 def test_a_feed_capped_in_bytes_gets_parts_of_at_most_that_much_ndjson(
-    partner: Partner, queued: QueuedTasks
+    partner: Partner, queued: QueuedTasks, monkeypatch: pytest.MonkeyPatch, lines_per_call: str
 ):
+    if lines_per_call == "one":
+        # Every line over the row filter's budget per call: the part still decides.
+        monkeypatch.setattr(build, "CHUNK_BYTES", 1)
     feed = make_feed(partner=partner, name="bytes", max_batch_bytes=1024)
     ids = [
         make_exposure(
@@ -160,6 +175,30 @@ def test_a_record_larger_than_the_byte_cap_goes_alone_in_its_part(
     parts = parts_of(batch)
     assert [event_ids(part) for part in parts] == [[small.event_id], [large.event_id]]
     assert parts[1].body_bytes > 100
+
+
+def test_records_larger_than_the_byte_cap_each_make_a_part_from_the_first_on(
+    partner: Partner, queued: QueuedTasks
+):
+    feed = make_feed(partner=partner, name="bytes", max_batch_bytes=1024)
+    first = make_exposure(received_at=IN_WINDOW, event_id="a" * 120)
+    dropped = make_exposure(received_at=IN_WINDOW + timedelta(seconds=1), consent=DROPPED)
+    second = make_exposure(received_at=IN_WINDOW + timedelta(seconds=2), event_id="b" * 120)
+    small = make_exposure(received_at=IN_WINDOW + timedelta(seconds=3), event_id="evt-small")
+    Feed.objects.filter(pk=feed.pk).update(max_batch_bytes=100)
+    batch = make_batch(feed=feed)
+
+    batch_build(batch_id=batch.pk)
+
+    parts = parts_of(batch)
+    assert [event_ids(part) for part in parts] == [
+        [first.event_id],
+        [second.event_id],
+        [small.event_id],
+    ]
+    # The dropped event was read while the first part was being filled.
+    assert [part.candidate_count for part in parts] == [2, 1, 1]
+    assert dropped.event_id not in event_ids(parts[0])
 
 
 def test_a_parquet_file_drop_is_cut_into_parquet_files_of_at_most_the_cap(
