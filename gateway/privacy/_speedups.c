@@ -19,6 +19,9 @@
 #include <Python.h>
 #include <stddef.h>
 
+#include <arpa/inet.h>
+#include <string.h>
+
 #include "_sha256.h"
 
 /* --- Interned key names ------------------------------------------------------------- */
@@ -944,19 +947,37 @@ static PyTypeObject KeyedHashType = {
     .tp_call = PyVectorcall_Call,
 };
 
-/* --- Ipv4Truncator ----------------------------------------------------------------- */
+/* --- IpTruncator ------------------------------------------------------------------- */
 
-/* network.uncached_truncator's truncate for the usual value, a dotted quad: kept to its
- * first ``bits`` bits, the rest zero ("203.0.113.77" at 24 bits: "203.0.113.0"; 0 bits:
- * None). What _IPV4 accepts only: four decimal octets, 0 to 255, no leading zeros, ASCII.
- * Anything else (IPv6, a malformed value, not an exact str) goes to ``fallback``, the
- * Python function, which answers for every value. */
+/* network.uncached_truncator's truncate, for valid settings. A dotted quad keeps its first
+ * ``ipv4_bits`` bits, the rest zero ("203.0.113.77" at 24 bits: "203.0.113.0"; 0 bits:
+ * None): what _IPV4 accepts only, four decimal octets, 0 to 255, no leading zeros. An IPv6
+ * address is read by inet_pton, as socket.inet_pton reads it in network._truncate, and
+ * kept as _truncate keeps it: a mapped IPv4 address like IPv4, an address of a network
+ * that embeds IPv4 (``embedding``, network._EMBEDDING_IPV4) never beyond the IPv4 bits,
+ * written by inet_ntop. Anything else (a value that is not an ASCII exact str, an
+ * unusual text form to write) goes to ``fallback``, the Python function, which answers
+ * for every value. */
+typedef unsigned __int128 uint128;
+
+typedef struct {
+    uint128 network;
+    int length;
+    int offset;
+} Embedding;
+
+#define MAX_EMBEDDINGS 16
+#define MAX_IP_TEXT 45
+
 typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
-    int bits;
+    int ipv4_bits;
+    int ipv6_bits;
+    Py_ssize_t embeddings;
+    Embedding embedding[MAX_EMBEDDINGS];
     PyObject *fallback;
-} Ipv4Truncator;
+} IpTruncator;
 
 /* The address in ``text`` (``size`` ASCII characters), or -1 when it is not a dotted quad
  * _IPV4 would accept. */
@@ -987,91 +1008,196 @@ dotted_quad(const char *text, Py_ssize_t size)
     return at == size ? number : -1;
 }
 
-static PyObject *
-ipv4_truncator_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
-                          PyObject *kwnames)
+static uint128
+prefix_mask(int bits, int width)
 {
-    Ipv4Truncator *self = (Ipv4Truncator *)callable;
+    if (bits <= 0) {
+        return 0;
+    }
+    uint128 all = ~(uint128)0;
+    if (width == 32) {
+        return (all << (32 - bits)) & 0xFFFFFFFFu;
+    }
+    return all << (128 - bits);
+}
+
+/* network._ipv4_number_text */
+static PyObject *
+ipv4_text(uint32_t number, int bits)
+{
+    if (bits == 0) {
+        Py_RETURN_NONE;
+    }
+    uint32_t kept = number & (uint32_t)prefix_mask(bits, 32);
+    return PyUnicode_FromFormat("%u.%u.%u.%u", kept >> 24, (kept >> 16) & 255, (kept >> 8) & 255,
+                                kept & 255);
+}
+
+/* network._truncate after its dotted-quad case, for ``text`` with a ':'; NULL with no error
+ * when the Python function must answer. */
+static PyObject *
+ipv6_truncated(IpTruncator *self, const char *text)
+{
+    unsigned char bytes[16];
+    if (inet_pton(AF_INET6, text, bytes) != 1) {
+        Py_RETURN_NONE;
+    }
+    uint128 number = 0;
+    for (int i = 0; i < 16; i++) {
+        number = (number << 8) | bytes[i];
+    }
+    if ((number >> 32) == 0xFFFF) { /* ::ffff:0:0/96, IPv4-mapped */
+        PyObject *truncated = ipv4_text((uint32_t)number, self->ipv4_bits);
+        if (truncated == NULL || truncated == Py_None) {
+            return truncated;
+        }
+        PyObject *mapped = PyUnicode_FromFormat("::ffff:%U", truncated);
+        Py_DECREF(truncated);
+        return mapped;
+    }
+    if (self->ipv6_bits == 0) {
+        Py_RETURN_NONE;
+    }
+    int prefix = self->ipv6_bits;
+    for (Py_ssize_t i = 0; i < self->embeddings; i++) {
+        Embedding *embedding = &self->embedding[i];
+        int shift = 128 - embedding->length;
+        if ((number >> shift) == (embedding->network >> shift)) {
+            int limit = embedding->offset + self->ipv4_bits;
+            prefix = limit < prefix ? limit : prefix;
+            break;
+        }
+    }
+    uint128 masked = number & prefix_mask(prefix, 128);
+    if ((masked >> 32) == 0 && masked > 1) {
+        return NULL; /* inet_ntop writes a dotted quad here: _ipv6_text does not */
+    }
+    for (int i = 15; i >= 0; i--) {
+        bytes[i] = (unsigned char)(masked & 0xFF);
+        masked >>= 8;
+    }
+    char out[INET6_ADDRSTRLEN];
+    if (inet_ntop(AF_INET6, bytes, out, sizeof out) == NULL) {
+        return NULL;
+    }
+    return PyUnicode_FromString(out);
+}
+
+static PyObject *
+ip_truncator_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                        PyObject *kwnames)
+{
+    IpTruncator *self = (IpTruncator *)callable;
     if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
         PyErr_SetString(PyExc_TypeError, "a truncator takes (value)");
         return NULL;
     }
     PyObject *value = args[0];
-    if (PyUnicode_CheckExact(value) && PyUnicode_IS_ASCII(value) &&
-        PyUnicode_GET_LENGTH(value) <= 15) {
-        int64_t number = dotted_quad((const char *)PyUnicode_1BYTE_DATA(value),
-                                     PyUnicode_GET_LENGTH(value));
+    if (PyUnicode_CheckExact(value) && PyUnicode_IS_ASCII(value)) {
+        const char *text = (const char *)PyUnicode_1BYTE_DATA(value);
+        Py_ssize_t size = PyUnicode_GET_LENGTH(value);
+        if (size > MAX_IP_TEXT) {
+            Py_RETURN_NONE;
+        }
+        int64_t number = dotted_quad(text, size);
         if (number >= 0) {
-            if (self->bits == 0) {
-                Py_RETURN_NONE;
+            return ipv4_text((uint32_t)number, self->ipv4_bits);
+        }
+        if (memchr(text, ':', (size_t)size) == NULL) {
+            Py_RETURN_NONE;
+        }
+        if (strlen(text) == (size_t)size) { /* an embedded NUL is the Python code's case */
+            PyObject *truncated = ipv6_truncated(self, text);
+            if (truncated != NULL || PyErr_Occurred()) {
+                return truncated;
             }
-            uint32_t mask = (uint32_t)(0xFFFFFFFFull << (32 - self->bits));
-            uint32_t kept = (uint32_t)number & mask;
-            return PyUnicode_FromFormat("%u.%u.%u.%u", kept >> 24, (kept >> 16) & 255,
-                                        (kept >> 8) & 255, kept & 255);
         }
     }
     return PyObject_CallOneArg(self->fallback, value);
 }
 
 static int
-ipv4_truncator_clear(Ipv4Truncator *self)
+ip_truncator_clear(IpTruncator *self)
 {
     Py_CLEAR(self->fallback);
     return 0;
 }
 
 static int
-ipv4_truncator_traverse(Ipv4Truncator *self, visitproc visit, void *arg)
+ip_truncator_traverse(IpTruncator *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->fallback);
     return 0;
 }
 
 static void
-ipv4_truncator_dealloc(Ipv4Truncator *self)
+ip_truncator_dealloc(IpTruncator *self)
 {
     PyObject_GC_UnTrack(self);
-    ipv4_truncator_clear(self);
+    ip_truncator_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* IpTruncator(ipv4_bits, ipv6_bits, embedding, fallback); embedding: a tuple of
+ * (network >> 64, network & (2**64 - 1), prefix length, IPv4 bit offset). */
 static PyObject *
-ipv4_truncator_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+ip_truncator_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    int bits;
-    PyObject *fallback;
-    static char *names[] = {"bits", "fallback", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iO:Ipv4Truncator", names, &bits,
-                                     &fallback)) {
+    int ipv4_bits, ipv6_bits;
+    PyObject *embedding, *fallback;
+    static char *names[] = {"ipv4_bits", "ipv6_bits", "embedding", "fallback", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iiO!O:IpTruncator", names, &ipv4_bits,
+                                     &ipv6_bits, &PyTuple_Type, &embedding, &fallback)) {
         return NULL;
     }
-    if (bits < 0 || bits > 32) {
-        PyErr_SetString(PyExc_ValueError, "bits must be 0 to 32");
+    if (ipv4_bits < 0 || ipv4_bits > 32 || ipv6_bits < 0 || ipv6_bits > 128) {
+        PyErr_SetString(PyExc_ValueError, "bits must be 0 to 32 (IPv4) and 0 to 128 (IPv6)");
         return NULL;
     }
-    Ipv4Truncator *self = (Ipv4Truncator *)type->tp_alloc(type, 0);
+    if (PyTuple_GET_SIZE(embedding) > MAX_EMBEDDINGS) {
+        PyErr_SetString(PyExc_ValueError, "too many embedding networks");
+        return NULL;
+    }
+    IpTruncator *self = (IpTruncator *)type->tp_alloc(type, 0);
     if (self == NULL) {
         return NULL;
     }
-    self->vectorcall = ipv4_truncator_vectorcall;
-    self->bits = bits;
-    Py_INCREF(fallback);
-    self->fallback = fallback;
+    self->vectorcall = ip_truncator_vectorcall;
+    self->ipv4_bits = ipv4_bits;
+    self->ipv6_bits = ipv6_bits;
+    self->fallback = Py_NewRef(fallback);
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(embedding); i++) {
+        unsigned long long high, low;
+        int length, offset;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(embedding, i), "KKii", &high, &low, &length,
+                              &offset)) {
+            Py_DECREF(self);
+            return NULL;
+        }
+        if (length < 1 || length > 128 || offset < 0 || offset > 96) {
+            PyErr_SetString(PyExc_ValueError, "malformed embedding network");
+            Py_DECREF(self);
+            return NULL;
+        }
+        self->embedding[i].network = ((uint128)high << 64) | low;
+        self->embedding[i].length = length;
+        self->embedding[i].offset = offset;
+        self->embeddings = i + 1;
+    }
     return (PyObject *)self;
 }
 
-static PyTypeObject Ipv4TruncatorType = {
+static PyTypeObject IpTruncatorType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "gateway.privacy._speedups.Ipv4Truncator",
-    .tp_doc = "network.uncached_truncator's truncate, dotted quads in C (see above).",
-    .tp_basicsize = sizeof(Ipv4Truncator),
+    .tp_name = "gateway.privacy._speedups.IpTruncator",
+    .tp_doc = "network.uncached_truncator's truncate in C (see above).",
+    .tp_basicsize = sizeof(IpTruncator),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_new = ipv4_truncator_new,
-    .tp_traverse = (traverseproc)ipv4_truncator_traverse,
-    .tp_clear = (inquiry)ipv4_truncator_clear,
-    .tp_dealloc = (destructor)ipv4_truncator_dealloc,
-    .tp_vectorcall_offset = offsetof(Ipv4Truncator, vectorcall),
+    .tp_new = ip_truncator_new,
+    .tp_traverse = (traverseproc)ip_truncator_traverse,
+    .tp_clear = (inquiry)ip_truncator_clear,
+    .tp_dealloc = (destructor)ip_truncator_dealloc,
+    .tp_vectorcall_offset = offsetof(IpTruncator, vectorcall),
     .tp_call = PyVectorcall_Call,
 };
 
@@ -1447,7 +1573,7 @@ PyInit__speedups(void)
     if ((one = PyLong_FromLong(1)) == NULL) return NULL;
 #undef INTERN
     if (PyType_Ready(&SelectorType) < 0 || PyType_Ready(&MinimiserType) < 0 ||
-        PyType_Ready(&KeyedHashType) < 0 || PyType_Ready(&Ipv4TruncatorType) < 0 ||
+        PyType_Ready(&KeyedHashType) < 0 || PyType_Ready(&IpTruncatorType) < 0 ||
         PyType_Ready(&RowFilterType) < 0) {
         return NULL;
     }
@@ -1473,9 +1599,9 @@ PyInit__speedups(void)
         Py_DECREF(module);
         return NULL;
     }
-    Py_INCREF(&Ipv4TruncatorType);
-    if (PyModule_AddObject(module, "Ipv4Truncator", (PyObject *)&Ipv4TruncatorType) < 0) {
-        Py_DECREF(&Ipv4TruncatorType);
+    Py_INCREF(&IpTruncatorType);
+    if (PyModule_AddObject(module, "IpTruncator", (PyObject *)&IpTruncatorType) < 0) {
+        Py_DECREF(&IpTruncatorType);
         Py_DECREF(module);
         return NULL;
     }

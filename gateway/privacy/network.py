@@ -46,6 +46,11 @@ _EMBEDDING_IPV4: tuple[tuple[int, int, int], ...] = tuple(
     )
 )
 _MAPPED_PREFIX = 0xFFFF << 32  # ::ffff:0:0/96
+# The same networks as the C truncator reads them: each in two 64-bit halves.
+_EMBEDDING_IPV4_HALVES = tuple(
+    (network >> 64, network & (2**64 - 1), length, offset)
+    for network, length, offset in _EMBEDDING_IPV4
+)
 
 # The same address comes back once per event of a session: results are kept per
 # pair of prefix settings. When full, a cache starts over, which costs far less
@@ -122,8 +127,10 @@ def uncached_truncator(
 
     if _speedups is None or not valid:
         return truncate
-    # Dotted quads in C, every other value by truncate: the same results.
-    compiled: Callable[[object], str | None] = _speedups.Ipv4Truncator(ipv4_bits, truncate)
+    # The same in C; the few values it leaves (see _speedups.c) go to truncate.
+    compiled: Callable[[object], str | None] = _speedups.IpTruncator(
+        ipv4_bits, ipv6_bits, _EMBEDDING_IPV4_HALVES, truncate
+    )
     return compiled
 
 

@@ -261,3 +261,22 @@ def test_the_uncached_truncator_answers_as_truncate_ip(
     truncate = uncached_truncator(ipv4_bits=ipv4_bits, ipv6_bits=ipv6_bits)
 
     assert truncate(text) == truncate_ip(text, ipv4_bits=ipv4_bits, ipv6_bits=ipv6_bits)
+
+
+@given(
+    network=_NETWORKS,
+    host=st.integers(0, (1 << 128) - 1),
+    ipv4_bits=st.integers(0, 32),
+    ipv6_bits=st.integers(0, 128),
+    form=st.sampled_from(["compressed", "exploded", "upper"]),
+)
+def test_the_uncached_truncator_answers_as_the_reference_for_ipv6(
+    network: ipaddress.IPv6Network, host: int, ipv4_bits: int, ipv6_bits: int, form: str
+) -> None:
+    # With the speedups built, IPv6 is read and written by inet_pton/inet_ntop in C.
+    address = ipaddress.IPv6Address(int(network.network_address) | host & int(network.hostmask))
+    text = address.exploded if form == "exploded" else address.compressed
+    text = text.upper() if form == "upper" else text
+    truncate = uncached_truncator(ipv4_bits=ipv4_bits, ipv6_bits=ipv6_bits)
+
+    assert truncate(text) == _reference(text, ipv4_bits, ipv6_bits)
