@@ -232,27 +232,41 @@ def _events_bodies(
         rows = chunk if type(chunk) is list else list(chunk)
         start = 0
         while start < len(rows):
-            lines: list[bytes] = []
-            # At most about a compression chunk of lines per call: larger hand-overs
-            # cost the process tens of megabytes in fragments (docs/benchmarks.md).
-            budget = min(writer.bytes_left, CHUNK_BYTES)
-            start, _, size = counts.filtered(
-                filter_rows, rows, start, lines, writer.records_left, budget
-            )
-            if not lines and start < len(rows):
-                # The line of the row at start did not fit that budget: alone, does it
-                # fit the part? A part takes its first line whatever its size.
-                room = NO_LIMIT if writer.empty else writer.bytes_left
-                records = 1 if writer.empty else min(1, writer.records_left)
-                start, _, size = counts.filtered(filter_rows, rows, start, lines, records, room)
-                if not lines:
-                    # The part is full: the row at start begins the next.
-                    parts.store(counts.tally(), writer.finish())
-                    writer = cast(BodyWriter, parts.writer())
-                    counts = _PartCounts(policy)
-                    continue
-            writer.extend(lines, size)
+            start, full = _lines_add(filter_rows, rows, start, writer=writer, counts=counts)
+            if full:  # the row at start begins the next part
+                parts.store(counts.tally(), writer.finish())
+                writer = cast(BodyWriter, parts.writer())
+                counts = _PartCounts(policy)
     return counts.tally(), writer.finish()
+
+
+def _lines_add(
+    filter_rows: FilterRows,
+    rows: list[StoredRow],
+    start: int,
+    *,
+    writer: BodyWriter,
+    counts: _PartCounts,
+) -> tuple[int, bool]:
+    """Filter ``rows`` from ``start`` into ``writer``: where to go on, and whether the part is full.
+
+    At most about a compression chunk of lines per call: handing the writer a
+    whole chunk of rows' lines at once cost the process 28 MB more at its
+    peak (docs/benchmarks.md).
+    """
+    lines: list[bytes] = []
+    budget = min(writer.bytes_left, CHUNK_BYTES)
+    start, size = counts.filtered(filter_rows, rows, start, lines, writer.records_left, budget)
+    if not lines and start < len(rows):
+        # The row at start did not fit that budget. Alone, does it fit the part?
+        # A part takes its first line whatever its size.
+        room = NO_LIMIT if writer.empty else writer.bytes_left
+        records = 1 if writer.empty else min(1, writer.records_left)
+        start, size = counts.filtered(filter_rows, rows, start, lines, records, room)
+        if not lines:
+            return start, True
+    writer.extend(lines, size)
+    return start, False
 
 
 class _PartCounts:
@@ -278,12 +292,13 @@ class _PartCounts:
         lines: list[bytes],
         records_left: int,
         bytes_left: int,
-    ) -> tuple[int, int, int]:
+    ) -> tuple[int, int]:
+        """``filter_rows`` counting into this part: where to go on, and the bytes of ``lines``."""
         next_start, candidates, size = filter_rows(
             rows, start, lines, self.dropped, self.audits, self.tags, records_left, bytes_left
         )
         self.candidates += candidates
-        return next_start, candidates, size
+        return next_start, size
 
     def tally(self) -> BuildTally:
         tally = BuildTally(gvl_version=self.gvl_version)
