@@ -29,3 +29,29 @@ class IpTruncator:
         fallback: Callable[[object], str | None],
     ) -> None: ...
     def __call__(self, value: object, /) -> str | None: ...
+
+class RowFilter:
+    def __init__(
+        self,
+        *,
+        policy: Any,
+        routes_name: str,
+        signal_key: Callable[[Mapping[str, Any]], tuple[Any, ...]],
+        slow: Callable[[Any, Any], tuple[Any, dict[str, Any] | None]],
+        loads: Callable[[Any], Any],
+        dumps: Callable[..., bytes],
+        option: int,
+        unspecified: str,
+    ) -> None: ...
+    def __call__(
+        self,
+        rows: list[tuple[Any, Any]],
+        start: int,
+        lines: list[bytes],
+        dropped: dict[str, int],
+        audits: dict[tuple[str, ...], int],
+        tags: dict[Any, int],
+        records_left: int,
+        bytes_left: int,
+        /,
+    ) -> tuple[int, int, int]: ...
