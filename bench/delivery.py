@@ -313,11 +313,11 @@ def body_sign(body_path: str, *, secret: str, msg_id: str, timestamp: int) -> st
 def baseline_write(batch: Any) -> int:
     """The build without the privacy filter: the same reader, NDJSON writer and gzip."""
     from gateway.delivery.body import BodyWriter
-    from gateway.delivery.build import _window_exposures
+    from gateway.delivery.build import _parsed, _window_chunks
 
     writer = BodyWriter()
-    with _window_exposures(batch=batch) as rows:
-        for payload, *_columns in rows:
+    with _window_chunks(batch=batch) as chunks:
+        for payload, _tag in _parsed(chunks):
             writer.write(payload)
     body = writer.finish()
     body.close()

@@ -153,13 +153,6 @@ def _few_collections() -> Iterator[None]:
 
 
 @contextmanager
-def _window_exposures(*, batch: Batch) -> Iterator[Iterator[ExposureRow]]:
-    """The batch's claimed exposures, parsed, streamed; the cursor closes when the block ends."""
-    with _window_chunks(batch=batch) as chunks:
-        yield _parsed(chunks)
-
-
-@contextmanager
 def _window_chunks(*, batch: Batch) -> Iterator[Iterator[list[StoredRow]]]:
     """The batch's claimed exposures as stored, in chunks; the cursor closes when the block ends."""
     zone = ZoneInfo(batch.feed.partner.reporting_time_zone)
@@ -228,8 +221,7 @@ def _events_bodies(
         return _record_bodies(policy=policy, rows=_parsed(chunks), parts=parts, writer=writer)
     filter_rows = row_filter(policy, loads=orjson.loads, dumps=orjson.dumps, option=NDJSON_OPTIONS)
     counts = _PartCounts(policy)
-    for chunk in chunks:
-        rows = chunk if type(chunk) is list else list(chunk)
+    for rows in chunks:
         start = 0
         while start < len(rows):
             start, full = _lines_add(filter_rows, rows, start, writer=writer, counts=counts)
