@@ -11,7 +11,7 @@ setup(
         Extension(
             "gateway.privacy._speedups",
             sources=["gateway/privacy/_speedups.c"],
-            depends=["gateway/privacy/_sha256.h"],
+            depends=["gateway/privacy/_sha256.h", "gateway/privacy/_json_scan.h"],
             # A function the headers do not declare is a mistake here, never an int.
             extra_compile_args=["-Werror=implicit-function-declaration"],
             optional=True,

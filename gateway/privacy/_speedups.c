@@ -17,11 +17,15 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <stddef.h>
 
 #include <arpa/inet.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
+#include "_json_scan.h"
 #include "_sha256.h"
 
 /* --- Interned key names ------------------------------------------------------------- */
@@ -333,9 +337,99 @@ speedups_limits_ad_tracking(PyObject *module, PyObject *event)
     return PyBool_FromLong(!off);
 }
 
+/* --- TextCache ----------------------------------------------------------------------- */
+
+/* What one CachedTransform sends, as JSON text, per value as JSON text: the byte path's
+ * twin of the transform's cache (allowlist.CachedTransform.text_cache), shared by every
+ * selector step of that transform, at most ``size`` entries, starting over when full. */
+typedef struct {
+    PyObject_HEAD
+    ByteGenerations generations; /* made when first used */
+    int ready;
+    size_t limit; /* per generation */
+} TextCache;
+
+static uint64_t bytes_seed;
+
+/* A generation's entries and bytes at most: a listener's identifiers and addresses for
+ * several thousand listenings at once, in a few megabytes. */
+#define TEXT_CACHE_GENERATION_MAX 16384
+#define TEXT_CACHE_GENERATION_BYTES (4 * 1024 * 1024)
+
+/* The tables, made ready when first used; NULL with MemoryError. */
+static ByteGenerations *
+text_cache_tables(TextCache *self)
+{
+    if (!self->ready) {
+        if (byte_generations_init(&self->generations, self->limit, TEXT_CACHE_GENERATION_BYTES,
+                                  bytes_seed) < 0) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        self->ready = 1;
+    }
+    return &self->generations;
+}
+
+static PyObject *
+text_cache_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    Py_ssize_t size;
+    static char *names[] = {"size", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "n:TextCache", names, &size)) {
+        return NULL;
+    }
+    if (size < 1) {
+        PyErr_SetString(PyExc_ValueError, "a text cache holds at least one entry");
+        return NULL;
+    }
+    TextCache *self = (TextCache *)type->tp_alloc(type, 0);
+    if (self != NULL) {
+        /* Two generations of half the size each; smaller still for a large cache: text
+         * entries outnumber the Python cache's, which the object path fills alone. */
+        size_t half = (size_t)(size + 1) / 2;
+        self->limit = half < TEXT_CACHE_GENERATION_MAX ? half : TEXT_CACHE_GENERATION_MAX;
+    }
+    return (PyObject *)self;
+}
+
+static void
+text_cache_dealloc(TextCache *self)
+{
+    if (self->ready) {
+        byte_generations_free(&self->generations);
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static Py_ssize_t
+text_cache_length(TextCache *self)
+{
+    if (!self->ready) {
+        return 0;
+    }
+    return (Py_ssize_t)(self->generations.young.count + self->generations.old.count);
+}
+
+static PySequenceMethods text_cache_sequence = {
+    .sq_length = (lenfunc)text_cache_length,
+};
+
+static PyTypeObject TextCacheType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "gateway.privacy._speedups.TextCache",
+    .tp_doc = "A transform's results as JSON text per value as JSON text (the byte path's).",
+    .tp_basicsize = sizeof(TextCache),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = text_cache_new,
+    .tp_dealloc = (destructor)text_cache_dealloc,
+    .tp_as_sequence = &text_cache_sequence,
+};
+
 /* --- Selector ------------------------------------------------------------------------ */
 
-enum { STEP_KEEP = 0, STEP_CACHED = 1, STEP_CALL = 2 };
+/* STEP_REMOVE: allowlist.remove_field, which leaves the field out whatever its value. */
+enum { STEP_KEEP = 0, STEP_CACHED = 1, STEP_CALL = 2, STEP_REMOVE = 3 };
 
 typedef struct {
     PyObject *key;
@@ -353,6 +447,11 @@ typedef struct {
     Py_ssize_t capacity;
     /* STEP_CALL: transform or child selector, called (value, event, policy) */
     PyObject *call;
+    /* STEP_CACHED, optional: the transform's TextCache, for the row filter's byte path
+     * (see "Byte path" below), which also needs the key as UTF-8. */
+    PyObject *text_cache;
+    const char *key_text;
+    Py_ssize_t key_size;
 } Step;
 
 typedef struct {
@@ -362,6 +461,7 @@ typedef struct {
     Step *steps;
     PyObject *fallback; /* the node's Python selector */
     PyObject *remove;   /* allowlist.REMOVE */
+    int bytes_ready;    /* byte path: 0 not asked yet, 1 can take it, -1 cannot */
 } Selector;
 
 static PyTypeObject SelectorType;
@@ -516,6 +616,9 @@ selector_select(Selector *self, PyObject *value, PyObject *event, PyObject *poli
             continue; /* a missing transformed or nested key is left out */
         }
         PyObject *kept;
+        if (step->kind == STEP_REMOVE) {
+            continue;
+        }
         if (step->kind == STEP_KEEP) {
             kept = item;
             Py_INCREF(kept);
@@ -584,6 +687,7 @@ step_clear(Step *step)
     Py_CLEAR(step->guard);
     Py_CLEAR(step->compute);
     Py_CLEAR(step->call);
+    Py_CLEAR(step->text_cache);
 }
 
 static int
@@ -673,11 +777,11 @@ selector_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         Py_INCREF(key);
         step->key = key;
         step->kind = kind;
-        if (kind == STEP_KEEP && PyTuple_GET_SIZE(spec) == 2) {
+        if ((kind == STEP_KEEP || kind == STEP_REMOVE) && PyTuple_GET_SIZE(spec) == 2) {
             continue;
         }
         Py_ssize_t spec_size = PyTuple_GET_SIZE(spec);
-        if (kind == STEP_CACHED && (spec_size == 7 || spec_size == 9)) {
+        if (kind == STEP_CACHED && (spec_size == 7 || spec_size == 9 || spec_size == 10)) {
             cache = PyTuple_GET_ITEM(spec, 2);
             key_type = PyTuple_GET_ITEM(spec, 3);
             miss = PyTuple_GET_ITEM(spec, 4);
@@ -698,7 +802,7 @@ selector_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
                 Py_INCREF(guard);
                 step->guard = guard;
             }
-            if (spec_size == 9) {
+            if (spec_size >= 9) {
                 PyObject *compute = PyTuple_GET_ITEM(spec, 7);
                 Py_ssize_t capacity = PyLong_AsSsize_t(PyTuple_GET_ITEM(spec, 8));
                 if (capacity < 1) {
@@ -707,6 +811,13 @@ selector_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
                 Py_INCREF(compute);
                 step->compute = compute;
                 step->capacity = capacity;
+            }
+            if (spec_size == 10 && PyTuple_GET_ITEM(spec, 9) != Py_None) {
+                PyObject *text_cache = PyTuple_GET_ITEM(spec, 9);
+                if (!Py_IS_TYPE(text_cache, &TextCacheType)) {
+                    goto bad;
+                }
+                step->text_cache = Py_NewRef(text_cache);
             }
             continue;
         }
@@ -1201,6 +1312,420 @@ static PyTypeObject IpTruncatorType = {
     .tp_call = PyVectorcall_Call,
 };
 
+/* --- Byte path: selectors ------------------------------------------------------------ */
+
+/* What the row filter's byte path writes a partner's record into: JSON text that is
+ * exactly orjson.dumps(select(...), option=OPT_SORT_KEYS), made from the stored JSON
+ * text without a Python object per field. A selector takes the byte path only when
+ * every step is one it knows (bytes_ready), and a row only when its text is one that
+ * json_scan reads to exactly what orjson reads; anything else is BYTES_BAIL and the
+ * row goes the object path, whose answer is the reference. */
+
+typedef struct {
+    char *data;
+    size_t size;
+    size_t capacity;
+} ByteBuffer;
+
+enum { BYTES_ERROR = -1, BYTES_BAIL = -2 };
+
+static int
+buffer_write(ByteBuffer *buffer, const char *text, size_t size)
+{
+    if (buffer->size + size > buffer->capacity) {
+        size_t capacity = buffer->capacity ? buffer->capacity : 1024;
+        while (capacity < buffer->size + size) {
+            capacity *= 2;
+        }
+        char *data = PyMem_Realloc(buffer->data, capacity);
+        if (data == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        buffer->data = data;
+        buffer->capacity = capacity;
+    }
+    memcpy(buffer->data + buffer->size, text, size);
+    buffer->size += size;
+    return 0;
+}
+
+static void
+buffer_free(ByteBuffer *buffer)
+{
+    PyMem_Free(buffer->data);
+    buffer->data = NULL;
+    buffer->size = buffer->capacity = 0;
+}
+
+/* The objects a byte path run needs: orjson's functions, the event's top-level members
+ * (a guard reads device.lmt there) and the output. */
+typedef struct {
+    PyObject *loads;
+    PyObject *dumps;
+    const Member *event;
+    int event_size;
+    ByteBuffer *out;
+} BytesRun;
+
+static void
+release_object(void *object)
+{
+    Py_DECREF((PyObject *)object);
+}
+
+/* An error that the object path would meet and handle too (an Exception) becomes
+ * BYTES_BAIL: the row goes that way and gets the filter's answer; anything else is
+ * BYTES_ERROR. */
+static int
+bytes_failed(void)
+{
+    if (PyErr_ExceptionMatches(PyExc_Exception)) {
+        PyErr_Clear();
+        return BYTES_BAIL;
+    }
+    return BYTES_ERROR;
+}
+
+/* orjson.dumps(orjson.loads(value)): a value whose text is not already what orjson
+ * writes (an escape, a float, -0). */
+static int
+bytes_write_canonical(BytesRun *run, Span value)
+{
+    PyObject *text = PyBytes_FromStringAndSize(value.start, (Py_ssize_t)value.size);
+    PyObject *parsed = text == NULL ? NULL : PyObject_CallOneArg(run->loads, text);
+    Py_XDECREF(text);
+    PyObject *dumped = parsed == NULL ? NULL : PyObject_CallOneArg(run->dumps, parsed);
+    Py_XDECREF(parsed);
+    if (dumped == NULL) {
+        return bytes_failed();
+    }
+    int failed = !PyBytes_Check(dumped) ||
+                 buffer_write(run->out, PyBytes_AS_STRING(dumped),
+                              (size_t)PyBytes_GET_SIZE(dumped)) < 0;
+    Py_DECREF(dumped);
+    return failed ? BYTES_ERROR : 1;
+}
+
+/* A kept scalar, as orjson writes it; an object or array is the Python selector's. */
+static int
+bytes_write_kept(BytesRun *run, Span value)
+{
+    char first = value.start[0];
+    if (first == '{' || first == '[') {
+        return BYTES_BAIL;
+    }
+    int plain;
+    if (first == '"') {
+        plain = memchr(value.start, '\\', value.size) == NULL;
+    }
+    else if (first == 't' || first == 'f' || first == 'n') {
+        plain = 1;
+    }
+    else {
+        /* A number: an integer as written, but for -0; a float as orjson formats it. */
+        plain = memchr(value.start, '.', value.size) == NULL &&
+                memchr(value.start, 'e', value.size) == NULL &&
+                memchr(value.start, 'E', value.size) == NULL &&
+                !(value.size == 2 && memcmp(value.start, "-0", 2) == 0);
+    }
+    if (!plain) {
+        return bytes_write_canonical(run, value);
+    }
+    return buffer_write(run->out, value.start, value.size) < 0 ? BYTES_ERROR : 1;
+}
+
+/* transform._limits_ad_tracking on the event's text: 1 on, 0 off, BYTES_BAIL when the
+ * device is not an object (the guard would fail; the object path reports it). */
+static int
+bytes_limits_ad_tracking(BytesRun *run)
+{
+    const Span *device = json_member(run->event, run->event_size, "device", 6);
+    Member members[64];
+    int count = device == NULL ? -1 : json_object_members(*device, members, 64);
+    if (count < 0) {
+        return BYTES_BAIL;
+    }
+    const Span *lmt = json_member(members, count, "lmt", 3);
+    if (lmt == NULL) {
+        return 0;
+    }
+    /* Off: absent, null, false or the integer 0; anything else is on (fail closed). */
+    Span v = *lmt;
+    int off = (v.size == 4 && memcmp(v.start, "null", 4) == 0) ||
+              (v.size == 5 && memcmp(v.start, "false", 5) == 0) ||
+              (v.size == 1 && v.start[0] == '0') || (v.size == 2 && memcmp(v.start, "-0", 2) == 0);
+    return !off;
+}
+
+/* A STEP_CACHED step's value: what CachedTransform gives (compute(value), None leaving
+ * the field out), as JSON, remembered per value text. 1 written, 0 left out. */
+static int
+bytes_write_cached(BytesRun *run, Step *step, Span value)
+{
+    if (step->guard != NULL) {
+        int limited = bytes_limits_ad_tracking(run);
+        if (limited != 0) {
+            return limited == 1 ? 0 : limited;
+        }
+    }
+    ByteGenerations *table = text_cache_tables((TextCache *)step->text_cache);
+    if (table == NULL) {
+        return BYTES_ERROR;
+    }
+    uint64_t hash = byte_hash(value.start, value.size, bytes_seed);
+    ByteBlobHeader *found = byte_generations_get(table, value.start, value.size, hash);
+    if (found != NULL) {
+        if (found->value_size == BYTE_TABLE_REMOVED) {
+            return 0;
+        }
+        return buffer_write(run->out, byte_blob_value(found), found->value_size) < 0 ? BYTES_ERROR
+                                                                                   : 1;
+    }
+    /* The value as orjson reads it, then what the transform sends for it. Its result
+     * depends on the value alone, whatever its type (CachedTransform.miss and .other
+     * both give compute(value)), so it can be remembered by the value's text. */
+    PyObject *text = PyBytes_FromStringAndSize(value.start, (Py_ssize_t)value.size);
+    PyObject *parsed = text == NULL ? NULL : PyObject_CallOneArg(run->loads, text);
+    Py_XDECREF(text);
+    PyObject *result = parsed == NULL ? NULL : PyObject_CallOneArg(step->compute, parsed);
+    Py_XDECREF(parsed);
+    if (result == NULL) {
+        return bytes_failed();
+    }
+    if (result == Py_None) {
+        Py_DECREF(result);
+        if (byte_generations_put(table, value.start, value.size, hash, NULL,
+                                 BYTE_TABLE_REMOVED) < 0) {
+            PyErr_NoMemory();
+            return BYTES_ERROR;
+        }
+        return 0;
+    }
+    if (!PyUnicode_CheckExact(result) && !PyLong_CheckExact(result) &&
+        !PyFloat_CheckExact(result) && !PyBool_Check(result)) {
+        Py_DECREF(result);
+        return BYTES_BAIL; /* not a scalar: the Python selector copies it */
+    }
+    PyObject *dumped = PyObject_CallOneArg(run->dumps, result);
+    Py_DECREF(result);
+    if (dumped == NULL) {
+        return bytes_failed();
+    }
+    if (!PyBytes_Check(dumped) || PyBytes_GET_SIZE(dumped) >= BYTE_TABLE_REMOVED) {
+        Py_DECREF(dumped);
+        return BYTES_BAIL;
+    }
+    const char *sent = PyBytes_AS_STRING(dumped);
+    uint32_t size = (uint32_t)PyBytes_GET_SIZE(dumped);
+    int failed = byte_generations_put(table, value.start, value.size, hash, sent, size) < 0 ||
+                 buffer_write(run->out, sent, size) < 0;
+    Py_DECREF(dumped);
+    if (failed) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        return BYTES_ERROR;
+    }
+    return 1;
+}
+
+static int
+is_limits_ad_tracking(PyObject *guard)
+{
+    return PyCFunction_Check(guard) &&
+           PyCFunction_GET_FUNCTION(guard) == (PyCFunction)speedups_limits_ad_tracking;
+}
+
+/* Can the byte path take this selector (and its children)? Each step must be one it
+ * knows, each key plain text in strictly ascending order: the order orjson's
+ * OPT_SORT_KEYS writes, and the order the selector builds its dict in. */
+static int
+selector_bytes_ready(Selector *self)
+{
+    if (self->bytes_ready != 0) {
+        return self->bytes_ready;
+    }
+    int ready = 1;
+    for (Py_ssize_t i = 0; i < self->size && ready == 1; i++) {
+        Step *step = &self->steps[i];
+        step->key_text = PyUnicode_AsUTF8AndSize(step->key, &step->key_size);
+        if (step->key_text == NULL) {
+            PyErr_Clear();
+            ready = -1;
+            break;
+        }
+        for (Py_ssize_t c = 0; c < step->key_size; c++) {
+            unsigned char character = (unsigned char)step->key_text[c];
+            if (character < 0x20 || character == '"' || character == '\\') {
+                ready = -1;
+            }
+        }
+        if (i > 0) {
+            Step *before = &self->steps[i - 1];
+            Py_ssize_t common = before->key_size < step->key_size ? before->key_size
+                                                                   : step->key_size;
+            int order = memcmp(before->key_text, step->key_text, (size_t)common);
+            if (order > 0 || (order == 0 && before->key_size >= step->key_size)) {
+                ready = -1;
+            }
+        }
+        switch (step->kind) {
+        case STEP_KEEP:
+        case STEP_REMOVE:
+            break;
+        case STEP_CACHED:
+            if (step->compute == NULL || step->text_cache == NULL ||
+                (step->guard != NULL && !is_limits_ad_tracking(step->guard))) {
+                ready = -1;
+            }
+            break;
+        case STEP_CALL:
+            if (!Py_IS_TYPE(step->call, &SelectorType) ||
+                selector_bytes_ready((Selector *)step->call) != 1) {
+                ready = -1;
+            }
+            break;
+        default:
+            ready = -1;
+        }
+    }
+    self->bytes_ready = ready;
+    return ready;
+}
+
+/* selector_select on an object's members, written as JSON: 1 written, 0 when nothing
+ * is kept (REMOVE: nothing written), BYTES_BAIL or BYTES_ERROR. A missing key is left
+ * out, whatever its step, as allowlist._select does. */
+static int
+selector_write(Selector *self, const Member *members, int count, BytesRun *run)
+{
+    ByteBuffer *out = run->out;
+    size_t start = out->size;
+    int written = 0;
+    for (Py_ssize_t i = 0; i < self->size; i++) {
+        Step *step = &self->steps[i];
+        if (step->kind == STEP_REMOVE) {
+            continue;
+        }
+        const Span *value = json_member(members, count, step->key_text, (size_t)step->key_size);
+        if (value == NULL) {
+            continue;
+        }
+        size_t mark = out->size;
+        if (buffer_write(out, written ? ",\"" : "{\"", 2) < 0 ||
+            buffer_write(out, step->key_text, (size_t)step->key_size) < 0 ||
+            buffer_write(out, "\":", 2) < 0) {
+            return BYTES_ERROR;
+        }
+        int kept;
+        if (step->kind == STEP_KEEP) {
+            kept = bytes_write_kept(run, *value);
+        }
+        else if (step->kind == STEP_CACHED) {
+            kept = bytes_write_cached(run, step, *value);
+        }
+        else {
+            /* Not an object: nothing below it can be kept (allowlist._select). */
+            kept = 0;
+            if (value->start[0] == '{') {
+                Member children[64];
+                int size = json_object_members(*value, children, 64);
+                if (size < 0) {
+                    return BYTES_BAIL; /* too many members, an escaped key */
+                }
+                kept = selector_write((Selector *)step->call, children, size, run);
+            }
+        }
+        if (kept < 0) {
+            return kept;
+        }
+        if (kept == 0) {
+            out->size = mark;
+            continue;
+        }
+        written = 1;
+    }
+    if (!written) {
+        out->size = start;
+        return 0;
+    }
+    return buffer_write(out, "}", 1) < 0 ? BYTES_ERROR : 1;
+}
+
+/* --- Byte path: rows ----------------------------------------------------------------- */
+
+/* A row whose text json_scan reads, whose signal key is known and whose route's
+ * minimiser is a byte-ready selector is filtered without parsing it into objects: the
+ * signal key is found by the text of what signals.signal_key reads (its fingerprint,
+ * learnt from the object path's key for the same text), the route as the object path
+ * finds it, and the record is written by selector_write. Any other row goes the object
+ * path. tests/privacy/test_rows.py holds both to the Python RowFilter. */
+
+#define BYTES_MAX_MEMBERS 64
+#define FINGERPRINT_MAX_BYTES 4096
+/* As many signal keys as the filter keeps routes for, in at most 16 MB. */
+#define FINGERPRINT_LIMIT 100000
+#define FINGERPRINT_BYTES (16 * 1024 * 1024)
+
+static int
+fingerprint_add(ByteBuffer *fingerprint, char tag, const Span *value)
+{
+    uint32_t size = value == NULL ? UINT32_MAX : (uint32_t)value->size;
+    if (buffer_write(fingerprint, &tag, 1) < 0 ||
+        buffer_write(fingerprint, (const char *)&size, sizeof size) < 0) {
+        return -1;
+    }
+    return value == NULL ? 0 : buffer_write(fingerprint, value->start, value->size);
+}
+
+/* The text of everything signals.signal_key reads (consent; geo.country and
+ * geo.region; device.lmt, device.atts and whether device.ifa is null, "" or another
+ * string), so that two events with the same fingerprint have the same signal key.
+ * 0, BYTES_BAIL or BYTES_ERROR. */
+static int
+signals_fingerprint(ByteBuffer *fingerprint, const Member *event, int count)
+{
+    static const Span no_string = {"\"\"", 2}, some_string = {"\"?\"", 3};
+    const Span *geo = json_member(event, count, "geo", 3);
+    const Span *device = json_member(event, count, "device", 6);
+    Member members[BYTES_MAX_MEMBERS];
+    fingerprint->size = 0;
+    if (fingerprint_add(fingerprint, 'C', json_member(event, count, "consent", 7)) < 0) {
+        return BYTES_ERROR;
+    }
+    if (geo != NULL && geo->start[0] == '{') {
+        int size = json_object_members(*geo, members, BYTES_MAX_MEMBERS);
+        if (size < 0) {
+            return BYTES_BAIL;
+        }
+        if (fingerprint_add(fingerprint, 'c', json_member(members, size, "country", 7)) < 0 ||
+            fingerprint_add(fingerprint, 'r', json_member(members, size, "region", 6)) < 0) {
+            return BYTES_ERROR;
+        }
+    }
+    else if (fingerprint_add(fingerprint, 'G', geo) < 0) {
+        return BYTES_ERROR;
+    }
+    if (device != NULL && device->start[0] == '{') {
+        int size = json_object_members(*device, members, BYTES_MAX_MEMBERS);
+        if (size < 0) {
+            return BYTES_BAIL;
+        }
+        const Span *ifa = json_member(members, size, "ifa", 3);
+        if (ifa != NULL && ifa->start[0] == '"') {
+            ifa = ifa->size == 2 ? &no_string : &some_string;
+        }
+        if (fingerprint_add(fingerprint, 'l', json_member(members, size, "lmt", 3)) < 0 ||
+            fingerprint_add(fingerprint, 'a', json_member(members, size, "atts", 4)) < 0 ||
+            fingerprint_add(fingerprint, 'i', ifa) < 0) {
+            return BYTES_ERROR;
+        }
+    }
+    else if (fingerprint_add(fingerprint, 'D', device) < 0) {
+        return BYTES_ERROR;
+    }
+    return fingerprint->size > FINGERPRINT_MAX_BYTES ? BYTES_BAIL : 0;
+}
+
 /* --- RowFilter ---------------------------------------------------------------------- */
 
 /* gateway.privacy.rows.RowFilter in C: stored rows (payload JSON, tag) parsed, filtered
@@ -1221,6 +1746,18 @@ typedef struct {
     PyObject *option;      /* dumps(record, option=option) */
     PyObject *option_names;
     PyObject *unspecified; /* the reason counted when a drop has none */
+    /* The byte path (see above): on when loads and dumps are orjson's and every line
+     * ends in a newline; the signal key per fingerprint; the fingerprint to learn from
+     * the object path (learn set), and the line being written. */
+    int bytes_path;
+    ByteTable *keys; /* fingerprint -> signal key, and its route (extra) while stamp is */
+    PyObject *routes_seen;      /* the policy's routes when last looked at */
+    uint64_t routes_generation; /* changes with them; 0 never stamps a route */
+    int learn;
+    uint64_t learn_hash;
+    ByteBuffer fingerprint;
+    ByteBuffer out;
+    Py_ssize_t bytes_rows; /* rows the byte path took, for tests and benchmarks */
 } RowFilter;
 
 static PyObject *s_decision, *s_eligible, *s_reason, *s_audit, *one;
@@ -1253,6 +1790,15 @@ row_filter_event(RowFilter *self, PyObject *event, PyObject **result, PyObject *
         /* Held: a fallback signal_key runs Python code. */
         PyObject *routes = get_item(self->policy_dict, self->routes_name);
         PyObject *key = routes == NULL ? NULL : PyObject_CallOneArg(self->signal_key, event);
+        if (self->learn && key != NULL && PyTuple_CheckExact(key) &&
+            byte_table_put(self->keys, self->fingerprint.data, self->fingerprint.size,
+                           self->learn_hash, NULL, 0, Py_NewRef(key), NULL) < 0) {
+            Py_DECREF(key);
+            Py_DECREF(routes);
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->learn = 0;
         PyObject *route = key == NULL ? NULL : PyDict_GetItemWithError(routes, key);
         Py_XINCREF(route);
         Py_XDECREF(key);
@@ -1331,6 +1877,111 @@ row_drop_reason(RowFilter *self, PyObject *result, PyObject *record)
     return reason;
 }
 
+/* The route of a known fingerprint (a new reference), or NULL (none yet, or an error).
+ * Remembered beside its key while the policy keeps the same routes: a route depends
+ * only on the key and the policy, and looking it up by key hashes and compares the
+ * consent strings of the key again. */
+static PyObject *
+row_bytes_route(RowFilter *self, ByteBlobHeader *known)
+{
+    PyObject *routes = get_item(self->policy_dict, self->routes_name);
+    if (routes == NULL) {
+        return NULL;
+    }
+    if (routes != self->routes_seen) {
+        Py_XSETREF(self->routes_seen, Py_NewRef(routes));
+        self->routes_generation++;
+    }
+    if (known->extra != NULL && known->stamp == self->routes_generation) {
+        Py_DECREF(routes);
+        return Py_NewRef((PyObject *)known->extra);
+    }
+    PyObject *route = PyDict_GetItemWithError(routes, (PyObject *)known->object);
+    Py_DECREF(routes);
+    if (route == NULL || !PyTuple_CheckExact(route) || PyTuple_GET_SIZE(route) != 2) {
+        return NULL;
+    }
+    Py_XSETREF(known->extra, Py_NewRef(route));
+    known->stamp = self->routes_generation;
+    return Py_NewRef(route);
+}
+
+/* The row's (result, line) by the byte path: 1 when it took the row (line NULL for an
+ * event not sent), 0 when the row must go the object path, -1 on an error. */
+static int
+row_bytes(RowFilter *self, PyObject *payload, PyObject **result, PyObject **line)
+{
+    Py_ssize_t size;
+    const char *text = PyUnicode_CheckExact(payload) ? PyUnicode_AsUTF8AndSize(payload, &size)
+                                                     : NULL;
+    if (text == NULL) {
+        /* Not text, or text with lone surrogates: orjson's to judge. */
+        return PyErr_Occurred() ? (bytes_failed() == BYTES_BAIL ? 0 : -1) : 0;
+    }
+    Member event[BYTES_MAX_MEMBERS];
+    int count = json_document_members(text, (size_t)size, event, BYTES_MAX_MEMBERS);
+    if (count < 0) {
+        return 0;
+    }
+    int state = signals_fingerprint(&self->fingerprint, event, count);
+    if (state != 0) {
+        return state == BYTES_BAIL ? 0 : -1;
+    }
+    if (self->keys == NULL) {
+        ByteTable *keys = PyMem_Calloc(1, sizeof(ByteTable));
+        if (keys == NULL ||
+            byte_table_init(keys, FINGERPRINT_LIMIT, FINGERPRINT_BYTES, bytes_seed,
+                            release_object) < 0) {
+            PyMem_Free(keys);
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->keys = keys;
+    }
+    uint64_t hash = byte_hash(self->fingerprint.data, self->fingerprint.size, self->keys->seed);
+    ByteBlobHeader *known =
+        byte_table_get(self->keys, self->fingerprint.data, self->fingerprint.size, hash);
+    if (known == NULL) {
+        self->learn = 1; /* from the key the object path computes for this event */
+        self->learn_hash = hash;
+        return 0;
+    }
+    PyObject *route = row_bytes_route(self, known);
+    if (route == NULL) {
+        return PyErr_Occurred() ? (bytes_failed() == BYTES_BAIL ? 0 : -1) : 0;
+    }
+    PyObject *minimise = PyTuple_GET_ITEM(route, 0);
+    int kept = BYTES_BAIL;
+    if (minimise == Py_None) {
+        kept = 0; /* dropped */
+    }
+    else if (Py_IS_TYPE(minimise, &MinimiserType)) {
+        PyObject *select = ((Minimiser *)minimise)->select;
+        if (Py_IS_TYPE(select, &SelectorType) && selector_bytes_ready((Selector *)select) == 1) {
+            BytesRun run = {self->loads, self->dumps, event, count, &self->out};
+            self->out.size = 0;
+            kept = selector_write((Selector *)select, event, count, &run);
+            if (kept == 0 && buffer_write(&self->out, "{}", 2) < 0) {
+                kept = BYTES_ERROR;
+            }
+            else if (kept >= 0) {
+                kept = buffer_write(&self->out, "\n", 1) < 0 ? BYTES_ERROR : 1;
+            }
+        }
+    }
+    if (kept == 1) {
+        *line = PyBytes_FromStringAndSize(self->out.data, (Py_ssize_t)self->out.size);
+        if (*line == NULL) {
+            kept = BYTES_ERROR;
+        }
+    }
+    if (kept >= 0) {
+        *result = Py_NewRef(PyTuple_GET_ITEM(route, 1));
+    }
+    Py_DECREF(route);
+    return kept >= 0 ? 1 : (kept == BYTES_BAIL ? 0 : -1);
+}
+
 static PyObject *
 row_filter_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
                       PyObject *kwnames)
@@ -1364,10 +2015,24 @@ row_filter_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
             return NULL;
         }
         Py_INCREF(row);
-        PyObject *event = PyObject_CallOneArg(self->loads, PyTuple_GET_ITEM(row, 0));
-        PyObject *result = NULL, *record = NULL, *reason = NULL, *line = NULL, *audit = NULL;
-        if (event == NULL || row_filter_event(self, event, &result, &record) < 0) {
+        PyObject *event = NULL, *result = NULL, *record = NULL, *reason = NULL, *line = NULL,
+                 *audit = NULL;
+        self->learn = 0;
+        int by_bytes = self->bytes_path ? row_bytes(self, PyTuple_GET_ITEM(row, 0), &result,
+                                                    &line)
+                                        : 0;
+        if (by_bytes < 0) {
             goto error;
+        }
+        if (!by_bytes) {
+            event = PyObject_CallOneArg(self->loads, PyTuple_GET_ITEM(row, 0));
+            if (event == NULL || row_filter_event(self, event, &result, &record) < 0) {
+                goto error;
+            }
+        }
+        else {
+            self->bytes_rows++;
+            record = Py_NewRef(line == NULL ? Py_None : line); /* what row_drop_reason asks */
         }
         reason = row_drop_reason(self, result, record);
         if (reason != NULL) {
@@ -1380,10 +2045,12 @@ row_filter_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
         if (PyErr_Occurred()) {
             goto error;
         }
-        PyObject *dump_args[2] = {record, self->option};
-        line = PyObject_Vectorcall(self->dumps, dump_args, 1, self->option_names);
         if (line == NULL) {
-            goto error;
+            PyObject *dump_args[2] = {record, self->option};
+            line = PyObject_Vectorcall(self->dumps, dump_args, 1, self->option_names);
+            if (line == NULL) {
+                goto error;
+            }
         }
         if (!PyBytes_Check(line)) {
             PyErr_SetString(PyExc_TypeError, "dumps must give bytes");
@@ -1393,7 +2060,7 @@ row_filter_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
         if (records_left <= 0 || size > bytes_left) {
             /* Full: this event is the next part's first, filtered again there. */
             Py_DECREF(row);
-            Py_DECREF(event);
+            Py_XDECREF(event);
             Py_DECREF(result);
             Py_DECREF(record);
             Py_DECREF(line);
@@ -1410,7 +2077,7 @@ row_filter_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
         candidates++;
     next:
         Py_DECREF(row);
-        Py_DECREF(event);
+        Py_XDECREF(event);
         Py_DECREF(result);
         Py_DECREF(record);
         Py_XDECREF(reason);
@@ -1443,6 +2110,7 @@ row_filter_clear(RowFilter *self)
     Py_CLEAR(self->option);
     Py_CLEAR(self->option_names);
     Py_CLEAR(self->unspecified);
+    Py_CLEAR(self->routes_seen);
     return 0;
 }
 
@@ -1459,6 +2127,7 @@ row_filter_traverse(RowFilter *self, visitproc visit, void *arg)
     Py_VISIT(self->option);
     Py_VISIT(self->option_names);
     Py_VISIT(self->unspecified);
+    Py_VISIT(self->routes_seen);
     return 0;
 }
 
@@ -1467,6 +2136,12 @@ row_filter_dealloc(RowFilter *self)
 {
     PyObject_GC_UnTrack(self);
     row_filter_clear(self);
+    if (self->keys != NULL) {
+        byte_table_free(self->keys);
+        PyMem_Free(self->keys);
+    }
+    buffer_free(&self->fingerprint);
+    buffer_free(&self->out);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -1474,11 +2149,12 @@ static PyObject *
 row_filter_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     PyObject *policy, *routes_name, *signal_key, *slow, *loads, *dumps, *option, *unspecified;
-    static char *names[] = {"policy", "routes_name", "signal_key", "slow", "loads",
-                            "dumps",  "option",      "unspecified", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OUOOOOOU:RowFilter", names, &policy,
+    int bytes_path = 0;
+    static char *names[] = {"policy", "routes_name", "signal_key",  "slow",       "loads",
+                            "dumps",  "option",      "unspecified", "bytes_path", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OUOOOOOU|p:RowFilter", names, &policy,
                                      &routes_name, &signal_key, &slow, &loads, &dumps, &option,
-                                     &unspecified)) {
+                                     &unspecified, &bytes_path)) {
         return NULL;
     }
     PyObject *policy_dict = PyObject_GenericGetDict(policy, NULL);
@@ -1491,6 +2167,7 @@ row_filter_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     self->vectorcall = row_filter_vectorcall;
+    self->bytes_path = bytes_path;
     self->policy_dict = policy_dict;
     self->routes_name = Py_NewRef(routes_name);
     self->signal_key = Py_NewRef(signal_key);
@@ -1511,6 +2188,12 @@ row_filter_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     return (PyObject *)self;
 }
 
+static PyMemberDef row_filter_members[] = {
+    {"bytes_rows", T_PYSSIZET, offsetof(RowFilter, bytes_rows), READONLY,
+     "How many rows the byte path filtered."},
+    {NULL},
+};
+
 static PyTypeObject RowFilterType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "gateway.privacy._speedups.RowFilter",
@@ -1518,6 +2201,7 @@ static PyTypeObject RowFilterType = {
     .tp_basicsize = sizeof(RowFilter),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_new = row_filter_new,
+    .tp_members = row_filter_members,
     .tp_traverse = (traverseproc)row_filter_traverse,
     .tp_clear = (inquiry)row_filter_clear,
     .tp_dealloc = (destructor)row_filter_dealloc,
@@ -1571,10 +2255,14 @@ PyInit__speedups(void)
     INTERN(s_reason, "reason");
     INTERN(s_audit, "audit");
     if ((one = PyLong_FromLong(1)) == NULL) return NULL;
+    /* The byte path's tables hash payload text: seeded, so it cannot be made to collide. */
+    if (getrandom(&bytes_seed, sizeof bytes_seed, GRND_NONBLOCK) != sizeof bytes_seed) {
+        bytes_seed = (uint64_t)(uintptr_t)&bytes_seed ^ (uint64_t)time(NULL);
+    }
 #undef INTERN
     if (PyType_Ready(&SelectorType) < 0 || PyType_Ready(&MinimiserType) < 0 ||
         PyType_Ready(&KeyedHashType) < 0 || PyType_Ready(&IpTruncatorType) < 0 ||
-        PyType_Ready(&RowFilterType) < 0) {
+        PyType_Ready(&RowFilterType) < 0 || PyType_Ready(&TextCacheType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&speedups_module);
@@ -1608,6 +2296,12 @@ PyInit__speedups(void)
     Py_INCREF(&RowFilterType);
     if (PyModule_AddObject(module, "RowFilter", (PyObject *)&RowFilterType) < 0) {
         Py_DECREF(&RowFilterType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    Py_INCREF(&TextCacheType);
+    if (PyModule_AddObject(module, "TextCache", (PyObject *)&TextCacheType) < 0) {
+        Py_DECREF(&TextCacheType);
         Py_DECREF(module);
         return NULL;
     }

@@ -42,7 +42,10 @@ class RowFilter:
         dumps: Callable[..., bytes],
         option: int,
         unspecified: str,
+        bytes_path: bool = False,
     ) -> None: ...
+    @property
+    def bytes_rows(self) -> int: ...
     def __call__(
         self,
         rows: list[tuple[Any, Any]],
@@ -55,3 +58,7 @@ class RowFilter:
         bytes_left: int,
         /,
     ) -> tuple[int, int, int]: ...
+
+class TextCache:
+    def __init__(self, size: int) -> None: ...
+    def __len__(self) -> int: ...

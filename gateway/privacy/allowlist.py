@@ -50,9 +50,12 @@ class CachedTransform:
     Callable like any transform; the generated selectors (``_selector``) inline
     the cache lookup instead, which is the same thing without the call. They
     bind ``cache`` when a plan is compiled: share or replace it only before.
+    The same goes for ``text_cache``: with the C speedups built, the row
+    filter's byte path keeps there what the transform sends, as JSON text, per
+    value as JSON text (``_speedups.TextCache``); None without them.
     """
 
-    __slots__ = ("cache", "compute", "guard", "key_type", "size")
+    __slots__ = ("cache", "compute", "guard", "key_type", "size", "text_cache")
 
     def __init__(
         self,
@@ -67,6 +70,7 @@ class CachedTransform:
         self.size = size
         self.guard = guard
         self.cache: dict[Any, Any] = {}
+        self.text_cache: Any = None if _speedups is None else _speedups.TextCache(size)
 
     def __call__(self, value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
         if self.guard is not None and self.guard(event):
@@ -93,6 +97,11 @@ class CachedTransform:
         """The result for a value of another type: computed, not kept."""
         result = self.compute(value)
         return REMOVE if result is None else result
+
+
+def remove_field(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
+    """The transform that leaves a field out whatever its value (a denied activity's fields)."""
+    return REMOVE
 
 
 class _Keep:
@@ -389,6 +398,8 @@ def _speedup_steps(node: PlanNode) -> tuple[tuple[Any, ...], ...]:
     for key, step, transform in node.step_items:
         if step is KEEP:
             steps.append((key, 0))
+        elif transform is remove_field:
+            steps.append((key, 3))
         elif isinstance(transform, CachedTransform):
             steps.append(
                 (
@@ -401,6 +412,7 @@ def _speedup_steps(node: PlanNode) -> tuple[tuple[Any, ...], ...]:
                     transform.guard,
                     transform.compute,
                     transform.size,
+                    transform.text_cache,
                 )
             )
         else:

@@ -31,6 +31,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import orjson
+
 from gateway.privacy import filter as privacy_filter
 from gateway.privacy.policy import PartnerPolicy
 from gateway.privacy.speedups import speedups_load
@@ -79,8 +81,25 @@ def row_filter(
         dumps=dumps,
         option=option,
         unspecified=UNSPECIFIED_REASON,
+        bytes_path=_bytes_path_fits(loads, dumps, option),
     )
     return compiled
+
+
+def _bytes_path_fits(loads: Callable[[Any], Any], dumps: Callable[..., bytes], option: int) -> bool:
+    """Can the compiled filter write lines from the stored text (its byte path)?
+
+    Only with orjson's own functions and every line ending in a newline: the byte
+    path writes what ``orjson.dumps(record, option=option)`` writes for such an
+    option (the records' keys are in sorted order either way).
+    """
+    allowed = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SORT_KEYS
+    return (
+        loads is orjson.loads
+        and dumps is orjson.dumps
+        and bool(option & orjson.OPT_APPEND_NEWLINE)
+        and not option & ~allowed
+    )
 
 
 class RowFilter:

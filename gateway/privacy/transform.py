@@ -27,6 +27,7 @@ from gateway.privacy.allowlist import (
     Transform,
     apply_plan,
     compile_plan,
+    remove_field,
 )
 from gateway.privacy.geo import LATITUDE_LIMIT, LONGITUDE_LIMIT, round_coordinate
 from gateway.privacy.network import uncached_truncator
@@ -210,11 +211,7 @@ def denied_paths(denied_activities: Iterable[str]) -> tuple[str, ...]:
 
 def _removals(denied_activities: frozenset[str]) -> tuple[tuple[str, Transform], ...]:
     # Attached after the other transforms, so a removal replaces a pseudonym or rounding.
-    return tuple((path, _remove) for path in denied_paths(denied_activities))
-
-
-def _remove(value: Any, event: Mapping[str, Any], policy: PartnerPolicy) -> Any:
-    return REMOVE
+    return tuple((path, remove_field) for path in denied_paths(denied_activities))
 
 
 class _PolicyTransforms:
@@ -272,6 +269,7 @@ def _transforms(policy: PartnerPolicy) -> _PolicyTransforms:
         guard=_lmt_guard() if honour_lmt else None,
     )
     device_ifa.cache = identifier.cache
+    device_ifa.text_cache = identifier.text_cache
     ip = CachedTransform(
         uncached_truncator(ipv4_bits=policy.ipv4_prefix_bits, ipv6_bits=policy.ipv6_prefix_bits),
         key_type=str,
@@ -301,7 +299,7 @@ def _transforms(policy: PartnerPolicy) -> _PolicyTransforms:
         (USER_AGENT_PATH, user_agent),
         # Only this module writes the *_previous fields; whatever the event carries
         # under those names is never sent.
-        *((path, _remove) for path in PREVIOUS_PATHS),
+        *((path, remove_field) for path in PREVIOUS_PATHS),
     )
     return _PolicyTransforms(fields, previous)
 

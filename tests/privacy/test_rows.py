@@ -175,6 +175,8 @@ def test_a_minimiser_that_fails_drops_the_event_as_the_filter_does(
         if minimise is not None:
             routes[key] = (exploding, result)
 
+    # A new filter: one remembers the routes it has met (a policy never changes a route).
+    filter_rows = filter_for(kind, partner)
     (_, candidates, added), lines, dropped, _, _ = actual_run(filter_rows, rows, 0, NO_LIMIT, 0)
     assert (candidates, added, lines) == (50, 0, [])
     assert dropped.get("filter_error", 0) > 0
