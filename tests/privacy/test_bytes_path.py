@@ -1,0 +1,325 @@
+"""The compiled row filter's byte path writes exactly the object path's lines from stored text.
+
+The byte path (``_speedups.c``, "Byte path") takes a row only when it can vouch
+for it, and hands every other row to the object path. These tests feed each row
+more than once (the first time teaches the filter its signal key and route, the
+next ones go the byte path) in every written form JSON allows, and compare with
+the Python ``rows.RowFilter`` and the plain contract of ``test_rows``: the same
+lines, counts and stops, and the same errors for text orjson does not read.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.privacy import rows as privacy_rows
+from gateway.privacy import transform
+from gateway.privacy.policy import PartnerPolicy
+
+from .engine_builders import policy
+from .test_fast_paths import COMPILED, POLICIES, SETTINGS, events, realistic_events
+from .test_rows import NO_LIMIT, OPTION, _json_value, actual_run, expected_run, filter_for
+
+pytestmark = pytest.mark.skipif(not COMPILED, reason="gateway.privacy._speedups is not built")
+
+SPACES = ("", " ", "\n", "\t ", "\r\n  ")
+
+
+def render(value: Any, rng: random.Random) -> str:
+    """``value`` as JSON text in one of the many ways JSON can be written.
+
+    Keys in any order, a decoy member before a key's real one (the last of
+    duplicates counts), any whitespace, escaped or raw non-ASCII text, escaped
+    solidus, -0, floats with exponents.
+    """
+
+    def space() -> str:
+        return rng.choice(SPACES)
+
+    if isinstance(value, dict):
+        items = list(value.items())
+        if rng.random() < 0.5:
+            rng.shuffle(items)
+        members = []
+        for key, item in items:
+            if rng.random() < 0.1:
+                members.append(f"{json.dumps(key)}:{render(rng.choice([0, 'decoy', None]), rng)}")
+            members.append(f"{space()}{json.dumps(key)}{space()}:{space()}{render(item, rng)}")
+        return "{" + ",".join(members) + space() + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(space() + render(item, rng) + space() for item in value) + "]"
+    if isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=rng.random() < 0.5)
+        return text.replace("/", "\\/") if rng.random() < 0.3 else text
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int):
+        return "-0" if value == 0 and rng.random() < 0.3 else str(value)
+    if isinstance(value, float):
+        return f"{value:.17e}" if rng.random() < 0.5 else json.dumps(value)
+    raise TypeError(type(value))
+
+
+def rows_twice(texts: list[str]) -> list[tuple[str, str]]:
+    rows = [(text, f"tag-{n % 3}") for n, text in enumerate(texts)]
+    return rows + rows
+
+
+def assert_same_as_object_path(partner: PartnerPolicy, rows: list[tuple[str, str]]) -> int:
+    """Compiled and Python filters agree with the contract; the rows the byte path took."""
+    compiled = filter_for("compiled", partner)
+    expected = expected_run(partner, rows, 0, NO_LIMIT, NO_LIMIT)
+    assert actual_run(compiled, rows, 0, NO_LIMIT, NO_LIMIT) == expected
+    assert actual_run(filter_for("python", partner), rows, 0, NO_LIMIT, NO_LIMIT) == expected
+    taken: int = compiled.bytes_rows  # type: ignore[attr-defined]
+    return taken
+
+
+@pytest.mark.parametrize("name", sorted(POLICIES))
+def test_realistic_rows_go_the_byte_path_where_it_can_and_give_the_same_lines(name: str) -> None:
+    partner = policy(**POLICIES[name])
+    rng = random.Random(3)
+    texts = [render(_json_value(event), rng) for event in realistic_events(600)]
+    rows = rows_twice(texts)
+    taken = assert_same_as_object_path(partner, rows)
+    if name in ("whole objects", "rotation"):
+        # A whole object kept around a transform, a second pseudonym: records are made
+        # the Python way only; the byte path drops what the route says to drop.
+        dropped = sum(expected_run(partner, rows, 0, NO_LIMIT, NO_LIMIT)[2].values())
+        assert dropped // 2 <= taken <= dropped
+    else:
+        assert taken >= 600  # every row the second time round (written anew, each the first)
+
+
+@settings(SETTINGS)
+@given(
+    event_list=st.lists(events, min_size=1, max_size=6),
+    rng=st.randoms(use_true_random=False),
+    name=st.sampled_from(sorted(POLICIES)),
+)
+def test_any_event_in_any_written_form_gives_the_object_paths_line(
+    event_list: list[Any], rng: random.Random, name: str
+) -> None:
+    texts = [render(_json_value(event), rng) for event in event_list]
+    assert_same_as_object_path(policy(**POLICIES[name]), rows_twice(texts))
+
+
+def base_event() -> dict[str, Any]:
+    return {
+        "event_id": "evt-1",
+        "user_id": "user-1",
+        "household_id": "hh-1",
+        "ip": "203.0.113.77",
+        "user_agent": "Spotify/8.9.1 iOS/17.1.1 (iPhone15,2)",
+        "device": {"type": "mobile", "os": "ios", "ifa": "6D92078A-8246-4BA4-AE5B-76104861E7DC"},
+        "geo": {"country": "US", "region": "CA", "lat": 37.77493, "lon": -122.41942},
+        "consent": {"gdpr": 0, "us_privacy": "1YNN", "gpc": False, "coppa": False},
+    }
+
+
+def with_path(event: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of ``event`` with ``path`` set to ``value`` (removed for ``...``)."""
+    copy = json.loads(json.dumps(event))
+    *parents, last = path.split(".")
+    target = copy
+    for part in parents:
+        target = target[part]
+    if value is ...:
+        target.pop(last, None)
+    else:
+        target[last] = value
+    return copy
+
+
+SIGNAL_VARIANTS = [
+    *(("device.ifa", value) for value in ("", "x", None, ..., 0, "\u0000")),
+    *(("device.atts", value) for value in (0, 1, 2, 3, 4, "1", 1.0, None)),
+    *(("device.lmt", value) for value in (0, 1, True, False, None, 0.0, "0", "1", [], ...)),
+    *(("geo.region", value) for value in ("ca", "US-CA", "CA", 5, None, ...)),
+    *(("geo.country", value) for value in ("us", "US", "USA", "DE", None, ...)),
+    ("geo", "somewhere"),
+    ("geo", None),
+    ("geo", []),
+    ("device", "phone"),
+    ("device", None),
+    ("consent", None),
+    ("consent", {"gdpr": 1}),
+    ("consent", {"us_privacy": "1YNN", "gdpr": 0, "addtl_consent": "1~"}),
+    ("consent", {"gdpr": 0, "coppa": True}),
+    ("consent", {"gdpr": 0, "gpp_sid": [7, 8], "gpp": "DBABL~BVQqAAAAAgA.QA"}),
+    ("consent", {"gdpr": True}),
+]
+
+
+@pytest.mark.parametrize("name", ["measurement feed", "coarse", "no key"])
+def test_every_signal_the_key_reads_tells_rows_apart(name: str) -> None:
+    """Rows that differ only in what signal_key reads never share a route on the byte path."""
+    rng = random.Random(5)
+    texts = []
+    for path, value in SIGNAL_VARIANTS:
+        event = with_path(base_event(), path, value)
+        texts += [render(event, rng), render(event, rng)]
+    taken = assert_same_as_object_path(policy(**POLICIES[name]), rows_twice(texts))
+    assert taken > 0
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        "123456789012345678901234567890",  # orjson makes a float of it
+        "1E2",
+        "-0",
+        "-0.0",
+        "1e99",
+        "1.5e-7",
+        '"\\ud83d\\ude00"',  # an escaped surrogate pair
+        '"caf\\u00e9 \\"quoted\\" \\\\ \\/ \\b\\f\\n\\r\\t"',
+        '"caf\u00e9 \u2028"',
+        "[" * 40 + "]" * 40,  # deeper than the scanner goes
+        '{"a": {"b": [1, {"c": null}]}}',
+    ],
+)
+def test_odd_but_valid_values_are_written_as_orjson_writes_them(odd: str) -> None:
+    """Kept (event_id) and skipped (content_id) fields with values orjson reads its own way."""
+    compact = orjson.dumps(base_event()).decode()
+    texts = [
+        compact[:-1] + f',"event_id":{odd}}}',
+        compact[:-1] + f',"content_id":{odd}}}',
+        compact[:-1] + f',"user_id":{odd}}}',
+    ]
+    assert_same_as_object_path(policy(**POLICIES["measurement feed"]), rows_twice(texts))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "01",
+        "1.",
+        ".5",
+        "+1",
+        "1e",
+        "1e400",
+        "-",
+        "tru",
+        "NaN",
+        "Infinity",
+        '"\\x"',
+        '"\\u12"',
+        '"\\ud800"',  # a lone surrogate
+        '"\x01"',
+        "[1,]",
+        '{"a" 1}',
+        "'a'",
+        '"open',
+    ],
+)
+def test_text_orjson_does_not_read_fails_as_it_always_did(bad: str) -> None:
+    """After rows with the same signals (the byte path ready for them), a bad row still raises."""
+    compact = orjson.dumps(base_event()).decode()
+    good = [(compact, "tag")] * 3
+    for text in (compact[:-1] + f',"content_id":{bad}}}', compact[:-1] + ",}", compact + "x"):
+        with pytest.raises(orjson.JSONDecodeError):
+            orjson.loads(text)
+        for kind in ("compiled", "python"):
+            filter_rows = filter_for(kind, policy(**POLICIES["measurement feed"]))
+            with pytest.raises(orjson.JSONDecodeError):
+                filter_rows([*good, (text, "tag")], 0, [], {}, {}, {}, NO_LIMIT, NO_LIMIT)
+            if kind == "compiled":
+                # The first good row leaves a route, the second its fingerprint, the
+                # third goes the byte path; the bad one does not.
+                assert filter_rows.bytes_rows == 1  # type: ignore[attr-defined]
+
+
+def test_denied_activities_leave_their_fields_out_on_the_byte_path() -> None:
+    """The measurement feed denies precise geo in DE and user ids under COPPA."""
+    german = with_path(with_path(base_event(), "geo.country", "DE"), "geo.region", "BE")
+    german["consent"] = {"gdpr": 0}
+    child = with_path(base_event(), "consent.coppa", True)
+    rng = random.Random(9)
+    texts = [render(event, rng) for event in (german, child, base_event())]
+    partner = policy(**POLICIES["measurement feed"])
+    rows = rows_twice(texts)
+    assert assert_same_as_object_path(partner, rows) >= 3
+    lines = actual_run(filter_for("compiled", partner), rows, 0, NO_LIMIT, NO_LIMIT)[1]
+    records = [orjson.loads(line) for line in lines]
+    assert any("lat" not in record.get("geo", {}) for record in records)
+    assert any("user_id" not in record for record in records)
+
+
+def test_small_caches_turn_over_and_change_no_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Text caches of one entry a generation: every value turns them over."""
+    for name in (
+        "PSEUDONYM_CACHE_SIZE",
+        "IP_CACHE_SIZE",
+        "USER_AGENT_CACHE_SIZE",
+        "COORDINATE_CACHE_SIZE",
+    ):
+        monkeypatch.setattr(transform, name, 2)
+    rng = random.Random(11)
+    texts = [render(_json_value(event), rng) for event in realistic_events(400)]
+    assert assert_same_as_object_path(policy(**POLICIES["measurement feed"]), rows_twice(texts))
+
+
+@pytest.mark.parametrize(
+    ("dumps", "option"),
+    [
+        (lambda record, option: orjson.dumps(record, option=option), OPTION),
+        (orjson.dumps, orjson.OPT_SORT_KEYS),  # no newline: lines the byte path does not write
+        (orjson.dumps, OPTION | orjson.OPT_INDENT_2),
+    ],
+)
+def test_the_byte_path_stays_off_for_other_serialisers(dumps: Any, option: int) -> None:
+    partner = policy(**POLICIES["measurement feed"])
+    made = privacy_rows.row_filter(partner, loads=orjson.loads, dumps=dumps, option=option)
+    rows = rows_twice([orjson.dumps(base_event()).decode()])
+    actual_run(made, rows, 0, NO_LIMIT, NO_LIMIT)
+    assert made.bytes_rows == 0  # type: ignore[attr-defined]
+
+
+def test_a_text_cache_holds_at_least_one_entry() -> None:
+    from gateway.privacy import _speedups  # type: ignore[attr-defined]
+
+    with pytest.raises(ValueError):
+        _speedups.TextCache(0)
+    assert len(_speedups.TextCache(10)) == 0
+
+
+MUTATIONS = '{}[],:"\\ \t0123456789eE.+-tfnu\x00\x1f\u00e9'
+
+
+@settings(SETTINGS)
+@given(rng=st.randoms(use_true_random=False), edits=st.integers(1, 3))
+def test_mutated_text_reads_as_orjson_reads_it_or_fails_as_it_fails(
+    rng: random.Random, edits: int
+) -> None:
+    """Characters deleted from or put into a valid row: the same line, or the same error."""
+    text = render(base_event(), rng)
+    for _ in range(edits):
+        at = rng.randrange(len(text))
+        if rng.random() < 0.5:
+            text = text[:at] + text[at + 1 :]
+        else:
+            text = text[:at] + rng.choice(MUTATIONS) + text[at:]
+    warm = [(orjson.dumps(base_event()).decode(), "tag")] * 3
+    rows = [*warm, (text, "tag"), (text, "tag")]
+    outcomes = []
+    for kind in ("compiled", "python"):
+        try:
+            outcome: Any = actual_run(
+                filter_for(kind, policy(**POLICIES["measurement feed"])),
+                rows,
+                0,
+                NO_LIMIT,
+                NO_LIMIT,
+            )
+        except orjson.JSONDecodeError:
+            outcome = "JSONDecodeError"
+        outcomes.append(outcome)
+    assert outcomes[0] == outcomes[1]
