@@ -10,6 +10,10 @@
  *   are plain scalars. Anything else is handed to the node's Python selector.
  * - KeyedHash: the HMAC-SHA256 of gateway.privacy.pseudonyms._Keyed, with the
  *   SHA-256 of _sha256.h.
+ * - IpTruncator: network.truncate_ip for dotted quads and IPv6 text.
+ * - RowFilter: gateway.privacy.rows.RowFilter, a batch build's loop over stored rows,
+ *   with its byte path: rows filtered from their JSON text (_json_scan.h) without
+ *   Python objects per field, each transform's results kept as text (TextCache).
  *
  * All compute exactly what the Python code computes (tests compare them on
  * generated events); they only skip the interpreter. Without a compiler the
@@ -1658,7 +1662,8 @@ selector_write(Selector *self, const Member *members, int count, BytesRun *run)
  * signal key is found by the text of what signals.signal_key reads (its fingerprint,
  * learnt from the object path's key for the same text), the route as the object path
  * finds it, and the record is written by selector_write. Any other row goes the object
- * path. tests/privacy/test_rows.py holds both to the Python RowFilter. */
+ * path. tests/privacy/test_bytes_path.py holds both to the Python RowFilter, with rows
+ * in every written form of JSON, mutated text and each signal the key reads. */
 
 #define BYTES_MAX_MEMBERS 64
 #define FINGERPRINT_MAX_BYTES 4096
