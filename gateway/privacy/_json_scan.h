@@ -355,7 +355,6 @@ typedef struct {
     size_t limit;      /* entries */
     size_t bytes;      /* in its chunks */
     size_t byte_limit; /* ... at most (about: the entry that passes it is kept) */
-    uint64_t seed;
     void (*release)(void *object); /* frees an entry's object */
     ByteChunk *chunks;             /* the newest first */
 } ByteTable;
@@ -386,8 +385,9 @@ byte_arena_alloc(ByteTable *table, size_t size)
 static uint64_t
 byte_hash(const char *data, size_t size, uint64_t seed)
 {
-    /* A multiply-and-rotate mix of 8-byte words: quick, and seeded per table so that
-     * payloads cannot be crafted to collide (probing is bounded besides). */
+    /* A multiply-and-rotate mix of 8-byte words: quick, and seeded (by the caller, with a
+     * random seed) so that payloads cannot be crafted to collide (probing is bounded
+     * besides). */
     const uint64_t m = 0x9E3779B97F4A7C15ULL;
     uint64_t h = seed ^ (size * m);
     while (size >= 8) {
@@ -448,8 +448,7 @@ byte_table_free(ByteTable *table)
 /* 0, or -1 when out of memory. ``limit`` entries at most, in about ``byte_limit`` bytes;
  * the slots are twice as many. */
 static int
-byte_table_init(ByteTable *table, size_t limit, size_t byte_limit, uint64_t seed,
-                void (*release)(void *))
+byte_table_init(ByteTable *table, size_t limit, size_t byte_limit, void (*release)(void *))
 {
     size_t capacity = 16;
     while (capacity < limit * 2) {
@@ -462,7 +461,6 @@ byte_table_init(ByteTable *table, size_t limit, size_t byte_limit, uint64_t seed
     table->mask = capacity - 1;
     table->count = 0;
     table->limit = limit;
-    table->seed = seed;
     table->release = release;
     table->chunks = NULL;
     table->bytes = 0;
@@ -554,13 +552,12 @@ typedef struct {
 } ByteGenerations;
 
 static int
-byte_generations_init(ByteGenerations *generations, size_t limit, size_t byte_limit,
-                      uint64_t seed)
+byte_generations_init(ByteGenerations *generations, size_t limit, size_t byte_limit)
 {
-    if (byte_table_init(&generations->young, limit, byte_limit, seed, NULL) < 0) {
+    if (byte_table_init(&generations->young, limit, byte_limit, NULL) < 0) {
         return -1;
     }
-    if (byte_table_init(&generations->old, limit, byte_limit, seed, NULL) < 0) {
+    if (byte_table_init(&generations->old, limit, byte_limit, NULL) < 0) {
         byte_table_free(&generations->young);
         return -1;
     }

@@ -345,12 +345,12 @@ speedups_limits_ad_tracking(PyObject *module, PyObject *event)
 
 /* What one CachedTransform sends, as JSON text, per value as JSON text: the byte path's
  * twin of the transform's cache (allowlist.CachedTransform.text_cache), shared by every
- * selector step of that transform, at most ``size`` entries, starting over when full. */
+ * selector step of that transform, in two generations (ByteGenerations) of at most half
+ * of ``size`` entries each. */
 typedef struct {
     PyObject_HEAD
-    ByteGenerations generations; /* made when first used */
-    int ready;
-    size_t limit; /* per generation */
+    ByteGenerations generations; /* made when first used: no slots until then */
+    size_t limit;                /* per generation */
 } TextCache;
 
 static uint64_t bytes_seed;
@@ -364,13 +364,10 @@ static uint64_t bytes_seed;
 static ByteGenerations *
 text_cache_tables(TextCache *self)
 {
-    if (!self->ready) {
-        if (byte_generations_init(&self->generations, self->limit, TEXT_CACHE_GENERATION_BYTES,
-                                  bytes_seed) < 0) {
-            PyErr_NoMemory();
-            return NULL;
-        }
-        self->ready = 1;
+    if (self->generations.young.slots == NULL &&
+        byte_generations_init(&self->generations, self->limit, TEXT_CACHE_GENERATION_BYTES) < 0) {
+        PyErr_NoMemory();
+        return NULL;
     }
     return &self->generations;
 }
@@ -400,18 +397,13 @@ text_cache_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 static void
 text_cache_dealloc(TextCache *self)
 {
-    if (self->ready) {
-        byte_generations_free(&self->generations);
-    }
+    byte_generations_free(&self->generations); /* nothing to free if never used */
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static Py_ssize_t
 text_cache_length(TextCache *self)
 {
-    if (!self->ready) {
-        return 0;
-    }
     return (Py_ssize_t)(self->generations.young.count + self->generations.old.count);
 }
 
@@ -1333,6 +1325,9 @@ typedef struct {
 
 enum { BYTES_ERROR = -1, BYTES_BAIL = -2 };
 
+/* An object with more members than this is the object path's. */
+#define BYTES_MAX_MEMBERS 64
+
 static int
 buffer_write(ByteBuffer *buffer, const char *text, size_t size)
 {
@@ -1391,21 +1386,33 @@ bytes_failed(void)
     return BYTES_ERROR;
 }
 
+/* The value whose text is ``value``, as orjson reads it (what the object path's event
+ * holds there): a new reference, or NULL with an error. */
+static PyObject *
+bytes_parsed(BytesRun *run, Span value)
+{
+    PyObject *text = PyBytes_FromStringAndSize(value.start, (Py_ssize_t)value.size);
+    PyObject *parsed = text == NULL ? NULL : PyObject_CallOneArg(run->loads, text);
+    Py_XDECREF(text);
+    return parsed;
+}
+
 /* orjson.dumps(orjson.loads(value)): a value whose text is not already what orjson
  * writes (an escape, a float, -0). */
 static int
 bytes_write_canonical(BytesRun *run, Span value)
 {
-    PyObject *text = PyBytes_FromStringAndSize(value.start, (Py_ssize_t)value.size);
-    PyObject *parsed = text == NULL ? NULL : PyObject_CallOneArg(run->loads, text);
-    Py_XDECREF(text);
+    PyObject *parsed = bytes_parsed(run, value);
     PyObject *dumped = parsed == NULL ? NULL : PyObject_CallOneArg(run->dumps, parsed);
     Py_XDECREF(parsed);
     if (dumped == NULL) {
         return bytes_failed();
     }
-    int failed = !PyBytes_Check(dumped) ||
-                 buffer_write(run->out, PyBytes_AS_STRING(dumped),
+    if (!PyBytes_Check(dumped)) {
+        Py_DECREF(dumped);
+        return BYTES_BAIL; /* not orjson's bytes: the object path serialises */
+    }
+    int failed = buffer_write(run->out, PyBytes_AS_STRING(dumped),
                               (size_t)PyBytes_GET_SIZE(dumped)) < 0;
     Py_DECREF(dumped);
     return failed ? BYTES_ERROR : 1;
@@ -1445,8 +1452,8 @@ static int
 bytes_limits_ad_tracking(BytesRun *run)
 {
     const Span *device = json_member(run->event, run->event_size, "device", 6);
-    Member members[64];
-    int count = device == NULL ? -1 : json_object_members(*device, members, 64);
+    Member members[BYTES_MAX_MEMBERS];
+    int count = device == NULL ? -1 : json_object_members(*device, members, BYTES_MAX_MEMBERS);
     if (count < 0) {
         return BYTES_BAIL;
     }
@@ -1489,9 +1496,7 @@ bytes_write_cached(BytesRun *run, Step *step, Span value)
     /* The value as orjson reads it, then what the transform sends for it. Its result
      * depends on the value alone, whatever its type (CachedTransform.miss and .other
      * both give compute(value)), so it can be remembered by the value's text. */
-    PyObject *text = PyBytes_FromStringAndSize(value.start, (Py_ssize_t)value.size);
-    PyObject *parsed = text == NULL ? NULL : PyObject_CallOneArg(run->loads, text);
-    Py_XDECREF(text);
+    PyObject *parsed = bytes_parsed(run, value);
     PyObject *result = parsed == NULL ? NULL : PyObject_CallOneArg(step->compute, parsed);
     Py_XDECREF(parsed);
     if (result == NULL) {
@@ -1631,8 +1636,8 @@ selector_write(Selector *self, const Member *members, int count, BytesRun *run)
             /* Not an object: nothing below it can be kept (allowlist._select). */
             kept = 0;
             if (value->start[0] == '{') {
-                Member children[64];
-                int size = json_object_members(*value, children, 64);
+                Member children[BYTES_MAX_MEMBERS];
+                int size = json_object_members(*value, children, BYTES_MAX_MEMBERS);
                 if (size < 0) {
                     return BYTES_BAIL; /* too many members, an escaped key */
                 }
@@ -1665,7 +1670,6 @@ selector_write(Selector *self, const Member *members, int count, BytesRun *run)
  * path. tests/privacy/test_bytes_path.py holds both to the Python RowFilter, with rows
  * in every written form of JSON, mutated text and each signal the key reads. */
 
-#define BYTES_MAX_MEMBERS 64
 #define FINGERPRINT_MAX_BYTES 4096
 /* As many signal keys as the filter keeps routes for, in at most 16 MB. */
 #define FINGERPRINT_LIMIT 100000
@@ -1911,6 +1915,14 @@ row_bytes_route(RowFilter *self, ByteBlobHeader *known)
     return Py_NewRef(route);
 }
 
+/* row_bytes after a step that gave nothing: 0 (the object path takes the row, meeting
+ * any Exception again and handling it as it does), -1 for any other error. */
+static int
+row_bytes_declined(void)
+{
+    return PyErr_Occurred() && bytes_failed() == BYTES_ERROR ? -1 : 0;
+}
+
 /* The row's (result, line) by the byte path: 1 when it took the row (line NULL for an
  * event not sent), 0 when the row must go the object path, -1 on an error. */
 static int
@@ -1921,7 +1933,7 @@ row_bytes(RowFilter *self, PyObject *payload, PyObject **result, PyObject **line
                                                      : NULL;
     if (text == NULL) {
         /* Not text, or text with lone surrogates: orjson's to judge. */
-        return PyErr_Occurred() ? (bytes_failed() == BYTES_BAIL ? 0 : -1) : 0;
+        return row_bytes_declined();
     }
     Member event[BYTES_MAX_MEMBERS];
     int count = json_document_members(text, (size_t)size, event, BYTES_MAX_MEMBERS);
@@ -1935,15 +1947,14 @@ row_bytes(RowFilter *self, PyObject *payload, PyObject **result, PyObject **line
     if (self->keys == NULL) {
         ByteTable *keys = PyMem_Calloc(1, sizeof(ByteTable));
         if (keys == NULL ||
-            byte_table_init(keys, FINGERPRINT_LIMIT, FINGERPRINT_BYTES, bytes_seed,
-                            release_object) < 0) {
+            byte_table_init(keys, FINGERPRINT_LIMIT, FINGERPRINT_BYTES, release_object) < 0) {
             PyMem_Free(keys);
             PyErr_NoMemory();
             return -1;
         }
         self->keys = keys;
     }
-    uint64_t hash = byte_hash(self->fingerprint.data, self->fingerprint.size, self->keys->seed);
+    uint64_t hash = byte_hash(self->fingerprint.data, self->fingerprint.size, bytes_seed);
     ByteBlobHeader *known =
         byte_table_get(self->keys, self->fingerprint.data, self->fingerprint.size, hash);
     if (known == NULL) {
@@ -1953,7 +1964,7 @@ row_bytes(RowFilter *self, PyObject *payload, PyObject **result, PyObject **line
     }
     PyObject *route = row_bytes_route(self, known);
     if (route == NULL) {
-        return PyErr_Occurred() ? (bytes_failed() == BYTES_BAIL ? 0 : -1) : 0;
+        return row_bytes_declined();
     }
     PyObject *minimise = PyTuple_GET_ITEM(route, 0);
     int kept = BYTES_BAIL;
