@@ -4,6 +4,12 @@
  * Only what HMAC-SHA256 of a short identifier needs: a state that can be
  * copied after the padded key's block (the HMAC key schedule done once), fed
  * bytes, and finished. Tests compare every result with hashlib/hmac.
+ *
+ * A block is compressed with the x86 SHA extensions where the CPU has them
+ * (sha256_compress_accelerated, chosen at import by sha256_select): a build
+ * pseudonymises every identifier it has not seen in the window, about two
+ * million HMACs for a million events, and the portable code spent a tenth of
+ * the build on them. Both compressions are tested against hashlib.
  */
 #ifndef GATEWAY_SHA256_H
 #define GATEWAY_SHA256_H
@@ -69,7 +75,7 @@ sha256_init(sha256_state *s)
 }
 
 static void
-sha256_compress(uint32_t h[8], const uint8_t block[SHA256_BLOCK])
+sha256_compress_portable(uint32_t h[8], const uint8_t block[SHA256_BLOCK])
 {
     uint32_t w[64];
     for (int t = 0; t < 16; t++) {
@@ -105,6 +111,81 @@ sha256_compress(uint32_t h[8], const uint8_t block[SHA256_BLOCK])
     h[5] += f;
     h[6] += g;
     h[7] += k;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <immintrin.h>
+#define SHA256_CAN_ACCELERATE 1
+
+/* The same compression with SHA-NI: the state is kept as the instructions want it, in
+ * two registers (A, B, E, F) and (C, D, G, H); each sha256rnds2 does two rounds, and
+ * sha256msg1/msg2 extend the message schedule four words at a time. */
+__attribute__((target("sha,sse4.1,ssse3"))) static void
+sha256_compress_accelerated(uint32_t h[8], const uint8_t block[SHA256_BLOCK])
+{
+    /* Reverses the bytes of each 32-bit word: the message words are big-endian. */
+    const __m128i big_endian = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i dcba = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[0]), 0xB1);
+    __m128i hgfe = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[4]), 0x1B);
+    __m128i abef = _mm_alignr_epi8(dcba, hgfe, 8);
+    __m128i cdgh = _mm_blend_epi16(hgfe, dcba, 0xF0);
+    const __m128i abef_before = abef, cdgh_before = cdgh;
+    __m128i words[4]; /* the last four groups of four message words */
+    for (int group = 0; group < 16; group++) {
+        __m128i w;
+        if (group < 4) {
+            w = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(block + 16 * group)),
+                                 big_endian);
+        }
+        else {
+            /* W[t] for four t: sigma0 terms (msg1), W[t-7] (alignr), sigma1 terms (msg2). */
+            __m128i previous = words[(group - 1) & 3];
+            w = _mm_sha256msg1_epu32(words[group & 3], words[(group - 3) & 3]);
+            w = _mm_add_epi32(w, _mm_alignr_epi8(previous, words[(group - 2) & 3], 4));
+            w = _mm_sha256msg2_epu32(w, previous);
+        }
+        words[group & 3] = w;
+        __m128i message = _mm_add_epi32(w, _mm_loadu_si128((const __m128i *)&sha256_k[4 * group]));
+        cdgh = _mm_sha256rnds2_epu32(cdgh, abef, message);
+        abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(message, 0x0E));
+    }
+    abef = _mm_add_epi32(abef, abef_before);
+    cdgh = _mm_add_epi32(cdgh, cdgh_before);
+    __m128i feba = _mm_shuffle_epi32(abef, 0x1B);
+    __m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+    _mm_storeu_si128((__m128i *)&h[0], _mm_blend_epi16(feba, dchg, 0xF0));
+    _mm_storeu_si128((__m128i *)&h[4], _mm_alignr_epi8(dchg, feba, 8));
+}
+
+static int
+sha256_cpu_accelerates(void)
+{
+    unsigned int a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSSE3) || !(c & bit_SSE4_1)) {
+        return 0;
+    }
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29)); /* SHA */
+}
+#else
+#define SHA256_CAN_ACCELERATE 0
+#endif
+
+static void (*sha256_compress)(uint32_t h[8], const uint8_t block[SHA256_BLOCK]) =
+    sha256_compress_portable;
+
+/* Compress with the SHA extensions if ``accelerate`` and the CPU has them, else with the
+ * portable code; 1 when accelerated. At import, and by tests for each compression. */
+static int
+sha256_select(int accelerate)
+{
+    sha256_compress = sha256_compress_portable;
+#if SHA256_CAN_ACCELERATE
+    if (accelerate && sha256_cpu_accelerates()) {
+        sha256_compress = sha256_compress_accelerated;
+    }
+#endif
+    return sha256_compress != sha256_compress_portable;
 }
 
 static void

@@ -955,11 +955,28 @@ typedef struct {
     int lenient;
 } KeyedHash;
 
+/* The hex HMAC of ``size`` bytes at ``message`` into ``out`` (2 * SHA256_DIGEST chars). */
+static void
+keyed_hash_hex(const KeyedHash *self, const char *message, size_t size, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t digest[SHA256_DIGEST];
+    sha256_state state = self->inner;
+    sha256_update(&state, (const uint8_t *)message, size);
+    sha256_final(&state, digest);
+    state = self->outer;
+    sha256_update(&state, digest, SHA256_DIGEST);
+    sha256_final(&state, digest);
+    for (int i = 0; i < SHA256_DIGEST; i++) {
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 0x0f];
+    }
+}
+
 static PyObject *
 keyed_hash_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
                       PyObject *kwnames)
 {
-    static const char hex[] = "0123456789abcdef";
     KeyedHash *self = (KeyedHash *)callable;
     if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
         PyErr_SetString(PyExc_TypeError, "a keyed hash takes (value)");
@@ -984,22 +1001,11 @@ keyed_hash_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
         }
         return NULL;
     }
-    uint8_t digest[SHA256_DIGEST];
-    sha256_state state = self->inner;
-    sha256_update(&state, (const uint8_t *)message, (size_t)size);
-    sha256_final(&state, digest);
-    state = self->outer;
-    sha256_update(&state, digest, SHA256_DIGEST);
-    sha256_final(&state, digest);
     PyObject *text = PyUnicode_New(2 * SHA256_DIGEST, 127);
     if (text == NULL) {
         return NULL;
     }
-    Py_UCS1 *out = PyUnicode_1BYTE_DATA(text);
-    for (int i = 0; i < SHA256_DIGEST; i++) {
-        out[2 * i] = (Py_UCS1)hex[digest[i] >> 4];
-        out[2 * i + 1] = (Py_UCS1)hex[digest[i] & 0x0f];
-    }
+    keyed_hash_hex(self, message, (size_t)size, (char *)PyUnicode_1BYTE_DATA(text));
     return text;
 }
 
@@ -1128,16 +1134,30 @@ prefix_mask(int bits, int width)
     return all << (128 - bits);
 }
 
+#define IPV4_TEXT_MAX 16 /* "255.255.255.255" and its NUL */
+
+/* network._ipv4_number_text into ``out``: its length, or 0 when nothing is kept (0 bits). */
+static int
+ipv4_write(uint32_t number, int bits, char out[IPV4_TEXT_MAX])
+{
+    if (bits == 0) {
+        return 0;
+    }
+    uint32_t kept = number & (uint32_t)prefix_mask(bits, 32);
+    return snprintf(out, IPV4_TEXT_MAX, "%u.%u.%u.%u", kept >> 24, (kept >> 16) & 255,
+                    (kept >> 8) & 255, kept & 255);
+}
+
 /* network._ipv4_number_text */
 static PyObject *
 ipv4_text(uint32_t number, int bits)
 {
-    if (bits == 0) {
+    char out[IPV4_TEXT_MAX];
+    int size = ipv4_write(number, bits, out);
+    if (size == 0) {
         Py_RETURN_NONE;
     }
-    uint32_t kept = number & (uint32_t)prefix_mask(bits, 32);
-    return PyUnicode_FromFormat("%u.%u.%u.%u", kept >> 24, (kept >> 16) & 255, (kept >> 8) & 255,
-                                kept & 255);
+    return PyUnicode_FromStringAndSize(out, size);
 }
 
 /* network._truncate after its dotted-quad case, for ``text`` with a ':'; NULL with no error
@@ -1469,6 +1489,68 @@ bytes_limits_ad_tracking(BytesRun *run)
     return !off;
 }
 
+/* What a cache miss sends, found without Python where the compute is C already and the
+ * value is plain: the lenient KeyedHash (any value: a pseudonym of a string, None for
+ * anything else) and the IpTruncator (a dotted quad). A string written without escapes
+ * is its str's UTF-8 between the quotes, the payload's text having come from a str.
+ * The JSON text to send goes into ``sent`` (*sent_size bytes): 1; 0 when the compute
+ * gives None (the field is left out); -1 when the Python call must answer. Most misses
+ * of a build are these: every identifier and address new to the window. */
+#define NATIVE_SENT_MAX (2 * SHA256_DIGEST + 2)
+
+static int
+bytes_native_compute(PyObject *compute, Span value, char sent[NATIVE_SENT_MAX], size_t *sent_size)
+{
+    int is_string = value.start[0] == '"';
+    int plain = is_string && memchr(value.start, '\\', value.size) == NULL;
+    const char *text = value.start + 1;
+    size_t size = value.size - 2; /* between the quotes, when a string */
+    if (Py_IS_TYPE(compute, &KeyedHashType) && ((KeyedHash *)compute)->lenient) {
+        if (!is_string || size == 0) {
+            return 0;
+        }
+        if (!plain) {
+            return -1;
+        }
+        sent[0] = '"';
+        keyed_hash_hex((KeyedHash *)compute, text, size, sent + 1);
+        sent[NATIVE_SENT_MAX - 1] = '"';
+        *sent_size = NATIVE_SENT_MAX;
+        return 1;
+    }
+    if (Py_IS_TYPE(compute, &IpTruncatorType) && plain && size <= MAX_IP_TEXT) {
+        int64_t number = dotted_quad(text, (Py_ssize_t)size);
+        if (number < 0) {
+            return -1; /* IPv6, or not an address: the truncator's call answers */
+        }
+        char address[IPV4_TEXT_MAX];
+        int written = ipv4_write((uint32_t)number, ((IpTruncator *)compute)->ipv4_bits, address);
+        if (written == 0) {
+            return 0;
+        }
+        sent[0] = '"';
+        memcpy(sent + 1, address, (size_t)written);
+        sent[written + 1] = '"';
+        *sent_size = (size_t)written + 2;
+        return 1;
+    }
+    return -1;
+}
+
+/* Remember what a miss sends for ``value`` (``size`` bytes at ``sent``, or
+ * BYTE_TABLE_REMOVED for nothing) and write it: 1 written, 0 left out. */
+static int
+bytes_cached_sent(BytesRun *run, ByteGenerations *table, Span value, uint64_t hash,
+                  const char *sent, uint32_t size)
+{
+    if (byte_generations_put(table, value.start, value.size, hash, sent, size) < 0 ||
+        (size != BYTE_TABLE_REMOVED && buffer_write(run->out, sent, size) < 0)) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        return BYTES_ERROR;
+    }
+    return size != BYTE_TABLE_REMOVED;
+}
+
 /* A STEP_CACHED step's value: what CachedTransform gives (compute(value), None leaving
  * the field out), as JSON, remembered per value text. 1 written, 0 left out. */
 static int
@@ -1493,9 +1575,17 @@ bytes_write_cached(BytesRun *run, Step *step, Span value)
         return buffer_write(run->out, byte_blob_value(found), found->value_size) < 0 ? BYTES_ERROR
                                                                                    : 1;
     }
-    /* The value as orjson reads it, then what the transform sends for it. Its result
-     * depends on the value alone, whatever its type (CachedTransform.miss and .other
-     * both give compute(value)), so it can be remembered by the value's text. */
+    /* What the transform sends for the value; its result depends on the value alone,
+     * whatever its type (CachedTransform.miss and .other both give compute(value)), so
+     * it can be remembered by the value's text. */
+    char native[NATIVE_SENT_MAX];
+    size_t native_size = 0;
+    int computed = bytes_native_compute(step->compute, value, native, &native_size);
+    if (computed >= 0) {
+        return bytes_cached_sent(run, table, value, hash, computed ? native : NULL,
+                                 computed ? (uint32_t)native_size : BYTE_TABLE_REMOVED);
+    }
+    /* Else as orjson reads it, by the compute in Python. */
     PyObject *parsed = bytes_parsed(run, value);
     PyObject *result = parsed == NULL ? NULL : PyObject_CallOneArg(step->compute, parsed);
     Py_XDECREF(parsed);
@@ -1504,12 +1594,7 @@ bytes_write_cached(BytesRun *run, Step *step, Span value)
     }
     if (result == Py_None) {
         Py_DECREF(result);
-        if (byte_generations_put(table, value.start, value.size, hash, NULL,
-                                 BYTE_TABLE_REMOVED) < 0) {
-            PyErr_NoMemory();
-            return BYTES_ERROR;
-        }
-        return 0;
+        return bytes_cached_sent(run, table, value, hash, NULL, BYTE_TABLE_REMOVED);
     }
     if (!PyUnicode_CheckExact(result) && !PyLong_CheckExact(result) &&
         !PyFloat_CheckExact(result) && !PyBool_Check(result)) {
@@ -1525,16 +1610,10 @@ bytes_write_cached(BytesRun *run, Step *step, Span value)
         Py_DECREF(dumped);
         return BYTES_BAIL;
     }
-    const char *sent = PyBytes_AS_STRING(dumped);
-    uint32_t size = (uint32_t)PyBytes_GET_SIZE(dumped);
-    int failed = byte_generations_put(table, value.start, value.size, hash, sent, size) < 0 ||
-                 buffer_write(run->out, sent, size) < 0;
+    int written = bytes_cached_sent(run, table, value, hash, PyBytes_AS_STRING(dumped),
+                                    (uint32_t)PyBytes_GET_SIZE(dumped));
     Py_DECREF(dumped);
-    if (failed) {
-        if (!PyErr_Occurred()) PyErr_NoMemory();
-        return BYTES_ERROR;
-    }
-    return 1;
+    return written;
 }
 
 static int
@@ -2227,6 +2306,16 @@ static PyTypeObject RowFilterType = {
 
 /* --- Module ------------------------------------------------------------------------- */
 
+static PyObject *
+speedups_sha256_accelerate(PyObject *module, PyObject *flag)
+{
+    int accelerate = PyObject_IsTrue(flag);
+    if (accelerate < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(sha256_select(accelerate));
+}
+
 static PyMethodDef speedups_methods[] = {
     {"signal_key", speedups_signal_key, METH_O,
      "signals.signal_key in C; unusual events go to the Python function."},
@@ -2234,6 +2323,9 @@ static PyMethodDef speedups_methods[] = {
      "The Python signal_key that answers for unusual events."},
     {"limits_ad_tracking", speedups_limits_ad_tracking, METH_O,
      "transform._limits_ad_tracking in C."},
+    {"sha256_accelerate", speedups_sha256_accelerate, METH_O,
+     "Whether KeyedHash uses the CPU's SHA extensions (when it has them); "
+     "returns whether it now does. On at import."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2276,6 +2368,7 @@ PyInit__speedups(void)
         bytes_seed = (uint64_t)(uintptr_t)&bytes_seed ^ (uint64_t)time(NULL);
     }
 #undef INTERN
+    sha256_select(1);
     if (PyType_Ready(&SelectorType) < 0 || PyType_Ready(&MinimiserType) < 0 ||
         PyType_Ready(&KeyedHashType) < 0 || PyType_Ready(&IpTruncatorType) < 0 ||
         PyType_Ready(&RowFilterType) < 0 || PyType_Ready(&TextCacheType) < 0) {

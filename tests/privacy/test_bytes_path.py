@@ -237,6 +237,66 @@ def test_text_orjson_does_not_read_fails_as_it_always_did(bad: str) -> None:
                 assert filter_rows.bytes_rows == 1  # type: ignore[attr-defined]
 
 
+IDENTIFIERS = [
+    "user-1",
+    "",
+    "caf\u00e9-\U0001f600",  # raw non-ASCII: its UTF-8 is hashed as written
+    '\\escaped/"',
+    "x" * 56,  # an HMAC message past one SHA-256 block
+    7,
+    1.5,
+    None,
+    True,
+    ["user-1"],
+    {"id": "user-1"},
+]
+ADDRESSES = [
+    "203.0.113.77",
+    "0.0.0.0",
+    "255.255.255.255",
+    "256.1.1.1",
+    "01.2.3.4",
+    "1.2.3",
+    "1.2.3.4.5",
+    " 1.2.3.4",
+    "2001:db8::8a2e:370:7334",
+    "::ffff:203.0.113.77",
+    "not an address",
+    "",
+    "1" * 60,
+    4,
+    None,
+]
+
+
+@pytest.mark.parametrize("ipv4_bits", [0, 8, 24, 32])
+@pytest.mark.parametrize("accelerated", [True, False])
+def test_identifiers_and_addresses_computed_in_c_are_the_python_computes(
+    ipv4_bits: int, accelerated: bool
+) -> None:
+    """Pseudonyms and IPv4 prefixes made from the text (a cache miss) match the object path.
+
+    With the SHA extensions (where the CPU has them) and with the portable compression.
+    """
+    from gateway.privacy.speedups import speedups_load
+
+    speedups = speedups_load()
+    events = []
+    for n, identifier in enumerate(IDENTIFIERS * 2):
+        event = with_path(base_event(), "user_id", identifier)
+        event = with_path(event, "device.ifa", identifier)
+        events.append(with_path(event, "ip", ADDRESSES[n % len(ADDRESSES)]))
+    events += [with_path(base_event(), "ip", address) for address in ADDRESSES]
+    texts = [orjson.dumps(event).decode() for event in events]
+    partner = policy(**{**POLICIES["measurement feed"], "ipv4_prefix_bits": ipv4_bits})
+    before = speedups.sha256_accelerate(accelerated)
+    try:
+        # Every row the second time round: a miss computed in C takes no detour.
+        assert assert_same_as_object_path(partner, rows_twice(texts)) >= len(texts)
+    finally:
+        speedups.sha256_accelerate(before)
+
+
 def test_denied_activities_leave_their_fields_out_on_the_byte_path() -> None:
     """The measurement feed denies precise geo in DE and user ids under COPPA."""
     german = with_path(with_path(base_event(), "geo.country", "DE"), "geo.region", "BE")
