@@ -1144,8 +1144,15 @@ ipv4_write(uint32_t number, int bits, char out[IPV4_TEXT_MAX])
         return 0;
     }
     uint32_t kept = number & (uint32_t)prefix_mask(bits, 32);
-    return snprintf(out, IPV4_TEXT_MAX, "%u.%u.%u.%u", kept >> 24, (kept >> 16) & 255,
-                    (kept >> 8) & 255, kept & 255);
+    int size = 0;
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        unsigned octet = (kept >> shift) & 255;
+        if (octet >= 100) out[size++] = (char)('0' + octet / 100);
+        if (octet >= 10) out[size++] = (char)('0' + octet / 10 % 10);
+        out[size++] = (char)('0' + octet % 10);
+        out[size++] = shift ? '.' : '\0';
+    }
+    return size - 1;
 }
 
 /* network._ipv4_number_text */
@@ -1489,13 +1496,13 @@ bytes_limits_ad_tracking(BytesRun *run)
     return !off;
 }
 
-/* What a cache miss sends, found without Python where the compute is C already and the
- * value is plain: the lenient KeyedHash (any value: a pseudonym of a string, None for
- * anything else) and the IpTruncator (a dotted quad). A string written without escapes
- * is its str's UTF-8 between the quotes, the payload's text having come from a str.
- * The JSON text to send goes into ``sent`` (*sent_size bytes): 1; 0 when the compute
- * gives None (the field is left out); -1 when the Python call must answer. Most misses
- * of a build are these: every identifier and address new to the window. */
+/* What a STEP_CACHED step sends, found without Python or the cache where the compute is
+ * C already and the value is plain: the lenient KeyedHash (any value: a pseudonym of a
+ * string, None for anything else) and the IpTruncator (a dotted quad). A string written
+ * without escapes is its str's UTF-8 between the quotes, the payload's text having come
+ * from a str. The JSON text to send goes into ``sent`` (*sent_size bytes): 1; 0 when
+ * the compute gives None (the field is left out); -1 when the cache and the Python
+ * call must answer. */
 #define NATIVE_SENT_MAX (2 * SHA256_DIGEST + 2)
 
 static int
@@ -1562,6 +1569,17 @@ bytes_write_cached(BytesRun *run, Step *step, Span value)
             return limited == 1 ? 0 : limited;
         }
     }
+    /* A compute done in C costs less than looking its result up: a build's identifiers
+     * and addresses are mostly new to the cache, whose lookups miss the CPU's caches. */
+    char native[NATIVE_SENT_MAX];
+    size_t native_size = 0;
+    int computed = bytes_native_compute(step->compute, value, native, &native_size);
+    if (computed == 0) {
+        return 0;
+    }
+    if (computed == 1) {
+        return buffer_write(run->out, native, native_size) < 0 ? BYTES_ERROR : 1;
+    }
     ByteGenerations *table = text_cache_tables((TextCache *)step->text_cache);
     if (table == NULL) {
         return BYTES_ERROR;
@@ -1575,17 +1593,9 @@ bytes_write_cached(BytesRun *run, Step *step, Span value)
         return buffer_write(run->out, byte_blob_value(found), found->value_size) < 0 ? BYTES_ERROR
                                                                                    : 1;
     }
-    /* What the transform sends for the value; its result depends on the value alone,
-     * whatever its type (CachedTransform.miss and .other both give compute(value)), so
-     * it can be remembered by the value's text. */
-    char native[NATIVE_SENT_MAX];
-    size_t native_size = 0;
-    int computed = bytes_native_compute(step->compute, value, native, &native_size);
-    if (computed >= 0) {
-        return bytes_cached_sent(run, table, value, hash, computed ? native : NULL,
-                                 computed ? (uint32_t)native_size : BYTE_TABLE_REMOVED);
-    }
-    /* Else as orjson reads it, by the compute in Python. */
+    /* The value as orjson reads it, then what the transform sends for it. Its result
+     * depends on the value alone, whatever its type (CachedTransform.miss and .other
+     * both give compute(value)), so it can be remembered by the value's text. */
     PyObject *parsed = bytes_parsed(run, value);
     PyObject *result = parsed == NULL ? NULL : PyObject_CallOneArg(step->compute, parsed);
     Py_XDECREF(parsed);
