@@ -62,23 +62,57 @@ json_hex(char c)
     return -1;
 }
 
+#define JSON_BYTES_OF(byte) (UINT64_C(0x0101010101010101) * (byte))
+
+/* The bytes of ``word`` (8 bytes of text, the first in the lowest bits) that end or
+ * interrupt a string's plain run: a quote, a backslash or a control character. The
+ * classic "has a zero byte" tests: the lowest flagged byte (its 0x80 bit) is always the
+ * first such byte; flags above it may be false, and are not used. */
+static inline uint64_t
+json_word_special(uint64_t word)
+{
+    const uint64_t low = JSON_BYTES_OF(0x01), high = JSON_BYTES_OF(0x80);
+    uint64_t quote = word ^ JSON_BYTES_OF('"'), backslash = word ^ JSON_BYTES_OF('\\');
+    uint64_t zero_in_quote = (quote - low) & ~quote;
+    uint64_t zero_in_backslash = (backslash - low) & ~backslash;
+    uint64_t below_space = (word - JSON_BYTES_OF(0x20)) & ~word;
+    return (zero_in_quote | zero_in_backslash | below_space) & high;
+}
+
+/* The first quote, backslash or control character at or after p, or end. */
+static const char *
+json_string_special(const char *p, const char *end)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* 8 bytes at a time: identifiers, user agents and consent strings are long. */
+    while (end - p >= 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+        uint64_t special = json_word_special(word);
+        if (special) {
+            return p + (__builtin_ctzll(special) >> 3);
+        }
+        p += 8;
+    }
+#endif
+    while (p < end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20) {
+        p++;
+    }
+    return p;
+}
+
 /* From the opening quote: the end of the string, or NULL. *escaped is set when it holds
  * a backslash. The text is UTF-8 already (it comes from a Python str). */
 static const char *
 json_scan_string(const char *p, const char *end, int *escaped)
 {
     p++;
-    while (p < end) {
-        unsigned char c = (unsigned char)*p;
-        if (c == '"') {
+    while ((p = json_string_special(p, end)) < end) {
+        if (*p == '"') {
             return p + 1;
         }
-        if (c < 0x20) {
-            return NULL;
-        }
-        if (c != '\\') {
-            p++;
-            continue;
+        if (*p != '\\') {
+            return NULL; /* a raw control character */
         }
         *escaped = 1;
         if (p + 1 >= end) {
@@ -311,7 +345,9 @@ static const Span *
 json_member(const Member *members, int count, const char *key, size_t key_size)
 {
     for (int i = count - 1; i >= 0; i--) {
-        if (members[i].key.size == key_size && memcmp(members[i].key.start, key, key_size) == 0) {
+        if (members[i].key.size == key_size &&
+            (key_size == 0 || members[i].key.start[0] == key[0]) &&
+            memcmp(members[i].key.start, key, key_size) == 0) {
             return &members[i].value;
         }
     }

@@ -297,6 +297,52 @@ def test_identifiers_and_addresses_computed_in_c_are_the_python_computes(
         speedups.sha256_accelerate(before)
 
 
+@pytest.mark.parametrize(
+    "inserted",
+    ['\\"', "\\\\", "\\u00e9", "\\n", "\u00e9", "\x7f", "\x1f", "\x00", "\t", '"'],
+)
+def test_strings_are_read_alike_whatever_byte_of_a_word_holds_an_escape_or_a_control(
+    inserted: str,
+) -> None:
+    """The string scan reads plain text 8 bytes at a time: each lane of a word is tried.
+
+    Escapes and raw non-ASCII must be read, a raw control character or a stray quote
+    must fail as orjson fails.
+    """
+    compact = orjson.dumps(base_event()).decode()
+    plain = "abcdefghijklmnopqrstuvwx"
+    for at in range(len(plain) + 1):
+        value = plain[:at] + inserted + plain[at:]
+        for field in ("event_id", "user_id", "user_agent", "content_id"):
+            text = compact[:-1] + f',"{field}":"{value}"}}'
+            try:
+                orjson.loads(text)
+            except orjson.JSONDecodeError:
+                good = [(compact, "tag")] * 2
+                for kind in ("compiled", "python"):
+                    with pytest.raises(orjson.JSONDecodeError):
+                        actual_run(
+                            filter_for(kind, policy(**POLICIES["measurement feed"])),
+                            [*good, (text, "tag")],
+                            0,
+                            NO_LIMIT,
+                            NO_LIMIT,
+                        )
+                continue
+            assert_same_as_object_path(policy(**POLICIES["measurement feed"]), rows_twice([text]))
+
+
+def test_keys_with_an_escape_in_any_byte_of_a_word_are_the_keys_they_spell() -> None:
+    """An escaped key is the object path's; missed, "event_i\\u0064" would not be event_id."""
+    compact = orjson.dumps(base_event()).decode()
+    for key in ("event_id", "user_agent", "household_id"):
+        for at in range(len(key)):
+            escaped = key[:at] + f"\\u{ord(key[at]):04x}" + key[at + 1 :]
+            text = compact.replace(f'"{key}":', f'"{escaped}":')
+            assert orjson.loads(text) == base_event()
+            assert_same_as_object_path(policy(**POLICIES["measurement feed"]), rows_twice([text]))
+
+
 def test_denied_activities_leave_their_fields_out_on_the_byte_path() -> None:
     """The measurement feed denies precise geo in DE and user ids under COPPA."""
     german = with_path(with_path(base_event(), "geo.country", "DE"), "geo.region", "BE")
