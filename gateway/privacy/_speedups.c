@@ -1975,10 +1975,32 @@ row_drop_reason(RowFilter *self, PyObject *result, PyObject *record)
     return reason;
 }
 
-/* The route of a known fingerprint (a new reference), or NULL (none yet, or an error).
- * Remembered beside its key while the policy keeps the same routes: a route depends
- * only on the key and the policy, and looking it up by key hashes and compares the
- * consent strings of the key again. */
+/* What the byte path reads of a route, made once per known fingerprint: (minimise, the
+ * engine's result, the drop reason or None, the audit keys or None). Reading them from
+ * the result at every row cost a tenth of a build: tens of thousands of results lie
+ * scattered in memory, and each attribute is a lookup in a cold dict. */
+static PyObject *
+route_view(RowFilter *self, PyObject *route)
+{
+    PyObject *minimise = PyTuple_GET_ITEM(route, 0), *result = PyTuple_GET_ITEM(route, 1);
+    /* As row_drop_reason asks it for a row: no record when dropped, one when minimised. */
+    PyObject *reason = row_drop_reason(self, result, minimise == Py_None ? Py_None : Py_True);
+    if (reason == NULL && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *audit = reason == NULL ? PyObject_GetAttr(result, s_audit) : Py_NewRef(Py_None);
+    PyObject *view = audit == NULL ? NULL
+                                   : PyTuple_Pack(4, minimise, result,
+                                                  reason == NULL ? Py_None : reason, audit);
+    Py_XDECREF(reason);
+    Py_XDECREF(audit);
+    return view;
+}
+
+/* The route_view of a known fingerprint's route (a new reference), or NULL (none yet, or
+ * an error). Remembered beside its key while the policy keeps the same routes: a route
+ * depends only on the key and the policy, and looking it up by key hashes and compares
+ * the consent strings of the key again. */
 static PyObject *
 row_bytes_route(RowFilter *self, ByteBlobHeader *known)
 {
@@ -1999,9 +2021,13 @@ row_bytes_route(RowFilter *self, ByteBlobHeader *known)
     if (route == NULL || !PyTuple_CheckExact(route) || PyTuple_GET_SIZE(route) != 2) {
         return NULL;
     }
-    Py_XSETREF(known->extra, Py_NewRef(route));
+    PyObject *view = route_view(self, route);
+    if (view == NULL) {
+        return NULL;
+    }
+    Py_XSETREF(known->extra, Py_NewRef(view));
     known->stamp = self->routes_generation;
-    return Py_NewRef(route);
+    return view;
 }
 
 /* row_bytes after a step that gave nothing: 0 (the object path takes the row, meeting
@@ -2012,10 +2038,10 @@ row_bytes_declined(void)
     return PyErr_Occurred() && bytes_failed() == BYTES_ERROR ? -1 : 0;
 }
 
-/* The row's (result, line) by the byte path: 1 when it took the row (line NULL for an
- * event not sent), 0 when the row must go the object path, -1 on an error. */
+/* The row's route_view and line by the byte path: 1 when it took the row (line NULL for
+ * an event not sent), 0 when the row must go the object path, -1 on an error. */
 static int
-row_bytes(RowFilter *self, PyObject *payload, PyObject **result, PyObject **line)
+row_bytes(RowFilter *self, PyObject *payload, PyObject **view, PyObject **line)
 {
     Py_ssize_t size;
     const char *text = PyUnicode_CheckExact(payload) ? PyUnicode_AsUTF8AndSize(payload, &size)
@@ -2081,7 +2107,7 @@ row_bytes(RowFilter *self, PyObject *payload, PyObject **result, PyObject **line
         }
     }
     if (kept >= 0) {
-        *result = Py_NewRef(PyTuple_GET_ITEM(route, 1));
+        *view = Py_NewRef(route);
     }
     Py_DECREF(route);
     return kept >= 0 ? 1 : (kept == BYTES_BAIL ? 0 : -1);
@@ -2121,9 +2147,9 @@ row_filter_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
         }
         Py_INCREF(row);
         PyObject *event = NULL, *result = NULL, *record = NULL, *reason = NULL, *line = NULL,
-                 *audit = NULL;
+                 *audit = NULL, *view = NULL;
         self->learn = 0;
-        int by_bytes = self->bytes_path ? row_bytes(self, PyTuple_GET_ITEM(row, 0), &result,
+        int by_bytes = self->bytes_path ? row_bytes(self, PyTuple_GET_ITEM(row, 0), &view,
                                                     &line)
                                         : 0;
         if (by_bytes < 0) {
@@ -2134,12 +2160,18 @@ row_filter_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
             if (event == NULL || row_filter_event(self, event, &result, &record) < 0) {
                 goto error;
             }
+            reason = row_drop_reason(self, result, record);
         }
         else {
             self->bytes_rows++;
-            record = Py_NewRef(line == NULL ? Py_None : line); /* what row_drop_reason asks */
+            /* The view's reason is the route's; a row the selector wrote is sent. */
+            result = Py_NewRef(PyTuple_GET_ITEM(view, 1));
+            record = Py_NewRef(line == NULL ? Py_None : line);
+            PyObject *route_reason = PyTuple_GET_ITEM(view, 2);
+            reason = route_reason == Py_None ? NULL : Py_NewRef(route_reason);
+            audit = Py_NewRef(PyTuple_GET_ITEM(view, 3));
+            Py_CLEAR(view);
         }
-        reason = row_drop_reason(self, result, record);
         if (reason != NULL) {
             if (count_one(dropped, reason) < 0) {
                 goto error;
@@ -2169,9 +2201,12 @@ row_filter_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
             Py_DECREF(result);
             Py_DECREF(record);
             Py_DECREF(line);
+            Py_XDECREF(audit);
             break;
         }
-        audit = PyObject_GetAttr(result, s_audit);
+        if (audit == NULL) {
+            audit = PyObject_GetAttr(result, s_audit);
+        }
         if (audit == NULL || PyList_Append(lines, line) < 0 || count_one(audits, audit) < 0 ||
             count_one(tags, PyTuple_GET_ITEM(row, 1)) < 0) {
             goto error;
