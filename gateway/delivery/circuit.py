@@ -26,6 +26,7 @@ from typing import Literal
 from django.conf import settings
 from django.core.cache import cache
 
+from gateway.delivery.shared_store import counter_add
 from gateway.delivery.throttling import BreakerPolicy, CircuitState, breaker_state, endpoint_key
 
 # How long a half-open breaker stays in the store without a probe before it is
@@ -139,10 +140,10 @@ def circuit_record(
         return _probe_record(endpoint_url=endpoint_url, failed=failed, now=now, policy=policy)
     bucket = policy.bucket(now)
     ttl = math.ceil(policy.window_seconds + 2 * policy.bucket_seconds)
-    _incr(_key(endpoint_url, "requests", bucket), ttl)
+    counter_add(_key(endpoint_url, "requests", bucket), timeout=ttl)
     if not failed:
         return None
-    _incr(_key(endpoint_url, "failures", bucket), ttl)
+    counter_add(_key(endpoint_url, "failures", bucket), timeout=ttl)
     if cache.get(_key(endpoint_url, "open_until")) is not None:
         return None  # already open or half-open: the probe decides
     failures, requests = _window_counts(endpoint_url=endpoint_url, policy=policy, now=now)
@@ -186,13 +187,3 @@ def _window_counts(*, endpoint_url: str, policy: BreakerPolicy, now: float) -> t
     requests = sum(int(values.get(_key(endpoint_url, "requests", b), 0)) for b in buckets)
     failures = sum(int(values.get(_key(endpoint_url, "failures", b), 0)) for b in buckets)
     return failures, requests
-
-
-def _incr(key: str, ttl: int) -> int:
-    # The bucket usually exists (one per few seconds): incr first, fewer round trips.
-    try:
-        return int(cache.incr(key))
-    except ValueError:  # a new bucket
-        if cache.add(key, 1, timeout=ttl):
-            return 1
-        return int(cache.incr(key))  # another send made it meanwhile

@@ -23,6 +23,7 @@ from typing import Any
 
 from django.core.cache import cache
 
+from gateway.delivery.shared_store import delete_if_holds
 from gateway.delivery.throttling import gcra_reserve
 
 # The rate-limit lock is held for two cache round trips; it expires on its own
@@ -62,8 +63,7 @@ def slot_acquire(*, feed_id: int, limit: int, lease_seconds: int) -> Slot | None
 
 def slot_release(slot: Slot) -> None:
     """Free ``slot``, unless it expired and another send holds it by now."""
-    if cache.get(slot.key) == slot.token:
-        cache.delete(slot.key)
+    delete_if_holds(slot.key, slot.token)
 
 
 def slots_in_use(*, feed_id: int, limit: int) -> int:

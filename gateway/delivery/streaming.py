@@ -29,6 +29,7 @@ from gateway.delivery.build import batch_build
 from gateway.delivery.claims import commit_horizon, stream_round
 from gateway.delivery.models import Batch, FeedCursor
 from gateway.delivery.services import feed_cursor_locked, round_save
+from gateway.delivery.shared_store import counter_add
 from gateway.ingest.models import Exposure
 from partners.models import Feed, Partner
 
@@ -86,14 +87,7 @@ def _schedule_ttl(max_delay_ms: int) -> int:
 
 
 def _pending_add(feed_id: int, count: int) -> int:
-    key = _pending_key(feed_id)
-    if cache.add(key, count, timeout=3600):
-        return count
-    try:
-        return int(cache.incr(key, count))
-    except ValueError:  # expired between add and incr
-        cache.add(key, count, timeout=3600)
-        return count
+    return counter_add(_pending_key(feed_id), count, timeout=3600)
 
 
 def _enqueue_flush(feed_id: int, *, countdown: float) -> None:
