@@ -2164,8 +2164,8 @@ row_filter_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
         }
         else {
             self->bytes_rows++;
-            /* The view's reason is the route's; a row the selector wrote is sent. */
-            result = Py_NewRef(PyTuple_GET_ITEM(view, 1));
+            /* The view's reason is the route's; a row the selector wrote is sent. The
+             * result itself is not touched: one cold object per row. */
             record = Py_NewRef(line == NULL ? Py_None : line);
             PyObject *route_reason = PyTuple_GET_ITEM(view, 2);
             reason = route_reason == Py_None ? NULL : Py_NewRef(route_reason);
@@ -2198,7 +2198,7 @@ row_filter_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
             /* Full: this event is the next part's first, filtered again there. */
             Py_DECREF(row);
             Py_XDECREF(event);
-            Py_DECREF(result);
+            Py_XDECREF(result);
             Py_DECREF(record);
             Py_DECREF(line);
             Py_XDECREF(audit);
@@ -2218,7 +2218,7 @@ row_filter_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
     next:
         Py_DECREF(row);
         Py_XDECREF(event);
-        Py_DECREF(result);
+        Py_XDECREF(result);
         Py_DECREF(record);
         Py_XDECREF(reason);
         Py_XDECREF(line);
