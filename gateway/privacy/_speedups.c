@@ -9,11 +9,12 @@
  *   (gateway.privacy.allowlist._selector) for a plain dict whose kept values
  *   are plain scalars. Anything else is handed to the node's Python selector.
  * - KeyedHash: the HMAC-SHA256 of gateway.privacy.pseudonyms._Keyed, with the
- *   SHA-256 of _sha256.h.
+ *   SHA-256 of _sha256.h (the CPU's SHA extensions where it has them).
  * - IpTruncator: network.truncate_ip for dotted quads and IPv6 text.
  * - RowFilter: gateway.privacy.rows.RowFilter, a batch build's loop over stored rows,
  *   with its byte path: rows filtered from their JSON text (_json_scan.h) without
- *   Python objects per field, each transform's results kept as text (TextCache).
+ *   Python objects per field; pseudonyms and IPv4 prefixes computed from the text,
+ *   the other transforms' results kept as text (TextCache).
  *
  * All compute exactly what the Python code computes (tests compare them on
  * generated events); they only skip the interpreter. Without a compiler the
@@ -2002,7 +2003,7 @@ route_view(RowFilter *self, PyObject *route)
  * depends only on the key and the policy, and looking it up by key hashes and compares
  * the consent strings of the key again. */
 static PyObject *
-row_bytes_route(RowFilter *self, ByteBlobHeader *known)
+row_bytes_view(RowFilter *self, ByteBlobHeader *known)
 {
     PyObject *routes = get_item(self->policy_dict, self->routes_name);
     if (routes == NULL) {
@@ -2077,11 +2078,11 @@ row_bytes(RowFilter *self, PyObject *payload, PyObject **view, PyObject **line)
         self->learn_hash = hash;
         return 0;
     }
-    PyObject *route = row_bytes_route(self, known);
-    if (route == NULL) {
+    PyObject *known_view = row_bytes_view(self, known);
+    if (known_view == NULL) {
         return row_bytes_declined();
     }
-    PyObject *minimise = PyTuple_GET_ITEM(route, 0);
+    PyObject *minimise = PyTuple_GET_ITEM(known_view, 0);
     int kept = BYTES_BAIL;
     if (minimise == Py_None) {
         kept = 0; /* dropped */
@@ -2107,9 +2108,9 @@ row_bytes(RowFilter *self, PyObject *payload, PyObject **view, PyObject **line)
         }
     }
     if (kept >= 0) {
-        *view = Py_NewRef(route);
+        *view = Py_NewRef(known_view);
     }
-    Py_DECREF(route);
+    Py_DECREF(known_view);
     return kept >= 0 ? 1 : (kept == BYTES_BAIL ? 0 : -1);
 }
 
