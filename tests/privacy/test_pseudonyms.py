@@ -23,14 +23,21 @@ def expected(key: bytes, value: str) -> str:
     return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-@pytest.fixture(params=["compiled", "python"])
+@pytest.fixture(params=["compiled", "compiled, portable SHA-256", "python"])
 def keyed_for(request, monkeypatch):
-    """_Keyed for a key, with the C HMAC or with hashlib alone."""
-    if request.param == "compiled" and not COMPILED:
+    """_Keyed for a key: the C HMAC (with the CPU's SHA extensions where it has them, and
+    with the portable compression), or hashlib alone."""
+    if request.param.startswith("compiled") and not COMPILED:
         pytest.skip("gateway.privacy._speedups is not built")
     if request.param == "python":
         monkeypatch.setattr(pseudonyms, "_speedups", None)
-    return pseudonyms._Keyed
+        yield pseudonyms._Keyed
+        return
+    speedups_load().sha256_accelerate(request.param == "compiled")
+    try:
+        yield pseudonyms._Keyed
+    finally:
+        speedups_load().sha256_accelerate(True)  # as at import
 
 
 @pytest.mark.parametrize("key", KEYS)
