@@ -223,18 +223,27 @@ def test_odd_but_valid_values_are_written_as_orjson_writes_them(odd: str) -> Non
 def test_text_orjson_does_not_read_fails_as_it_always_did(bad: str) -> None:
     """After rows with the same signals (the byte path ready for them), a bad row still raises."""
     compact = orjson.dumps(base_event()).decode()
-    good = [(compact, "tag")] * 3
     for text in (compact[:-1] + f',"content_id":{bad}}}', compact[:-1] + ",}", compact + "x"):
         with pytest.raises(orjson.JSONDecodeError):
             orjson.loads(text)
-        for kind in ("compiled", "python"):
-            filter_rows = filter_for(kind, policy(**POLICIES["measurement feed"]))
-            with pytest.raises(orjson.JSONDecodeError):
-                filter_rows([*good, (text, "tag")], 0, [], {}, {}, {}, NO_LIMIT, NO_LIMIT)
-            if kind == "compiled":
-                # The first good row leaves a route, the second its fingerprint, the
-                # third goes the byte path; the bad one does not.
-                assert filter_rows.bytes_rows == 1  # type: ignore[attr-defined]
+        compiled = assert_raises_after_good_rows(text)
+        # The first good row leaves a route, the second its fingerprint, the third
+        # goes the byte path; the bad one does not.
+        assert compiled.bytes_rows == 1  # type: ignore[attr-defined]
+
+
+def assert_raises_after_good_rows(text: str) -> Any:
+    """Three good rows with ``text``'s signals, then ``text``: both filters raise as orjson.
+
+    Returns the compiled filter, for its counts.
+    """
+    good = [(orjson.dumps(base_event()).decode(), "tag")] * 3
+    filters = {}
+    for kind in ("compiled", "python"):
+        filter_rows = filters[kind] = filter_for(kind, policy(**POLICIES["measurement feed"]))
+        with pytest.raises(orjson.JSONDecodeError):
+            filter_rows([*good, (text, "tag")], 0, [], {}, {}, {}, NO_LIMIT, NO_LIMIT)
+    return filters["compiled"]
 
 
 IDENTIFIERS = [
@@ -318,16 +327,7 @@ def test_strings_are_read_alike_whatever_byte_of_a_word_holds_an_escape_or_a_con
             try:
                 orjson.loads(text)
             except orjson.JSONDecodeError:
-                good = [(compact, "tag")] * 2
-                for kind in ("compiled", "python"):
-                    with pytest.raises(orjson.JSONDecodeError):
-                        actual_run(
-                            filter_for(kind, policy(**POLICIES["measurement feed"])),
-                            [*good, (text, "tag")],
-                            0,
-                            NO_LIMIT,
-                            NO_LIMIT,
-                        )
+                assert_raises_after_good_rows(text)
                 continue
             assert_same_as_object_path(policy(**POLICIES["measurement feed"]), rows_twice([text]))
 
