@@ -146,6 +146,14 @@ json_scan_string(const char *p, const char *end, int *escaped)
     return NULL;
 }
 
+/* Whether ``value`` (a scanned JSON value) is a string written without escapes: its text
+ * between the quotes is then the string itself. */
+static int
+json_plain_string(Span value)
+{
+    return value.start[0] == '"' && memchr(value.start, '\\', value.size) == NULL;
+}
+
 /* The end of the number at p, or NULL. *is_float is set for a fraction or exponent. */
 static const char *
 json_scan_number(const char *p, const char *end, int *is_float)

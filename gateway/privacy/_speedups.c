@@ -1456,7 +1456,7 @@ bytes_write_kept(BytesRun *run, Span value)
     }
     int plain;
     if (first == '"') {
-        plain = memchr(value.start, '\\', value.size) == NULL;
+        plain = json_plain_string(value);
     }
     else if (first == 't' || first == 'f' || first == 'n') {
         plain = 1;
@@ -1510,7 +1510,7 @@ static int
 bytes_native_compute(PyObject *compute, Span value, char sent[NATIVE_SENT_MAX], size_t *sent_size)
 {
     int is_string = value.start[0] == '"';
-    int plain = is_string && memchr(value.start, '\\', value.size) == NULL;
+    int plain = json_plain_string(value);
     const char *text = value.start + 1;
     size_t size = value.size - 2; /* between the quotes, when a string */
     if (Py_IS_TYPE(compute, &KeyedHashType) && ((KeyedHash *)compute)->lenient) {
