@@ -57,6 +57,12 @@ class Partner(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Not a field. The partner's unrevoked signing keys, newest first, when
+    # whoever loaded the partner read them in the same statement (a push send:
+    # gateway.delivery.statements.batch_for_send); the default signer then
+    # uses them instead of reading them again. None: not loaded.
+    unrevoked_signing_keys: list[SigningSecret] | None = None
+
     class Meta:
         ordering = ["name"]
 

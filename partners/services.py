@@ -231,22 +231,25 @@ def signing_secret_current(*, partner_id: int) -> str:
     return decrypt(secret.secret_encrypted)
 
 
-def signer_from_database(*, partner_id: int, at: datetime) -> LocalSigner:
+def signer_from_database(*, partner: Partner, at: datetime) -> LocalSigner:
     """The default ``SIGNER_FACTORY``: the partner's keys in use at ``at``, decrypted.
 
     Raises NoSigningKey when no key is in use.
     """
-    # On every push attempt: a statement made once (gateway.delivery.statements),
-    # the partner's unrevoked keys, of which those in use at ``at`` sign.
-    unrevoked = statements.rows_read(
-        SigningSecret,
-        ["key_id", "secret_encrypted", "activates_at", "retires_at", "revoked_at"],
-        where={"partner_id": partner_id, "revoked_at": None},
-        order_by=["-created_at", "-pk"],
-    )
+    # The partner's unrevoked keys, of which those in use at ``at`` sign. A push
+    # attempt loaded them with its batch (statements.batch_for_send); others
+    # read them here, by a statement made once.
+    unrevoked = partner.unrevoked_signing_keys
+    if unrevoked is None:
+        unrevoked = statements.rows_read(
+            SigningSecret,
+            ["key_id", "secret_encrypted", "activates_at", "retires_at", "revoked_at"],
+            where={"partner_id": partner.pk, "revoked_at": None},
+            order_by=["-created_at", "-pk"],
+        )
     keys = [key for key in unrevoked if key.signs_at(at)]
     if not keys:
-        raise NoSigningKey(f"partner {partner_id} has no signing key in use")
+        raise NoSigningKey(f"partner {partner.pk} has no signing key in use")
     return LocalSigner(keys=_signing_keys_decrypted(keys))
 
 

@@ -121,7 +121,7 @@ def first_signing_start(*, batch: Batch) -> FirstSigning | None:
         return None
     timestamp = int(time.time())
     try:
-        signer = partner_signer(partner_id=feed.partner_id, timestamp=timestamp)
+        signer = partner_signer(partner=feed.partner, timestamp=timestamp)
     except NoSigningKey:
         return None  # the send fails, and says why, on the attempt
     except Exception as exc:

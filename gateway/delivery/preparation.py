@@ -9,9 +9,10 @@ and the send path does its bookkeeping meanwhile; ``PreparedRequest.result``
 then waits for what is left, if anything. A gzip body itself is not read
 here: the POST streams it from storage (``WireBody.opened``).
 
-The signing keys are looked up on the caller's thread (on its database
-connection) before the thread starts; the thread touches neither the
-database nor Django's connections.
+The signer is made on the caller's thread before the thread starts (the
+default one from the signing keys that came with the batch,
+``statements.batch_for_send``); the thread touches neither the database nor
+Django's connections.
 
 A batch's first attempt usually sends the signatures its build made
 (``gateway.delivery.first_signature``), dated when the build signed: the
@@ -100,7 +101,7 @@ def request_prepare(*, batch: Batch, timestamp: int) -> PreparedRequest:
     try:
         # The keys in use at this attempt's timestamp: during a rotation's
         # overlap that is the old and the new key, each adding a signature.
-        signer = attempt_signer(partner_id=feed.partner_id, timestamp=timestamp)
+        signer = attempt_signer(partner=feed.partner, timestamp=timestamp)
     except DeliveryError as exc:
         return PreparedRequest(future=None, error=exc, timestamp=timestamp)
     first = first_signature_for_attempt(batch=batch, signer=signer, now=timestamp)

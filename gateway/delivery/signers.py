@@ -66,9 +66,14 @@ class StreamingSigner(Signer, Protocol):
 
 
 class SignerFactory(Protocol):
-    """Makes the signer of ``partner_id``'s keys in use at ``at``; raises NoSigningKey if none."""
+    """Makes the signer of ``partner``'s keys in use at ``at``; raises NoSigningKey if none.
 
-    def __call__(self, *, partner_id: int, at: datetime) -> Signer: ...
+    ``partner`` is as its caller loaded it: a KMS-backed factory may name the
+    key by the partner's slug; the default uses the partner's
+    ``unrevoked_signing_keys`` when the send path loaded them with the batch.
+    """
+
+    def __call__(self, *, partner: Partner, at: datetime) -> Signer: ...
 
 
 class PublicKeysSource(Protocol):
@@ -135,14 +140,14 @@ def _factory(path: str) -> Any:
     return import_string(path)
 
 
-def partner_signer(*, partner_id: int, timestamp: int) -> Signer:
-    """The signer of the keys ``partner_id`` has in use at ``timestamp`` (Unix seconds).
+def partner_signer(*, partner: Partner, timestamp: int) -> Signer:
+    """The signer of the keys ``partner`` has in use at ``timestamp`` (Unix seconds).
 
     Keys are chosen for the moment the signature claims (``webhook-timestamp``),
     so a retry after a rotation is signed with the keys in use at that retry.
     """
     factory: SignerFactory = _factory(getattr(settings, "SIGNER_FACTORY", DEFAULT_SIGNER_FACTORY))
-    return factory(partner_id=partner_id, at=datetime.fromtimestamp(timestamp, tz=UTC))
+    return factory(partner=partner, at=datetime.fromtimestamp(timestamp, tz=UTC))
 
 
 def published_public_keys(*, partner: Partner, at: datetime) -> list[dict[str, str]]:
@@ -175,14 +180,14 @@ def _public_jwk_check(key: Any) -> None:
         raise KeyPublicationError("the key source gave a JWK without its x or kid")
 
 
-def attempt_signer(*, partner_id: int, timestamp: int) -> Signer:
+def attempt_signer(*, partner: Partner, timestamp: int) -> Signer:
     """``partner_signer`` for a delivery attempt: without a key in use, a permanent failure.
 
     A partner without a signing key would refuse every unsigned delivery, so
     waiting would not help; the attempt fails and says why.
     """
     try:
-        return partner_signer(partner_id=partner_id, timestamp=timestamp)
+        return partner_signer(partner=partner, timestamp=timestamp)
     except NoSigningKey as exc:
         raise DeliveryError("the partner has no active signing secret", transient=False) from exc
 

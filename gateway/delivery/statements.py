@@ -1,12 +1,12 @@
 """The send path's reads and writes, as SQL made once from the models' metadata.
 
 A push send runs the same few statements every time: load the batch with its
-feed and partner, claim it, insert the attempt row, write the outcome to the
-attempt and to the batch. Through the ORM, compiling those statements again
-at every send costs more than running them, and PostgreSQL planning them
-again at every send about as much again: together about half the
-bookkeeping around a POST (docs/benchmarks.md, fifth session of
-2026-12-07), an overhead every partner's every batch would pay.
+feed, its partner and the partner's signing keys, claim it, insert the
+attempt row, write the outcome to the attempt and to the batch. Through the
+ORM, compiling those statements again at every send costs more than running
+them, and PostgreSQL planning them again at every send about as much again:
+together about half the bookkeeping around a POST (docs/benchmarks.md, fifth
+session of 2026-12-07), an overhead every partner's every batch would pay.
 
 Here each statement's SQL is made once per database connection from
 ``Model._meta`` (tables, columns, quoting), so a new field or a renamed
@@ -41,7 +41,7 @@ from django.db.models.expressions import Col
 from django.db.models.fields import AutoFieldMixin
 
 from gateway.delivery.models import Batch
-from partners.models import Feed, Partner
+from partners.models import Feed, Partner, SigningSecret
 
 ModelT = TypeVar("ModelT", bound=Model)
 
@@ -189,6 +189,12 @@ class _BatchLoad:
     batch: _ModelColumns
     feed: _ModelColumns
     partner: _ModelColumns
+    replaced: int  # the position of the replaced batch's id
+    keys: _ModelColumns
+
+
+# What the default signer reads of a key (partners.services.signer_from_database).
+_SIGNING_KEY_FIELDS = ("key_id", "secret_encrypted", "activates_at", "retires_at", "revoked_at")
 
 
 def _batch_load_make(conn: BaseDatabaseWrapper) -> _BatchLoad:
@@ -196,6 +202,13 @@ def _batch_load_make(conn: BaseDatabaseWrapper) -> _BatchLoad:
     batch = _model_columns(Batch, alias="b", start=0, conn=conn)
     feed = _model_columns(Feed, alias="f", start=batch.end, conn=conn)
     partner = _model_columns(Partner, alias="p", start=feed.end, conn=conn)
+    keys = _model_columns(
+        SigningSecret,
+        alias="k",
+        start=partner.end + 1,
+        conn=conn,
+        fields=[_field(SigningSecret, name) for name in ("pk", *_SIGNING_KEY_FIELDS)],
+    )
 
     def column(model: type[Model], name: str) -> str:
         return quote(_column(model, name))
@@ -207,37 +220,55 @@ def _batch_load_make(conn: BaseDatabaseWrapper) -> _BatchLoad:
         f" WHERE r.{column(Batch, 'superseded_by')} = b.{column(Batch, 'id')}"
         f" ORDER BY r.{column(Batch, 'part')} LIMIT 1)"
     )
+    # One row per unrevoked signing key of the partner (one row of NULLs when it
+    # has none), newest first as the signer orders them: the keys come with the
+    # batch instead of in a round trip of their own, at every send.
     sql = (
-        f"SELECT {batch.sql}, {feed.sql}, {partner.sql}, {replaced}"
+        f"SELECT {batch.sql}, {feed.sql}, {partner.sql}, {replaced}, {keys.sql}"
         f" FROM {batch_table} b"
         f" JOIN {quote(Feed._meta.db_table)} f"
         f" ON f.{column(Feed, 'id')} = b.{column(Batch, 'feed')}"
         f" JOIN {quote(Partner._meta.db_table)} p"
         f" ON p.{column(Partner, 'id')} = f.{column(Feed, 'partner')}"
+        f" LEFT JOIN {quote(SigningSecret._meta.db_table)} k"
+        f" ON k.{column(SigningSecret, 'partner')} = p.{column(Partner, 'id')}"
+        f" AND k.{column(SigningSecret, 'revoked_at')} IS NULL"
         f" WHERE b.{column(Batch, 'id')} = %s"
+        f" ORDER BY k.{column(SigningSecret, 'created_at')} DESC,"
+        f" k.{column(SigningSecret, 'id')} DESC"
     )
-    return _BatchLoad(sql=sql, batch=batch, feed=feed, partner=partner)
+    return _BatchLoad(
+        sql=sql, batch=batch, feed=feed, partner=partner, replaced=partner.end, keys=keys
+    )
 
 
 def batch_for_send(batch_id: UUID | str) -> Batch | None:
     """The batch with its feed and its feed's partner, and ``replaced_id``; None if gone.
 
     ``replaced_id`` is the batch an explicit re-build of this one replaced
-    (the first part, when that claim was delivered in parts), or None.
+    (the first part, when that claim was delivered in parts), or None. The
+    partner comes with its ``unrevoked_signing_keys``, for the attempt's signer.
     """
     conn = connections[DEFAULT_DB_ALIAS]
     load: _BatchLoad = _made_for(conn, ("batch_for_send",), _batch_load_make)
     id_field = Batch._meta.pk
     assert id_field is not None
     with _executed(conn, load.sql, [id_field.get_db_prep_value(batch_id, conn)]) as cursor:
-        row = cursor.fetchone()
-    if row is None:
+        rows = cursor.fetchall()
+    if not rows:
         return None
+    row = rows[0]
     batch = cast(Batch, load.batch.instance(row, conn))
     feed = cast(Feed, load.feed.instance(row, conn))
-    feed.partner = cast(Partner, load.partner.instance(row, conn))
+    partner = cast(Partner, load.partner.instance(row, conn))
+    partner.unrevoked_signing_keys = [
+        cast(SigningSecret, load.keys.instance(key_row, conn))
+        for key_row in rows
+        if key_row[load.keys.start] is not None
+    ]
+    feed.partner = partner
     batch.feed = feed
-    batch.replaced_id = _value_read(row[load.partner.end], id_field, "r", conn)  # type: ignore[attr-defined]
+    batch.replaced_id = _value_read(row[load.replaced], id_field, "r", conn)  # type: ignore[attr-defined]
     return batch
 
 

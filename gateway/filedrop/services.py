@@ -294,7 +294,7 @@ def _digest(body: IO[bytes]) -> tuple[str, int]:
 
 
 def _manifest_signature(*, batch: Batch, timestamp: int, manifest: bytes) -> bytes:
-    signer = attempt_signer(partner_id=batch.feed.partner_id, timestamp=timestamp)
+    signer = attempt_signer(partner=batch.feed.partner, timestamp=timestamp)
     return signature_file(
         signer=signer, batch_id=str(batch.pk), timestamp=timestamp, manifest=manifest
     )

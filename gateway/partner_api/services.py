@@ -74,7 +74,7 @@ def batch_download(*, partner: Partner, batch_id: uuid.UUID, now: datetime) -> B
     timestamp = int(now.timestamp())
     try:
         # The same signer as pushes: every key in use now, one signature each.
-        signer = partner_signer(partner_id=partner.pk, timestamp=timestamp)
+        signer = partner_signer(partner=partner, timestamp=timestamp)
     except NoSigningKey as exc:
         raise GatewayError(
             "No signing secret is configured for your account.", code="signing_secret_missing"

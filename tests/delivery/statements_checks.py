@@ -96,6 +96,43 @@ def check_batch_for_send_names_the_batch_a_rebuild_replaced() -> None:
     assert loaded.replaced_id == old_first.pk  # type: ignore[attr-defined]
 
 
+def check_batch_for_send_brings_the_partners_unrevoked_signing_keys() -> None:
+    """Every unrevoked key, newest first, as the default signer would read them; no others."""
+    from gateway.delivery.statements import batch_for_send
+    from partners.models import SigningSecret
+    from tests.factories import make_feed, make_partner
+
+    partner, feed = _setup()
+    for n, revoked_at in enumerate([None, WHEN, None]):
+        SigningSecret.objects.create(
+            partner=partner,
+            key_id=f"{partner.slug}-extra-{n}",
+            secret_encrypted=f"ciphertext-{n}",
+            activates_at=WHEN if n == 2 else None,
+            retires_at=WHEN + timedelta(days=1) if n == 0 else None,
+            revoked_at=revoked_at,
+        )
+    make_partner()  # another partner's keys stay out
+    loaded = batch_for_send(_batch(feed, 1).pk)
+    assert loaded is not None
+    expected = SigningSecret.objects.filter(partner=partner, revoked_at=None).order_by(
+        "-created_at", "-pk"
+    )
+    fields = ("id", "key_id", "secret_encrypted", "activates_at", "retires_at", "revoked_at")
+    keys = loaded.feed.partner.unrevoked_signing_keys
+    assert keys is not None
+    assert [[getattr(key, f) for f in fields] for key in keys] == [
+        [getattr(key, f) for f in fields] for key in expected
+    ]
+    assert len(keys) == 3  # make_partner's own key and two of the three above
+
+    keyless = make_partner()
+    keyless.signing_secrets.all().delete()
+    loaded = batch_for_send(_batch(make_feed(partner=keyless), 1).pk)
+    assert loaded is not None
+    assert loaded.feed.partner.unrevoked_signing_keys == []
+
+
 def check_batch_for_send_of_no_batch_is_none() -> None:
     from gateway.delivery.statements import batch_for_send
 
@@ -202,6 +239,7 @@ def check_rows_read() -> None:
 CHECKS: list[Callable[[], None]] = [
     check_batch_for_send_is_what_the_orm_loads,
     check_batch_for_send_names_the_batch_a_rebuild_replaced,
+    check_batch_for_send_brings_the_partners_unrevoked_signing_keys,
     check_batch_for_send_of_no_batch_is_none,
     check_row_update_only_when_as_expected,
     check_rows_update_all_or_none,

@@ -21,6 +21,7 @@ from gateway.delivery.signers import (
     stream_signed_headers,
 )
 from gateway.delivery.signing import ed25519_key_pair
+from partners.models import Partner
 
 WHSEC = "whsec_" + base64.b64encode(b"k" * 32).decode()
 WHSK, _WHPK = ed25519_key_pair(b"s" * 32)
@@ -30,19 +31,20 @@ OTHER_WHSEC = "whsec_" + base64.b64encode(b"o" * 24).decode()
 class FakeKmsSigner:
     """What a KMS-backed signer looks like from the outside: key ids and signatures."""
 
-    def __init__(self, partner_id: int, at: datetime) -> None:
-        self.partner_id, self.at = partner_id, at
+    def __init__(self, partner_slug: str, at: datetime) -> None:
+        self.partner_slug, self.at = partner_slug, at
 
     @property
     def key_ids(self) -> tuple[str, ...]:
         return ("kms-1",)
 
     def sign(self, *, msg_id: str, timestamp: int, payload: bytes) -> list[str]:
-        return [f"v1a,{self.partner_id}-{timestamp}"]
+        return [f"v1a,{self.partner_slug}-{timestamp}"]
 
 
-def fake_kms_factory(*, partner_id: int, at: datetime) -> FakeKmsSigner:
-    return FakeKmsSigner(partner_id, at)
+def fake_kms_factory(*, partner: Partner, at: datetime) -> FakeKmsSigner:
+    # A KMS names keys its own way: here by the partner's slug.
+    return FakeKmsSigner(partner.slug, at)
 
 
 def test_a_local_signer_returns_one_signature_per_key_in_key_order() -> None:
@@ -86,13 +88,13 @@ def test_signed_headers_join_every_signature_with_spaces() -> None:
 def test_the_signer_factory_is_the_one_the_setting_names(settings) -> None:
     settings.SIGNER_FACTORY = f"{__name__}.fake_kms_factory"
 
-    signer = partner_signer(partner_id=7, timestamp=1_790_000_000)
+    signer = partner_signer(partner=Partner(pk=7, slug="acme"), timestamp=1_790_000_000)
 
     assert isinstance(signer, FakeKmsSigner)
-    assert (signer.partner_id, int(signer.at.timestamp())) == (7, 1_790_000_000)
+    assert (signer.partner_slug, int(signer.at.timestamp())) == ("acme", 1_790_000_000)
     assert (
         signed_headers(signer=signer, msg_id="m", timestamp=3, payload=b"")["webhook-signature"]
-        == "v1a,7-3"
+        == "v1a,acme-3"
     )
 
 
@@ -104,7 +106,7 @@ def test_without_the_setting_the_database_signer_signs(settings) -> None:
         del settings.SIGNER_FACTORY
     partner = make_partner()
 
-    signer = partner_signer(partner_id=partner.pk, timestamp=int(time.time()))
+    signer = partner_signer(partner=partner, timestamp=int(time.time()))
 
     assert isinstance(signer, LocalSigner)
     assert signer.key_ids == tuple(partner.signing_secrets.values_list("key_id", flat=True))

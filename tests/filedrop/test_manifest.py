@@ -140,7 +140,7 @@ def test_the_signature_file_verifies_with_the_partners_secret_and_a_standard_web
 ):
     content = manifest().to_bytes()
     timestamp = int(datetime.now(tz=UTC).timestamp())
-    signer = partner_signer(partner_id=partner.pk, timestamp=timestamp)
+    signer = partner_signer(partner=partner, timestamp=timestamp)
 
     signed = signature_file(signer=signer, batch_id=BATCH_ID, timestamp=timestamp, manifest=content)
 
@@ -156,7 +156,7 @@ def test_the_signature_file_verifies_with_the_partners_secret_and_a_standard_web
 def test_a_changed_manifest_fails_verification(partner: Partner):
     content = manifest().to_bytes()
     timestamp = int(datetime.now(tz=UTC).timestamp())
-    signer = partner_signer(partner_id=partner.pk, timestamp=timestamp)
+    signer = partner_signer(partner=partner, timestamp=timestamp)
     headers = signature_file_parse(
         signature_file(signer=signer, batch_id=BATCH_ID, timestamp=timestamp, manifest=content)
     )
@@ -176,7 +176,7 @@ def test_an_ed25519_key_adds_a_v1a_line_that_verifies_with_its_public_key(partne
     issued = signing_key_rotate(partner=partner, algorithm=SigningSecret.Algorithm.ED25519)
     content = manifest().to_bytes()
     timestamp = int(datetime.now(tz=UTC).timestamp())
-    signer = partner_signer(partner_id=partner.pk, timestamp=timestamp)
+    signer = partner_signer(partner=partner, timestamp=timestamp)
 
     headers = signature_file_parse(
         signature_file(signer=signer, batch_id=BATCH_ID, timestamp=timestamp, manifest=content)

@@ -41,7 +41,7 @@ def partner() -> Partner:
 
 
 def _signatures_at(partner: Partner, at: datetime) -> list[str]:
-    signer = signer_from_database(partner_id=partner.pk, at=at)
+    signer = signer_from_database(partner=partner, at=at)
     return signer.sign(msg_id="batch-1", timestamp=int(at.timestamp()), payload=PAYLOAD)
 
 
@@ -126,7 +126,7 @@ def test_the_overlapping_header_verifies_with_either_secret_in_the_reference_lib
     old = signing_secret_current(partner_id=partner.pk)
     new = signing_secret_rotate(partner=partner, overlap=timedelta(hours=1))
     now = int(timezone.now().timestamp())
-    signer = signer_from_database(partner_id=partner.pk, at=datetime.fromtimestamp(now, tz=UTC))
+    signer = signer_from_database(partner=partner, at=datetime.fromtimestamp(now, tz=UTC))
     headers = signed_headers(signer=signer, msg_id="batch-1", timestamp=now, payload=PAYLOAD)
 
     for secret in (old, new):
@@ -198,7 +198,7 @@ def test_a_partner_with_every_key_revoked_has_no_signer(partner: Partner) -> Non
         signing_key_revoke(key=key)
 
     with pytest.raises(NoSigningKey):
-        signer_from_database(partner_id=partner.pk, at=T0)
+        signer_from_database(partner=partner, at=T0)
     with pytest.raises(SigningSecret.DoesNotExist):
         signing_secret_current(partner_id=partner.pk)
 
@@ -257,7 +257,7 @@ def test_an_unreadable_key_does_not_stop_the_others_signing(partner: Partner) ->
     foreign = Fernet(Fernet.generate_key()).encrypt(b"whsec_AAAA").decode()
     SigningSecret.objects.filter(pk=old.pk).update(secret_encrypted=foreign)
 
-    signer = signer_from_database(partner_id=partner.pk, at=T0)
+    signer = signer_from_database(partner=partner, at=T0)
 
     assert isinstance(signer, LocalSigner)
     assert old.key_id not in signer.key_ids and len(signer.key_ids) == 1
@@ -268,7 +268,7 @@ def test_with_no_readable_key_the_decryption_error_surfaces(partner: Partner) ->
     partner.signing_secrets.update(secret_encrypted=foreign)
 
     with pytest.raises(SecretDecryptionError):
-        signer_from_database(partner_id=partner.pk, at=T0 + timedelta(days=1))
+        signer_from_database(partner=partner, at=T0 + timedelta(days=1))
 
 
 @pytest.mark.parametrize(
@@ -288,3 +288,31 @@ def test_the_database_refuses_a_v1a_key_without_a_public_key(partner: Partner) -
         SigningSecret.objects.create(
             partner=partner, key_id="x1", algorithm=V1A, secret_encrypted="x"
         )
+
+
+def test_the_default_signer_signs_with_the_keys_loaded_with_the_partner(
+    partner: Partner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A push send's keys came with its batch: the signer reads nothing more, and says the same."""
+    signing_secret_rotate(partner=partner, overlap=timedelta(hours=1), now=T0)
+    from_database = signer_from_database(partner=partner, at=T0)
+    partner.unrevoked_signing_keys = list(
+        SigningSecret.objects.filter(partner=partner, revoked_at=None).order_by(
+            "-created_at", "-pk"
+        )
+    )
+
+    def no_read(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the keys were loaded already")
+
+    monkeypatch.setattr("gateway.delivery.statements.rows_read", no_read)
+    loaded = signer_from_database(partner=partner, at=T0)
+
+    assert loaded.key_ids == from_database.key_ids and len(loaded.key_ids) == 2
+    assert loaded.sign(msg_id="m", timestamp=1, payload=PAYLOAD) == from_database.sign(
+        msg_id="m", timestamp=1, payload=PAYLOAD
+    )
+    # Loaded and none unrevoked: no key, without a second look.
+    partner.unrevoked_signing_keys = []
+    with pytest.raises(NoSigningKey):
+        signer_from_database(partner=partner, at=T0)
