@@ -7,8 +7,10 @@ feed's concurrency slots free, are there request and event tokens left. Any
 not an attempt and costs no retry budget. A "yes" is a ``Permit`` the send
 holds until it is done.
 
-After an attempt, ``attempt_observe`` tells the breaker, slows the feed down
-after a 429/502/503/504, and disables the feed when its endpoint is gone (410)
+After an attempt, ``outcome_note`` tells the breaker, slows the feed down
+after a 429/502/503/504 and gives the permit back (all in the shared store,
+on a send thread while PostgreSQL records the outcome); then
+``outcome_consequences`` disables the feed when its endpoint is gone (410)
 or it has failed continuously for ``auto_disable_after_hours``, with a
 ``FeedNotice`` for the admin and an alert.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -30,6 +33,7 @@ from django.db.models import Max, Min
 from gateway.delivery import circuit, limits, retry
 from gateway.delivery.alerts import Alert, alert_on_commit
 from gateway.delivery.models import Batch, DeliveryAttempt, FeedNotice
+from gateway.delivery.send_threads import send_executor
 from gateway.delivery.throttling import (
     is_endpoint_failure,
     reached_endpoint,
@@ -182,30 +186,61 @@ def retry_after_seconds(value: str | None, *, now: datetime) -> float | None:
 # --- After an attempt -------------------------------------------------------------------
 
 
-def attempt_observe(*, batch: Batch, result: AttemptResult, permit: Permit, now: datetime) -> None:
-    """Draw the feed- and endpoint-level consequences of one attempt's outcome."""
+def outcome_note(
+    *, batch: Batch, result: AttemptResult, permit: Permit, now: datetime
+) -> circuit.CircuitChange | None:
+    """The shared store's part of an attempt's outcome; returns the breaker's change, if any.
+
+    The breaker counts the outcome, a 429/502/503/504 slows the feed down, and
+    the permit is given back, whatever happens. No database here: a send runs
+    this on another thread while PostgreSQL records the outcome
+    (``outcome_note_start``), then draws the consequences
+    (``outcome_consequences``) on its own.
+    """
+    try:
+        status, network_error = result.http_status, result.network_error or None
+        change = None
+        if permit.endpoint_url and reached_endpoint(status=status, network_error=network_error):
+            change = circuit.circuit_record(
+                endpoint_url=permit.endpoint_url,
+                failed=is_endpoint_failure(status=status, network_error=network_error),
+                now=now.timestamp(),
+                probe_token=permit.probe_token,
+            )
+            permit.probe_token = None  # recorded: the probe's outcome is in
+        if retry.is_slow_down(status):
+            pause = retry_after_seconds(result.retry_after, now=now)
+            limits.slowdown_note(
+                feed_id=batch.feed.pk,
+                pause_seconds=settings.DELIVERY_SLOWDOWN_PAUSE_SECONDS if pause is None else pause,
+                now=now.timestamp(),
+                max_level=settings.DELIVERY_SLOWDOWN_MAX_LEVEL,
+                hold_seconds=settings.DELIVERY_SLOWDOWN_SECONDS,
+            )
+        return change
+    finally:
+        permit.release()
+
+
+def outcome_note_start(
+    *, batch: Batch, result: AttemptResult, permit: Permit, now: datetime
+) -> Future[circuit.CircuitChange | None]:
+    """``outcome_note`` on a send thread: its round trips overlap the caller's own."""
+    return send_executor().submit(outcome_note, batch=batch, result=result, permit=permit, now=now)
+
+
+def outcome_consequences(
+    *, batch: Batch, result: AttemptResult, change: circuit.CircuitChange | None, now: datetime
+) -> None:
+    """The feed-level consequences of an outcome already recorded: notices, disabling the feed.
+
+    After the outcome is committed: the failure streak that may disable the
+    feed is read from the attempt rows, this one's included.
+    """
     feed = batch.feed
-    status, network_error = result.http_status, result.network_error or None
-    if permit.endpoint_url and reached_endpoint(status=status, network_error=network_error):
-        change = circuit.circuit_record(
-            endpoint_url=permit.endpoint_url,
-            failed=is_endpoint_failure(status=status, network_error=network_error),
-            now=now.timestamp(),
-            probe_token=permit.probe_token,
-        )
-        permit.probe_token = None
-        if change in ("opened", "reopened"):
-            _circuit_opened(feed=feed, change=change, now=now.timestamp())
-    if retry.is_slow_down(status):
-        pause = retry_after_seconds(result.retry_after, now=now)
-        limits.slowdown_note(
-            feed_id=feed.pk,
-            pause_seconds=settings.DELIVERY_SLOWDOWN_PAUSE_SECONDS if pause is None else pause,
-            now=now.timestamp(),
-            max_level=settings.DELIVERY_SLOWDOWN_MAX_LEVEL,
-            hold_seconds=settings.DELIVERY_SLOWDOWN_SECONDS,
-        )
-    if retry.is_gone(status):
+    if change in ("opened", "reopened"):
+        _circuit_opened(feed=feed, change=change, now=now.timestamp())
+    if retry.is_gone(result.http_status):
         feed_disable(
             feed=feed,
             code="gone",

@@ -22,9 +22,7 @@ attempt's ``webhook-timestamp`` is the build's (``PreparedRequest.timestamp``).
 
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from gateway.delivery import signing
@@ -35,13 +33,11 @@ from gateway.delivery.first_signature import (
 )
 from gateway.delivery.models import Batch
 from gateway.delivery.retention import attempt_body_error
+from gateway.delivery.send_threads import send_executor
 from gateway.delivery.signers import Signer, attempt_signer, stream_signed_headers
 from gateway.delivery.wire import DAMAGED_BODY_ERRORS, StoredBody, WireBody, wire_body
 from gateway.errors import DeliveryError
 from partners.models import Feed
-
-# Preparations running at once in one worker process (a process sends one batch at a time).
-PREPARATION_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -106,12 +102,12 @@ def request_prepare(*, batch: Batch, timestamp: int) -> PreparedRequest:
         return PreparedRequest(future=None, error=exc, timestamp=timestamp)
     first = first_signature_for_attempt(batch=batch, signer=signer, now=timestamp)
     if first is not None:
-        future = _executor().submit(
+        future = send_executor().submit(
             _first_signed_request, feed=feed, body_path=batch.body_path, msg_id=str(batch.pk),
             first=first,
         )  # fmt: skip
         return PreparedRequest(future=future, error=None, timestamp=first.timestamp)
-    future = _executor().submit(
+    future = send_executor().submit(
         _signed_request, feed=feed, body_path=batch.body_path, msg_id=str(batch.pk),
         timestamp=timestamp, signer=signer,
     )  # fmt: skip
@@ -165,19 +161,3 @@ def _signed_request(
             ) from exc
         raise
     return SignedRequest(headers={**wire.headers(), **signature}, body=wire)
-
-
-_pool: tuple[int, ThreadPoolExecutor] | None = None
-_pool_lock = threading.Lock()
-
-
-def _executor() -> ThreadPoolExecutor:
-    """This process's pool; a forked child (a Celery pool process) makes its own."""
-    global _pool
-    with _pool_lock:
-        if _pool is None or _pool[0] != os.getpid():
-            executor = ThreadPoolExecutor(
-                max_workers=PREPARATION_THREADS, thread_name_prefix="push-prepare"
-            )
-            _pool = (os.getpid(), executor)
-        return _pool[1]

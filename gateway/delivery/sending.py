@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from gateway.delivery import health, retry, statements, transport
+from gateway.delivery.circuit import CircuitChange
 from gateway.delivery.models import Batch, DeliveryAttempt
 from gateway.delivery.preparation import PreparedRequest, request_prepare
 from gateway.delivery.queueing import BatchId, on_commit_send
@@ -129,11 +131,20 @@ def batch_send(*, batch_id: BatchId, task_id: str = "") -> DeliveryAttempt | Non
                 prepared.discard()
             return None
         result = _attempt_run(batch=batch, attempt=attempt, prepared=prepared)
-        _attempt_finish(batch=batch, attempt=attempt, result=result)
-        _attempt_observe(batch=batch, attempt=attempt, result=result, permit=permit)
+        finished_at = timezone.now()
+        # The shared store learns the outcome (and gets the permit back) on a
+        # send thread while PostgreSQL records it: two round trips at once.
+        noting = health.outcome_note_start(
+            batch=batch, result=result, permit=permit, now=finished_at
+        )
+        try:
+            _attempt_finish(batch=batch, attempt=attempt, result=result, now=finished_at)
+        finally:
+            change = _outcome_noted(noting, batch=batch, attempt=attempt)
+        _attempt_consequences(batch=batch, attempt=attempt, result=result, change=change)
         return attempt
     finally:
-        permit.release()
+        permit.release()  # given back already, unless the send stopped before its outcome
 
 
 def _send_defer(*, batch: Batch, deferral: health.Deferral, now: datetime) -> None:
@@ -199,13 +210,29 @@ def _attempt_start(
     return attempt
 
 
-def _attempt_observe(
-    *, batch: Batch, attempt: DeliveryAttempt, result: AttemptResult, permit: health.Permit
-) -> None:
-    """Feed and endpoint health after the attempt; the attempt is recorded whatever happens here."""
+def _outcome_noted(
+    noting: Future[CircuitChange | None], *, batch: Batch, attempt: DeliveryAttempt
+) -> CircuitChange | None:
+    """The breaker's change from ``health.outcome_note``, once done; a failure there is logged."""
     try:
-        health.attempt_observe(
-            batch=batch, result=result, permit=permit, now=attempt.finished_at or timezone.now()
+        return noting.result()
+    except Exception:
+        logger.exception("batch %s attempt %d: health bookkeeping failed", batch.pk, attempt.number)
+        return None
+
+
+def _attempt_consequences(
+    *,
+    batch: Batch,
+    attempt: DeliveryAttempt,
+    result: AttemptResult,
+    change: CircuitChange | None,
+) -> None:
+    """Feed-level consequences of the outcome; the attempt is recorded whatever happens here."""
+    assert attempt.finished_at is not None
+    try:
+        health.outcome_consequences(
+            batch=batch, result=result, change=change, now=attempt.finished_at
         )
     except Exception:
         logger.exception("batch %s attempt %d: health bookkeeping failed", batch.pk, attempt.number)
@@ -328,9 +355,10 @@ def _attempt_classify(sent: transport.TransportResult) -> AttemptResult:
     )
 
 
-def _attempt_finish(*, batch: Batch, attempt: DeliveryAttempt, result: AttemptResult) -> None:
-    """Write the attempt's outcome and move the batch to its next state."""
-    now = timezone.now()
+def _attempt_finish(
+    *, batch: Batch, attempt: DeliveryAttempt, result: AttemptResult, now: datetime
+) -> None:
+    """Write the attempt's outcome, which ended at ``now``, and move the batch to its next state."""
     attempt.outcome = result.outcome
     attempt.http_status = result.http_status
     attempt.response_excerpt = result.response_excerpt[: transport.EXCERPT_CHARS]

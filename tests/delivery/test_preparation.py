@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import x25519
 from standardwebhooks.webhooks import Webhook
 
-from gateway.delivery import preparation, signing, wire
+from gateway.delivery import preparation, send_threads, signing, wire
 from gateway.delivery.models import Batch, DeliveryAttempt
 from gateway.delivery.preparation import request_prepare
 from gateway.delivery.services import batch_send
@@ -56,7 +56,7 @@ def test_the_prepared_request_is_the_stored_body_signed_for_the_attempts_timesta
     finally:
         preparation._signed_request = original
 
-    assert threads and threads[0].startswith("push-prepare")
+    assert threads and threads[0].startswith("push-send")
     assert request.headers["Content-Encoding"] == "gzip"
     assert request.headers["webhook-id"] == str(batch.pk)
     assert request.headers["webhook-timestamp"] == str(timestamp)
@@ -154,12 +154,12 @@ def test_a_damaged_body_is_a_permanent_failure_and_is_never_sent(
 
 
 def test_a_forked_process_gets_its_own_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    parent = preparation._executor()
-    assert preparation._executor() is parent
+    parent = send_threads.send_executor()
+    assert send_threads.send_executor() is parent
 
-    monkeypatch.setattr(preparation.os, "getpid", lambda: -1)
+    monkeypatch.setattr(send_threads.os, "getpid", lambda: -1)
 
-    child = preparation._executor()
+    child = send_threads.send_executor()
     assert child is not parent
     assert child.submit(lambda: 42).result() == 42
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import requests
 import responses
 from django.utils import timezone
 
-from gateway.delivery import circuit
+from gateway.delivery import circuit, health, sending
 from gateway.delivery.limits import slot_acquire, slot_release, slots_in_use, slowdown_get
 from gateway.delivery.limits import slowdown_note as note_slowdown
 from gateway.delivery.models import Batch, DeliveryAttempt, FeedNotice
@@ -255,6 +257,59 @@ def test_the_slot_is_freed_even_when_the_attempt_crashes(
 
     batch_send(batch_id=ready_batch(push_feed).pk)
 
+    assert slots_in_use(feed_id=push_feed.pk, limit=push_feed.max_concurrency) == 0
+
+
+@responses.activate
+def test_a_failure_noting_the_outcome_loses_neither_the_record_nor_the_slot(
+    push_feed: Feed, queued: QueuedTasks, monkeypatch: pytest.MonkeyPatch
+):
+    def broken(**kwargs: object) -> None:
+        raise ConnectionError("the shared store went away")
+
+    monkeypatch.setattr("gateway.delivery.health.circuit.circuit_record", broken)
+    responses.add(responses.POST, URL, status=200)
+    batch = ready_batch(push_feed)
+
+    attempt = batch_send(batch_id=batch.pk)
+
+    assert attempt is not None
+    assert fresh(attempt).outcome == Outcome.SUCCEEDED
+    assert fresh(batch).status == Batch.Status.DELIVERED
+    assert slots_in_use(feed_id=push_feed.pk, limit=push_feed.max_concurrency) == 0
+
+
+@responses.activate
+def test_the_shared_store_learns_the_outcome_while_postgresql_records_it(
+    push_feed: Feed, queued: QueuedTasks, monkeypatch: pytest.MonkeyPatch
+):
+    """Two round trips at once: the note runs on a send thread, not after the outcome's commit."""
+    noted = threading.Event()
+    note = health.outcome_note
+
+    def noting(**kwargs: Any) -> Any:
+        assert threading.current_thread() is not threading.main_thread()
+        try:
+            return note(**kwargs)
+        finally:
+            noted.set()
+
+    finish = sending._attempt_finish
+
+    def finishing(**kwargs: Any) -> None:
+        assert noted.wait(timeout=10), "the outcome was noted only after it was recorded"
+        finish(**kwargs)
+
+    monkeypatch.setattr(health, "outcome_note", noting)
+    monkeypatch.setattr(sending, "_attempt_finish", finishing)
+    responses.add(responses.POST, URL, status=503)
+    batch = ready_batch(push_feed)
+
+    batch_send(batch_id=batch.pk)
+
+    assert fresh(batch).status == Batch.Status.RETRY_SCHEDULED
+    assert slowdown_get(feed_id=push_feed.pk).level == 1
+    assert circuit.circuit_snapshot(endpoint_url=URL).requests == 1
     assert slots_in_use(feed_id=push_feed.pk, limit=push_feed.max_concurrency) == 0
 
 
