@@ -102,7 +102,7 @@ def main() -> None:
     parts = args.only or ["a", "b", "c"]
     partner, feed = partner_setup()
     if "a" in parts:
-        bench_build(feed=feed, events=args.events, runs=args.build_runs)
+        bench_build(feed=feed, events=args.events, runs=args.build_runs, database=args.database)
     if "b" in parts:
         for events in args.push_events:
             machine_settle()
@@ -234,7 +234,7 @@ def batch_create(feed: Any, *, kind: str = "window") -> Any:
 # --- (a) Build -----------------------------------------------------------------------------
 
 
-def bench_build(*, feed: Any, events: int, runs: int) -> None:
+def bench_build(*, feed: Any, events: int, runs: int, database: str) -> None:
     """Builds and baselines alternate, each in a fresh child; the medians are compared."""
     from gateway.delivery.models import Batch
 
@@ -243,8 +243,10 @@ def bench_build(*, feed: Any, events: int, runs: int) -> None:
     for _ in range(runs):
         # One window batch claims every exposure: the previous one makes way.
         Batch.objects.filter(feed=feed).delete()
-        builds.append(child_measure("build", batch_create(feed).pk))
-        baselines.append(child_measure("read", batch_create(feed, kind="late").pk))
+        builds.append(child_measure("build", batch_create(feed).pk, database=database))
+        baselines.append(
+            child_measure("read", batch_create(feed, kind="late").pk, database=database)
+        )
     build_rates = sorted(run["candidates"] / run["seconds"] for run in builds)
     base_rates = sorted(run["candidates"] / run["seconds"] for run in baselines)
     build_rate, base_rate = statistics.median(build_rates), statistics.median(base_rates)
@@ -268,9 +270,9 @@ def bench_build(*, feed: Any, events: int, runs: int) -> None:
     )
 
 
-def child_measure(mode: str, batch_id: Any) -> dict[str, Any]:
+def child_measure(mode: str, batch_id: Any, *, database: str) -> dict[str, Any]:
     """Run one measurement in a fresh process, so its peak RSS is its own."""
-    command = [sys.executable, __file__, "--child", mode, str(batch_id)]
+    command = [sys.executable, __file__, "--database", database, "--child", mode, str(batch_id)]
     output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT)
     return json.loads(output.stdout.strip().splitlines()[-1])
 
