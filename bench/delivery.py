@@ -176,6 +176,7 @@ def exposures_ensure(count: int) -> None:
     import privacy as privacy_bench
     from django.db import connection
 
+    from gateway.ingest.insert import payload_text
     from gateway.ingest.models import Exposure
 
     # Counted by their ids: (c) adds streamed exposures beside them (outside the window).
@@ -208,7 +209,7 @@ def exposures_ensure(count: int) -> None:
                     event["campaign_id"],
                     event["line_item_id"],
                     event["creative_id"],
-                    json.dumps(event),
+                    payload_text(event),  # the text the ingest API stores
                 )
             )
         ingest_bench.copy_rows(rows)

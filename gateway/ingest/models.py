@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from gateway.ingest.fields import JSONTextField
+
 
 class CommitSequence(models.Func):
     """The writing transaction's id on PostgreSQL; NULL elsewhere (a trigger fills it on SQLite)."""
@@ -36,7 +38,8 @@ class Exposure(models.Model):
     campaign_id = models.CharField(max_length=64)
     line_item_id = models.CharField(max_length=64)
     creative_id = models.CharField(max_length=64)
-    payload = models.JSONField()
+    # Kept as the text it was written as (PostgreSQL json): read whole at every build.
+    payload = JSONTextField()
     # The id of the transaction that wrote the row (PostgreSQL's xid8; on
     # SQLite, whose writers take turns, the row id), set by the database.
     # Delivery claims exposures by ranges of it (``gateway.delivery.claims``).
