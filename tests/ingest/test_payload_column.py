@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from gateway.ingest.insert import ExposureRow, exposures_insert, payload_text
 from gateway.ingest.models import Exposure
 
 pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
 
 OCCURRED = datetime(2026, 11, 24, 9, 15, tzinfo=UTC)
 RECORD: dict[str, Any] = {
@@ -88,3 +95,49 @@ def test_a_string_that_looks_like_json_is_read_as_the_string_it_is() -> None:
     ).get()
 
     assert stored == ("123", "[1]", "null", record)
+
+
+# Run in a child on a fresh SQLite database (the demo's): migrated from
+# scratch, an exposure stored by the ingest path gets its commit_seq from
+# the trigger of migration 0002, which a later migration remaking the table
+# would drop (and with it every claim of the demo's builds).
+SQLITE_CHILD = """
+import django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from datetime import UTC, datetime
+from gateway.ingest.insert import ExposureRow, exposures_insert
+from gateway.ingest.models import Exposure
+record = {"event_id": "evt-1", "occurred_at": "2026-11-24T09:15:00Z", "event_type": "impression",
+          "media_type": "audio", "content_type": "podcast", "advertiser_id": "adv-1",
+          "campaign_id": "cmp-1", "line_item_id": "li-1", "creative_id": "cr-1", "ua": "Zürich"}
+at = datetime(2026, 11, 24, 9, 15, tzinfo=UTC)
+exposures_insert(rows=[ExposureRow(at, record)], received_at=at)
+stored = Exposure.objects.get()
+assert stored.commit_seq == stored.id, (stored.commit_seq, stored.id)
+assert stored.payload == record, stored.payload
+print("stored with its commit_seq")
+"""
+
+
+def test_on_a_migrated_sqlite_database_stored_exposures_get_their_commit_seq(
+    tmp_path: Path,
+) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
+        "GATEWAY_VAR_DIR": str(tmp_path),
+    }
+    child = subprocess.run(
+        [sys.executable, "-c", SQLITE_CHILD],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == 0, child.stderr[-3000:]
+    assert "stored with its commit_seq" in child.stdout
