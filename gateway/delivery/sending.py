@@ -278,9 +278,11 @@ def _attempt_post(*, batch: Batch, prepared: PreparedRequest) -> transport.Trans
         # saved, and the request goes to exactly the address checked: DNS
         # cannot be re-pointed at our own network in between.
         pinned = resolve_and_check(feed.endpoint_url)
-    except EndpointRefused as exc:
-        raise DeliveryError(f"endpoint refused: {exc}", transient=False) from exc
-    except EndpointUnresolvable as exc:  # a DNS hiccup: worth a retry
+    except (EndpointRefused, EndpointUnresolvable) as exc:
+        prepared.discard()  # nothing is sent: the body opened for it is closed
+        if isinstance(exc, EndpointRefused):
+            raise DeliveryError(f"endpoint refused: {exc}", transient=False) from exc
+        # A DNS hiccup: worth a retry.
         raise DeliveryError(f"endpoint did not resolve: {exc}", transient=True) from exc
     request = prepared.result()
     headers = {**request.headers, **batch_headers(batch)}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from gateway.delivery import tasks
+from gateway.delivery import tasks, wire
 from partners.models import Feed, Partner
 from tests.factories import make_feed, make_partner
 
@@ -48,3 +49,21 @@ def partner(db: None) -> Partner:
 @pytest.fixture
 def push_feed(partner: Partner) -> Feed:
     return make_feed(partner=partner, name="exposures", mode=Feed.Mode.PUSH)
+
+
+@pytest.fixture
+def opened_bodies(monkeypatch: pytest.MonkeyPatch) -> list[io.BufferedReader]:
+    """The stored bodies opened during the test, noted as they are opened.
+
+    The list keeps them alive: one still open at the end was never closed.
+    """
+    opened: list[io.BufferedReader] = []
+    original = wire.body_open
+
+    def noting_open(name: str) -> io.BufferedReader:
+        file = original(name)
+        opened.append(file)
+        return file
+
+    monkeypatch.setattr(wire, "body_open", noting_open)
+    return opened

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import x25519
 from standardwebhooks.webhooks import Webhook
 
-from gateway.delivery import preparation, send_threads, signing, wire
+from gateway.delivery import preparation, send_threads, signing
 from gateway.delivery.models import Batch, DeliveryAttempt
 from gateway.delivery.preparation import request_prepare
 from gateway.delivery.services import batch_send
@@ -70,23 +70,14 @@ def test_the_prepared_request_is_the_stored_body_signed_for_the_attempts_timesta
 
 
 def test_a_request_discarded_before_its_attempt_closes_its_body(
-    batch: Batch, monkeypatch: pytest.MonkeyPatch
+    batch: Batch, opened_bodies: list[io.BufferedReader]
 ) -> None:
-    opened: list[io.BufferedReader] = []
-    original = wire.body_open
-
-    def noting_open(name: str):
-        file = original(name)
-        opened.append(file)
-        return file
-
-    monkeypatch.setattr(wire, "body_open", noting_open)
     prepared = request_prepare(batch=batch, timestamp=int(time.time()))
     prepared.result()  # signed: the stored body was read, and is kept open to be sent
 
-    assert [file.closed for file in opened] == [False]
+    assert [file.closed for file in opened_bodies] == [False]
     prepared.discard()  # the claim went to another worker
-    assert [file.closed for file in opened] == [True]
+    assert [file.closed for file in opened_bodies] == [True]
 
 
 def test_no_signing_key_is_a_permanent_failure_raised_by_the_result(

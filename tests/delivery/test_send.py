@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import io
+import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -316,7 +319,7 @@ def test_a_missing_batch_is_ignored(db: None):
 
 
 def test_an_endpoint_that_fails_validation_is_a_permanent_failure_without_traffic(
-    batch: Batch, queued: QueuedTasks, settings
+    batch: Batch, queued: QueuedTasks, settings, opened_bodies: list[io.BufferedReader]
 ):
     # With private endpoints forbidden, plain http to loopback is refused.
     settings.ALLOW_PRIVATE_ENDPOINTS = False
@@ -329,6 +332,19 @@ def test_an_endpoint_that_fails_validation_is_a_permanent_failure_without_traffi
     [row] = attempts(batch)
     assert row.outcome == Outcome.PERMANENT_FAILURE
     assert "endpoint refused" in row.error
+    # The body prepared meanwhile was opened, and is closed: nothing holds it.
+    assert len(opened_bodies) == 1
+    assert wait_until(lambda: all(file.closed for file in opened_bodies))
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Whether ``condition`` holds within ``timeout`` s (a send thread may still be at it)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def test_a_partner_without_an_active_secret_is_a_permanent_failure(
