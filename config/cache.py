@@ -7,16 +7,19 @@ makes a dozen such calls (limits, circuit breaker, slots), so the client is
 built once per pool instead. Django gives every thread its own cache object,
 hence its own pools and clients; nothing here is shared between threads.
 
-Two operations the cache API lacks are added, each one atomic step on Redis
+Three operations the cache API lacks are added, each one atomic step on Redis
 (a Lua script): ``incr_from`` (a counter made with an expiry when missing:
-Django's ``incr`` is two round trips and fails on a missing key) and
-``delete_if`` (compare-and-delete: a lease is freed only by its holder).
-``gateway.shared_store`` uses them, with the cache API's steps for the
-demo's file cache.
+Django's ``incr`` is two round trips and fails on a missing key),
+``delete_if`` (compare-and-delete: a lease is freed only by its holder) and
+``read_and_lease`` (``get_many`` and the first ``add`` that succeeds among
+several keys, at once). ``gateway.delivery.shared_store`` uses them, with the
+cache API's steps for the demo's file cache. The scripts touch several keys
+at once, so they need one Redis server (not a cluster), as the gateway has.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import redis
@@ -47,6 +50,21 @@ _DELETE_IF = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# The values of the first ARGV[1] keys, then the first of the other keys that
+# SET NX could take (holding ARGV[2], expiring in ARGV[3] s). Returns the
+# number of the key taken among the others (0: none), then the values.
+_READ_AND_LEASE = """
+local reads = tonumber(ARGV[1])
+local result = {0}
+for i = 1, reads do result[i + 1] = redis.call('GET', KEYS[i]) end
+for i = reads + 1, #KEYS do
+  if redis.call('SET', KEYS[i], ARGV[2], 'NX', 'EX', ARGV[3]) then
+    result[1] = i - reads
+    break
+  end
+end
+return result
+"""
 
 
 class SharedRedisCache(RedisCache):
@@ -56,18 +74,44 @@ class SharedRedisCache(RedisCache):
 
     def incr_from(self, key: str, delta: int, *, timeout: int) -> int:
         """``key`` plus ``delta`` (from 0 when missing, then expiring in ``timeout`` s)."""
-        return int(self._script(_INCR_FROM, key, delta, timeout))
+        return int(self._script(_INCR_FROM, [key], delta, timeout))
 
     def delete_if(self, key: str, value: Any) -> bool:
         """Delete ``key`` if it holds ``value``; whether it did."""
-        serialised = self._client()._serializer.dumps(value)  # as Django stores it
-        return bool(self._script(_DELETE_IF, key, serialised))
+        return bool(self._script(_DELETE_IF, [key], self._serializer().dumps(value)))
+
+    def read_and_lease(
+        self, read_keys: Sequence[str], lease_keys: Sequence[str], value: Any, *, timeout: int
+    ) -> tuple[dict[str, Any], str | None]:
+        """``get_many(read_keys)``, and the first of ``lease_keys`` that ``add`` could take.
+
+        ``value`` is what the key taken holds, for ``timeout`` (> 0) seconds.
+        """
+        serializer = self._serializer()
+        reply = self._script(
+            _READ_AND_LEASE,
+            [*read_keys, *lease_keys],
+            len(read_keys),
+            serializer.dumps(value),
+            timeout,
+        )
+        taken = int(reply[0])
+        values = {
+            key: serializer.loads(raw)
+            for key, raw in zip(read_keys, reply[1:], strict=True)
+            if raw is not None
+        }
+        return values, lease_keys[taken - 1] if taken else None
 
     def _client(self) -> Any:
         return self._cache  # type: ignore[attr-defined]  # Django's own (a cached property)
 
-    def _script(self, source: str, key: str, *args: Any) -> Any:
-        full_key = self.make_and_validate_key(key)
-        client = self._client().get_client(full_key, write=True)
+    def _serializer(self) -> Any:
+        """How Django stores values (integers as they are, anything else pickled)."""
+        return self._client()._serializer
+
+    def _script(self, source: str, keys: Sequence[str], *args: Any) -> Any:
+        full_keys = [self.make_and_validate_key(key) for key in keys]
+        client = self._client().get_client(full_keys[0], write=True)
         # EVALSHA once the server knows the script (redis-py loads it on first use).
-        return client.register_script(source)(keys=[full_key], args=list(args))
+        return client.register_script(source)(keys=full_keys, args=list(args))

@@ -2,7 +2,9 @@
 
 Before an attempt, ``send_permit`` asks, in order: is the feed paused (the
 partner asked us to slow down), is its endpoint's circuit open, is one of the
-feed's concurrency slots free, are there request and event tokens left. Any
+feed's concurrency slots free, are there request and event tokens left. The
+first three answers come from one round trip to the shared store, which also
+takes the slot. Any
 "no" is a ``Deferral``: the send goes back to the queue for a while, which is
 not an attempt and costs no retry budget. A "yes" is a ``Permit`` the send
 holds until it is done.
@@ -26,7 +28,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Max, Min
 
@@ -97,20 +98,25 @@ def send_permit(
     """A permit to attempt ``batch`` now, or how long to wait (never an attempt)."""
     feed = batch.feed
     permit = Permit(endpoint_url=breaker_endpoint(feed))
-    # The feed's slow-down and its endpoint's breaker, in one round trip.
+    # The feed's slow-down and its endpoint's breaker are read, and a slot
+    # among the feed's max_concurrency taken, in one round trip: most sends
+    # may go, and one that may not gives its slot straight back.
     slowdown_key = limits.slowdown_key(feed.pk)
     open_until_key = circuit.open_until_key(permit.endpoint_url) if permit.endpoint_url else ""
-    stored = cache.get_many([key for key in (slowdown_key, open_until_key) if key])
-    slowdown = limits.slowdown_from(stored.get(slowdown_key))
-    if slowdown.pause_left(now):
-        return Deferral(
-            wait_seconds=slowdown.pause_left(now) * (1 + rand() / 10),
-            reason="feed paused: the partner asked us to slow down",
-        )
-    open_until = stored.get(open_until_key) if open_until_key else None
+    permit.slot, stored = limits.slot_acquire_reading(
+        feed_id=feed.pk,
+        limit=feed.max_concurrency,
+        lease_seconds=lease_seconds(),
+        read_keys=[key for key in (slowdown_key, open_until_key) if key],
+    )
     try:
-        deferral = _permit_fill(
-            permit, batch=batch, level=slowdown.level, open_until=open_until, now=now, rand=rand
+        deferral = _permit_check(
+            permit,
+            batch=batch,
+            slowdown=limits.slowdown_from(stored.get(slowdown_key)),
+            open_until=stored.get(open_until_key) if open_until_key else None,
+            now=now,
+            rand=rand,
         )
     except BaseException:
         permit.release()
@@ -121,16 +127,22 @@ def send_permit(
     return permit
 
 
-def _permit_fill(
+def _permit_check(
     permit: Permit,
     *,
     batch: Batch,
-    level: int,
+    slowdown: limits.Slowdown,
     open_until: float | None,
     now: float,
     rand: Callable[[], float],
 ) -> Deferral | None:
+    """Why the send must wait, if it must: pause, breaker, concurrency, rates, in that order."""
     feed = batch.feed
+    if slowdown.pause_left(now):
+        return Deferral(
+            wait_seconds=slowdown.pause_left(now) * (1 + rand() / 10),
+            reason="feed paused: the partner asked us to slow down",
+        )
     if permit.endpoint_url:
         admission = circuit.circuit_admit_given(
             endpoint_url=permit.endpoint_url,
@@ -145,15 +157,15 @@ def _permit_fill(
                 reason=f"circuit {admission.state.replace('_', '-')} for this endpoint",
             )
         permit.probe_token = admission.probe_token
-    permit.slot = limits.slot_acquire(
-        feed_id=feed.pk,
-        limit=slowed_limit(feed.max_concurrency, level=level),
-        lease_seconds=lease_seconds(),
-    )
-    if permit.slot is None:
+    # The slot taken is the free one of the lowest index: beyond a slowed-down
+    # limit, the slots below it are all taken.
+    limit = slowed_limit(feed.max_concurrency, level=slowdown.level)
+    if permit.slot is None or permit.slot.index >= limit:
         busy = settings.DELIVERY_BUSY_RETRY_SECONDS
         return Deferral(wait_seconds=busy * (1 + rand()), reason="feed at its concurrency limit")
-    wait = limits.rate_reserve(feed_id=feed.pk, limits=_rate_limits(batch, level=level), now=now)
+    wait = limits.rate_reserve(
+        feed_id=feed.pk, limits=_rate_limits(batch, level=slowdown.level), now=now
+    )
     if wait > 0:
         return Deferral(wait_seconds=wait * (1 + rand() / 10), reason="feed at its rate limit")
     return None

@@ -18,12 +18,13 @@ from __future__ import annotations
 import math
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
 
-from gateway.delivery.shared_store import delete_if_holds
+from gateway.delivery.shared_store import delete_if_holds, read_and_lease
 from gateway.delivery.throttling import gcra_reserve
 
 # The rate-limit lock is held for two cache round trips; it expires on its own
@@ -45,20 +46,35 @@ def _key(feed_id: int, *parts: object) -> str:
 
 @dataclass(frozen=True)
 class Slot:
-    """One of a feed's concurrency slots, held by one send until released or expired."""
+    """One of a feed's concurrency slots, held by one send until released or expired.
+
+    Sends take the free slot of the lowest ``index``: a send holding slot
+    ``n`` found slots 0 to n-1 taken.
+    """
 
     key: str
     token: str
+    index: int = 0
 
 
 def slot_acquire(*, feed_id: int, limit: int, lease_seconds: int) -> Slot | None:
     """Take a free slot among the feed's first ``limit``; None when all are taken."""
+    slot, _ = slot_acquire_reading(feed_id=feed_id, limit=limit, lease_seconds=lease_seconds)
+    return slot
+
+
+def slot_acquire_reading(
+    *, feed_id: int, limit: int, lease_seconds: int, read_keys: Sequence[str] = ()
+) -> tuple[Slot | None, dict[str, Any]]:
+    """``slot_acquire``, and the values of ``read_keys`` read in the same step.
+
+    One round trip on Redis for both (``shared_store.read_and_lease``).
+    """
     token = uuid.uuid4().hex
-    for index in range(max(limit, 1)):
-        key = _key(feed_id, "slot", index)
-        if cache.add(key, token, timeout=lease_seconds):
-            return Slot(key=key, token=token)
-    return None
+    keys = [_key(feed_id, "slot", index) for index in range(max(limit, 1))]
+    values, taken = read_and_lease(read_keys, keys, token, timeout=lease_seconds)
+    slot = None if taken is None else Slot(key=taken, token=token, index=keys.index(taken))
+    return slot, values
 
 
 def slot_release(slot: Slot) -> None:

@@ -1,13 +1,15 @@
 """Counters and leases in the shared store (the Django cache), each one step on Redis.
 
-Every send counts its outcome for its endpoint's circuit breaker and frees its
-feed's concurrency slot. With the Redis backend (``config.cache.SharedRedisCache``)
-each is one atomic round trip; with another backend (the demo's file cache)
-the cache API's steps do the same, without the atomicity, as ``limits`` says.
+Every send reads its feed's and endpoint's state and takes a concurrency
+slot, counts its outcome for its endpoint's circuit breaker and frees the
+slot. With the Redis backend (``config.cache.SharedRedisCache``) each is one
+atomic round trip; with another backend (the demo's file cache) the cache
+API's steps do the same, without the atomicity, as ``limits`` says.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.cache import cache
@@ -40,3 +42,22 @@ def delete_if_holds(key: str, value: Any) -> None:
         delete_if(key, value)
     elif cache.get(key) == value:
         cache.delete(key)
+
+
+def read_and_lease(
+    read_keys: Sequence[str], lease_keys: Sequence[str], value: Any, *, timeout: int
+) -> tuple[dict[str, Any], str | None]:
+    """``cache.get_many(read_keys)``, and the first of ``lease_keys`` that ``cache.add`` took.
+
+    The key taken holds ``value`` for ``timeout`` (> 0) seconds; None when
+    all of ``lease_keys`` are held.
+    """
+    read_and_lease = getattr(cache, "read_and_lease", None)
+    if read_and_lease is not None:
+        values, taken = read_and_lease(read_keys, lease_keys, value, timeout=timeout)
+        return values, taken
+    values = cache.get_many(read_keys) if read_keys else {}
+    for key in lease_keys:
+        if cache.add(key, value, timeout=timeout):
+            return values, key
+    return values, None

@@ -137,6 +137,8 @@ def test_a_429_pauses_the_whole_feed_for_its_retry_after_without_attempts(
     assert 30 * 0.9 <= last_countdown(queued) <= 30 * 1.1
     assert len(responses.calls) == 1
     assert slowdown_get(feed_id=push_feed.pk).level == 1
+    # The paused send took a slot as it read the pause, and gave it straight back.
+    assert slots_in_use(feed_id=push_feed.pk, limit=push_feed.max_concurrency) == 0
 
 
 @responses.activate
@@ -179,6 +181,8 @@ def test_after_the_pause_a_slowed_feed_runs_at_half_its_concurrency(
         send(batch, django_capture_on_commit_callbacks)
 
     assert_not_attempted(batch, reason="concurrency limit")
+    # Slot 1 was free, but beyond the halved limit: taken and given back.
+    assert slots_in_use(feed_id=feed.pk, limit=2) == 1
 
 
 # --- Concurrency and rates ------------------------------------------------------------------
@@ -377,6 +381,7 @@ def test_while_the_circuit_is_open_sends_wait_without_attempts(
 
     assert_not_attempted(waiting, reason="circuit open")
     assert 59 <= last_countdown(queued) <= 68
+    assert slots_in_use(feed_id=push_feed.pk, limit=push_feed.max_concurrency) == 0
     assert len(responses.calls) == 2
     # Another endpoint is not affected.
     elsewhere = make_feed(partner=partner, endpoint_url=OTHER_URL)

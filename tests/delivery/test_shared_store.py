@@ -87,3 +87,56 @@ def test_a_lease_holding_an_integer_is_compared_as_stored(backend: str) -> None:
     assert cache.get("probe:number") == 7
     shared_store.delete_if_holds("probe:number", 7)
     assert cache.get("probe:number") is None
+
+
+def test_reading_and_leasing_gives_the_values_and_takes_the_first_free_key(backend: str) -> None:
+    cache.set("probe:state", {"level": 2}, timeout=60)
+    cache.set("probe:number", 5, timeout=60)
+    cache.set("probe:slot:0", "someone else's", timeout=60)
+    keys = ["probe:slot:0", "probe:slot:1", "probe:slot:2"]
+
+    values, taken = shared_store.read_and_lease(
+        ["probe:state", "probe:missing", "probe:number"], keys, "mine", timeout=60
+    )
+
+    # Values as the cache API gives them; missing keys left out, as get_many does.
+    assert values == {"probe:state": {"level": 2}, "probe:number": 5}
+    assert taken == "probe:slot:1"
+    assert cache.get("probe:slot:1") == "mine"  # stored as add would store it
+    assert cache.get("probe:slot:0") == "someone else's"
+    assert cache.get("probe:slot:2") is None
+    # The next takes the next, and with all taken there is none; reads go on.
+    assert shared_store.read_and_lease([], keys, "next", timeout=60) == ({}, "probe:slot:2")
+    values, taken = shared_store.read_and_lease(["probe:number"], keys, "late", timeout=60)
+    assert (values, taken) == ({"probe:number": 5}, None)
+    # Leased as add leases: freed by its holder, with the value it holds.
+    shared_store.delete_if_holds("probe:slot:1", "mine")
+    assert cache.get("probe:slot:1") is None
+
+
+def test_a_lease_taken_with_reads_expires(backend: str) -> None:
+    _, taken = shared_store.read_and_lease(["probe:state"], ["probe:slot"], "mine", timeout=30)
+    assert taken == "probe:slot"
+    if backend == "redis":
+        client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+        assert 0 < client.ttl(cache.make_and_validate_key("probe:slot")) <= 30
+
+
+def test_leases_taken_at_once_are_each_taken_once() -> None:
+    """On Redis only (the file cache's add is not atomic): 8 takers, 5 keys, 5 leases."""
+    assert isinstance(caches["default"], SharedRedisCache), "set REDIS_URL (make test does)"
+    keys = [f"probe:slot:{n}" for n in range(5)]
+    taken: list[str | None] = []
+    start = threading.Barrier(8)
+
+    def take(n: int) -> None:
+        start.wait()
+        taken.append(shared_store.read_and_lease([], keys, f"taker-{n}", timeout=60)[1])
+
+    threads = [threading.Thread(target=take, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(key for key in taken if key) == keys
+    assert taken.count(None) == 3
