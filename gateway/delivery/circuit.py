@@ -26,7 +26,7 @@ from typing import Literal
 from django.conf import settings
 from django.core.cache import cache
 
-from gateway.delivery.shared_store import counter_add
+from gateway.delivery.shared_store import counter_add, delete_if_holds
 from gateway.delivery.throttling import BreakerPolicy, CircuitState, breaker_state, endpoint_key
 
 # How long a half-open breaker stays in the store without a probe before it is
@@ -125,10 +125,12 @@ def circuit_admit_given(
 
 
 def circuit_probe_release(*, endpoint_url: str, token: str) -> None:
-    """Give the probe back unused (the send did not happen after all)."""
-    key = _key(endpoint_url, "probe")
-    if cache.get(key) == token:
-        cache.delete(key)
+    """Give the probe back unused (the send did not happen after all).
+
+    Only while this send still holds it: a probe lease that expired and went
+    to another send stays theirs.
+    """
+    delete_if_holds(_key(endpoint_url, "probe"), token)
 
 
 def circuit_record(

@@ -52,10 +52,9 @@ def read_and_lease(
     The key taken holds ``value`` for ``timeout`` (> 0) seconds; None when
     all of ``lease_keys`` are held.
     """
-    read_and_lease = getattr(cache, "read_and_lease", None)
-    if read_and_lease is not None:
-        values, taken = read_and_lease(read_keys, lease_keys, value, timeout=timeout)
-        return values, taken
+    in_one_step = getattr(cache, "read_and_lease", None)
+    if in_one_step is not None:
+        return in_one_step(read_keys, lease_keys, value, timeout=timeout)
     values = cache.get_many(read_keys) if read_keys else {}
     for key in lease_keys:
         if cache.add(key, value, timeout=timeout):

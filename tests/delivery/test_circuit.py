@@ -135,6 +135,17 @@ def test_an_unused_probe_is_given_back_for_the_next_send():
     assert circuit_admit(endpoint_url=URL, now=T0 + 30, probe_lease_seconds=LEASE).allowed
 
 
+def test_a_stale_probe_token_gives_back_nothing():
+    """A probe lease that expired and went to another send is not freed by the first."""
+    open_breaker()
+    probe = circuit_admit(endpoint_url=URL, now=T0 + 30, probe_lease_seconds=LEASE)
+
+    circuit_probe_release(endpoint_url=URL, token="an expired lease's token")
+
+    assert probe.allowed
+    assert not circuit_admit(endpoint_url=URL, now=T0 + 30, probe_lease_seconds=LEASE).allowed
+
+
 def test_attempts_that_finish_while_open_are_counted_without_reopening():
     open_breaker()
 
