@@ -73,8 +73,11 @@ class PreparedRequest:
         assert self._future is not None
         return self._future.result()
 
-    def discard(self) -> None:
-        """The attempt will not happen: close the body once preparing it is done."""
+    def close(self) -> None:
+        """Close the body once preparing it is done: after the attempt, or instead of it.
+
+        Closing a body already closed (sent) does nothing.
+        """
         if self._future is not None:
             self._future.add_done_callback(_body_close)
 

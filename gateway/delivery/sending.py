@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import Future
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -128,7 +127,7 @@ def batch_send(*, batch_id: BatchId, task_id: str = "") -> DeliveryAttempt | Non
         )
         if attempt is None:  # another worker claimed it meanwhile
             if prepared is not None:
-                prepared.discard()
+                prepared.close()
             return None
         result = _attempt_run(batch=batch, attempt=attempt, prepared=prepared)
         finished_at = timezone.now()
@@ -271,22 +270,31 @@ def _attempt_run(
 
 
 def _attempt_post(*, batch: Batch, prepared: PreparedRequest) -> transport.TransportResult:
-    """POST the prepared batch once; raises DeliveryError when it cannot even be sent."""
+    """POST the prepared batch once; raises DeliveryError when it cannot even be sent.
+
+    However the attempt ends, sent or stopped before the POST, the body
+    prepared for it is closed.
+    """
+    try:
+        return _prepared_post(batch=batch, prepared=prepared)
+    finally:
+        prepared.close()
+
+
+def _prepared_post(*, batch: Batch, prepared: PreparedRequest) -> transport.TransportResult:
     feed = batch.feed
     try:
         # Resolved and checked at every attempt, not only when the feed was
         # saved, and the request goes to exactly the address checked: DNS
         # cannot be re-pointed at our own network in between.
         pinned = resolve_and_check(feed.endpoint_url)
-    except (EndpointRefused, EndpointUnresolvable) as exc:
-        prepared.discard()  # nothing is sent: the body opened for it is closed
-        if isinstance(exc, EndpointRefused):
-            raise DeliveryError(f"endpoint refused: {exc}", transient=False) from exc
-        # A DNS hiccup: worth a retry.
+    except EndpointRefused as exc:
+        raise DeliveryError(f"endpoint refused: {exc}", transient=False) from exc
+    except EndpointUnresolvable as exc:  # a DNS hiccup: worth a retry
         raise DeliveryError(f"endpoint did not resolve: {exc}", transient=True) from exc
     request = prepared.result()
     headers = {**request.headers, **batch_headers(batch)}
-    with closing(request.body), request.body.opened() as body:
+    with request.body.opened() as body:
         return transport.post(
             url=feed.endpoint_url,
             body=body,

@@ -76,7 +76,7 @@ def test_a_request_discarded_before_its_attempt_closes_its_body(
     prepared.result()  # signed: the stored body was read, and is kept open to be sent
 
     assert [file.closed for file in opened_bodies] == [False]
-    prepared.discard()  # the claim went to another worker
+    prepared.close()  # the claim went to another worker
     assert [file.closed for file in opened_bodies] == [True]
 
 

@@ -337,6 +337,30 @@ def test_an_endpoint_that_fails_validation_is_a_permanent_failure_without_traffi
     assert wait_until(lambda: all(file.closed for file in opened_bodies))
 
 
+@responses.activate
+@pytest.mark.parametrize("ending", ["sent", "stopped after it was prepared"])
+def test_the_prepared_body_is_closed_however_the_attempt_ends(
+    batch: Batch,
+    queued: QueuedTasks,
+    opened_bodies: list[io.BufferedReader],
+    monkeypatch: pytest.MonkeyPatch,
+    ending: str,
+):
+    responses.add(responses.POST, URL, status=200)
+    if ending != "sent":
+
+        def broken(batch: Batch) -> dict[str, str]:
+            raise RuntimeError("headers bug")
+
+        monkeypatch.setattr("gateway.delivery.sending.batch_headers", broken)
+
+    batch_send(batch_id=batch.pk)
+
+    assert len(opened_bodies) == 1
+    assert wait_until(lambda: all(file.closed for file in opened_bodies))
+    assert len(responses.calls) == (1 if ending == "sent" else 0)
+
+
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
     """Whether ``condition`` holds within ``timeout`` s (a send thread may still be at it)."""
     deadline = time.monotonic() + timeout
