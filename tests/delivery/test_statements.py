@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import itertools
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.db.models import signals
 from django.test.utils import CaptureQueriesContext
@@ -23,8 +19,7 @@ from partners.services import _signing_keys_in_use_q
 from tests.delivery import statements_checks
 from tests.delivery.builders import make_batch
 from tests.factories import make_partner
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.sqlite_child import run_on_fresh_sqlite
 
 
 @pytest.mark.django_db
@@ -35,19 +30,9 @@ def test_on_postgresql(check: Callable[[], None]) -> None:
 
 def test_on_sqlite(tmp_path: Path) -> None:
     """The demo's database: no data-modifying WITH there, and values travel as text."""
-    env = {
-        **os.environ,
-        "SECRET_KEY": settings.SECRET_KEY,
-        "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
-        "GATEWAY_VAR_DIR": str(tmp_path),
-    }
-    child = subprocess.run(
-        [sys.executable, "-m", "tests.delivery.statements_checks", str(tmp_path / "db.sqlite3")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    database = tmp_path / "db.sqlite3"
+    child = run_on_fresh_sqlite(
+        ["-m", "tests.delivery.statements_checks", str(database)], database=database
     )
     assert child.returncode == 0, child.stderr[-3000:]
     assert child.stdout.count("passed") == len(statements_checks.CHECKS)

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from gateway.ingest import insert
-from gateway.ingest.insert import ExposureRow, exposures_insert
+from gateway.ingest.insert import exposures_insert
 from gateway.ingest.models import Exposure
+from tests.ingest.builders import OCCURRED, exposure_row
 
 pytestmark = pytest.mark.django_db
 
-OCCURRED = datetime(2026, 11, 24, 9, 15, 0, 123456, tzinfo=UTC)
 RECEIVED = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 POSTGRESQL = connection.vendor == "postgresql"
 
@@ -36,25 +35,9 @@ def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     return str(request.param)
 
 
-def _row(event_id: str, **fields: Any) -> ExposureRow:
-    record: dict[str, Any] = {
-        "event_id": event_id,
-        "occurred_at": "2026-11-24T09:15:00.123456Z",
-        "event_type": "impression",
-        "media_type": "audio",
-        "content_type": "podcast",
-        "advertiser_id": "adv-1",
-        "campaign_id": "cmp-1",
-        "line_item_id": "li-1",
-        "creative_id": "cr-1",
-        **fields,
-    }
-    return ExposureRow(occurred_at=OCCURRED, record=record)
-
-
 @pytest.mark.usefixtures("implementation")
 def test_it_stores_every_row_with_its_columns_and_returns_their_event_ids() -> None:
-    rows = [_row("evt-1", campaign_id="cmp-9"), _row("evt-2", event_type="click")]
+    rows = [exposure_row("evt-1", campaign_id="cmp-9"), exposure_row("evt-2", event_type="click")]
 
     inserted = exposures_insert(rows=rows, received_at=RECEIVED)
 
@@ -71,10 +54,11 @@ def test_it_stores_every_row_with_its_columns_and_returns_their_event_ids() -> N
 
 @pytest.mark.usefixtures("implementation")
 def test_an_event_id_already_stored_is_not_returned_and_not_overwritten() -> None:
-    exposures_insert(rows=[_row("evt-old", campaign_id="cmp-a")], received_at=RECEIVED)
+    exposures_insert(rows=[exposure_row("evt-old", campaign_id="cmp-a")], received_at=RECEIVED)
 
     inserted = exposures_insert(
-        rows=[_row("evt-old", campaign_id="cmp-b"), _row("evt-new")], received_at=RECEIVED
+        rows=[exposure_row("evt-old", campaign_id="cmp-b"), exposure_row("evt-new")],
+        received_at=RECEIVED,
     )
 
     assert inserted == {"evt-new"}
@@ -84,7 +68,7 @@ def test_an_event_id_already_stored_is_not_returned_and_not_overwritten() -> Non
 @pytest.mark.usefixtures("implementation")
 def test_the_payload_and_columns_round_trip_exactly_with_quotes_and_unicode() -> None:
     event_id = 'evt-"quoted"-\\-ü-🎧'
-    row = _row(
+    row = exposure_row(
         event_id,
         campaign_id='cmp-"1"-ü',
         user_agent=AWKWARD,
@@ -105,8 +89,10 @@ def test_rows_are_stored_across_chunks_and_a_repeat_within_the_rows_is_stored_on
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(insert, "CHUNK_ROWS", 2)
-    exposures_insert(rows=[_row("evt-3")], received_at=RECEIVED)
-    rows = [_row(f"evt-{n}") for n in range(1, 6)] + [_row("evt-1", campaign_id="cmp-late")]
+    exposures_insert(rows=[exposure_row("evt-3")], received_at=RECEIVED)
+    rows = [exposure_row(f"evt-{n}") for n in range(1, 6)] + [
+        exposure_row("evt-1", campaign_id="cmp-late")
+    ]
 
     inserted = exposures_insert(rows=rows, received_at=RECEIVED)
 
@@ -118,7 +104,7 @@ def test_rows_are_stored_across_chunks_and_a_repeat_within_the_rows_is_stored_on
 @pytest.mark.usefixtures("implementation")
 def test_it_writes_in_the_callers_transaction() -> None:
     with pytest.raises(RuntimeError), transaction.atomic():
-        exposures_insert(rows=[_row("evt-1")], received_at=RECEIVED)
+        exposures_insert(rows=[exposure_row("evt-1")], received_at=RECEIVED)
         raise RuntimeError("the caller fails after the insert")
 
     assert not Exposure.objects.exists()
@@ -136,7 +122,7 @@ def test_on_postgresql_each_chunk_is_one_insert_with_no_lookup(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(insert, "CHUNK_ROWS", 1000)
-    rows = [_row(f"evt-{n}") for n in range(2500)]
+    rows = [exposure_row(f"evt-{n}") for n in range(2500)]
 
     with CaptureQueriesContext(connection) as queries:
         inserted = exposures_insert(rows=rows, received_at=RECEIVED)

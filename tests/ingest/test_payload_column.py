@@ -2,40 +2,26 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
-from django.conf import settings
 from django.db import connection
 
-from gateway.ingest.insert import ExposureRow, exposures_insert, payload_text
+from gateway.ingest.insert import exposures_insert, payload_text
 from gateway.ingest.models import Exposure
+from tests.ingest.builders import OCCURRED, exposure_row
+from tests.sqlite_child import run_on_fresh_sqlite
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[2]
-
-OCCURRED = datetime(2026, 11, 24, 9, 15, tzinfo=UTC)
-RECORD: dict[str, Any] = {
-    "event_id": "evt-1",
-    "occurred_at": "2026-11-24T09:15:00Z",
-    "event_type": "impression",
-    "media_type": "audio",
-    "content_type": "podcast",
-    "advertiser_id": "adv-1",
-    "campaign_id": "cmp-1",
-    "line_item_id": "li-1",
-    "creative_id": "cr-1",
-    "ua": 'Zürich "radio" 東京 🎧\t\\',
-    "geo": {"lat": 37.80437, "lon": -0.1, "big": 2**53 + 1},
-    "consent": {"gdpr": None, "gpc": False},
-}
+ROW = exposure_row(
+    "evt-1",
+    ua='Zürich "radio" 東京 🎧\t\\',
+    geo={"lat": 37.80437, "lon": -0.1, "big": 2**53 + 1},
+    consent={"gdpr": None, "gpc": False},
+)
+RECORD = ROW.record
 
 
 def _stored_text(event_id: str) -> str:
@@ -53,7 +39,7 @@ def test_the_column_is_json_and_keeps_the_text_the_ingest_wrote() -> None:
         )
         assert cursor.fetchone() == ("json",)
 
-    exposures_insert(rows=[ExposureRow(OCCURRED, RECORD)], received_at=OCCURRED)
+    exposures_insert(rows=[ROW], received_at=OCCURRED)
 
     text = _stored_text("evt-1")
     assert text == payload_text(RECORD)
@@ -64,7 +50,7 @@ def test_the_column_is_json_and_keeps_the_text_the_ingest_wrote() -> None:
 
 
 def test_the_orm_reads_the_payload_back_as_written() -> None:
-    exposures_insert(rows=[ExposureRow(OCCURRED, RECORD)], received_at=OCCURRED)
+    exposures_insert(rows=[ROW], received_at=OCCURRED)
     Exposure.objects.create(
         event_id="evt-orm",
         occurred_at=OCCURRED,
@@ -87,14 +73,14 @@ def test_the_orm_reads_the_payload_back_as_written() -> None:
 
 def test_a_string_that_looks_like_json_is_read_as_the_string_it_is() -> None:
     """Decoded once: by the field, never by psycopg as well."""
-    record = {**RECORD, "line_item_id": "123", "creative_id": "[1]", "ua": "null"}
-    exposures_insert(rows=[ExposureRow(OCCURRED, record)], received_at=OCCURRED)
+    row = exposure_row(**{**RECORD, "line_item_id": "123", "creative_id": "[1]", "ua": "null"})
+    exposures_insert(rows=[row], received_at=OCCURRED)
 
     stored = Exposure.objects.values_list(
         "payload__line_item_id", "payload__creative_id", "payload__ua", "payload"
     ).get()
 
-    assert stored == ("123", "[1]", "null", record)
+    assert stored == ("123", "[1]", "null", row.record)
 
 
 # Run in a child on a fresh SQLite database (the demo's): migrated from
@@ -106,17 +92,14 @@ import django
 django.setup()
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
-from datetime import UTC, datetime
-from gateway.ingest.insert import ExposureRow, exposures_insert
+from gateway.ingest.insert import exposures_insert
 from gateway.ingest.models import Exposure
-record = {"event_id": "evt-1", "occurred_at": "2026-11-24T09:15:00Z", "event_type": "impression",
-          "media_type": "audio", "content_type": "podcast", "advertiser_id": "adv-1",
-          "campaign_id": "cmp-1", "line_item_id": "li-1", "creative_id": "cr-1", "ua": "Zürich"}
-at = datetime(2026, 11, 24, 9, 15, tzinfo=UTC)
-exposures_insert(rows=[ExposureRow(at, record)], received_at=at)
+from tests.ingest.builders import exposure_row
+row = exposure_row("evt-1", ua="Zürich")
+exposures_insert(rows=[row], received_at=row.occurred_at)
 stored = Exposure.objects.get()
 assert stored.commit_seq == stored.id, (stored.commit_seq, stored.id)
-assert stored.payload == record, stored.payload
+assert stored.payload == row.record, stored.payload
 print("stored with its commit_seq")
 """
 
@@ -124,20 +107,7 @@ print("stored with its commit_seq")
 def test_on_a_migrated_sqlite_database_stored_exposures_get_their_commit_seq(
     tmp_path: Path,
 ) -> None:
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "SECRET_KEY": settings.SECRET_KEY,
-        "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
-        "GATEWAY_VAR_DIR": str(tmp_path),
-    }
-    child = subprocess.run(
-        [sys.executable, "-c", SQLITE_CHILD],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    child = run_on_fresh_sqlite(["-c", SQLITE_CHILD], database=tmp_path / "db.sqlite3")
+
     assert child.returncode == 0, child.stderr[-3000:]
     assert "stored with its commit_seq" in child.stdout
