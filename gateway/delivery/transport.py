@@ -33,6 +33,10 @@ USER_AGENT = "measurement-gateway/0.1"
 # huge or endless response cannot exhaust a worker's memory.
 EXCERPT_CHARS = 1000
 _EXCERPT_READ_BYTES = EXCERPT_CHARS * 4
+# A streamed body goes out in blocks of this size. urllib3 reads 16 KiB at a
+# time: a half-megabyte batch would be 33 reads and sends, which cost about 1 %
+# of its POST on loopback; 256 KiB blocks cost next to nothing in memory.
+SEND_BLOCK_BYTES = 256 * 1024
 
 
 class ReadableBody(Protocol):
@@ -104,7 +108,7 @@ class PinnedAddressAdapter(HTTPAdapter):
         # requests resolves verify before it gets here; None would mean its default: verify.
         checked = True if verify is None else verify
         host_params, key_kwargs = self.build_connection_pool_key_attributes(request, checked, cert)
-        pool_kwargs: dict[str, Any] = dict(key_kwargs)
+        pool_kwargs: dict[str, Any] = {**key_kwargs, "blocksize": SEND_BLOCK_BYTES}
         if host_params["host"] != self.host:
             # The adapter only knows one checked address; any other host
             # would be sent to it under a name nobody validated.

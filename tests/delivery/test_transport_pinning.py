@@ -7,6 +7,7 @@ fake resolver (or never looked up at all), so no packet leaves the machine.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import ipaddress
 import socket
 import ssl
@@ -24,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from gateway.delivery.transport import NetworkError, pinned_session, post
+from gateway.delivery.transport import SEND_BLOCK_BYTES, NetworkError, pinned_session, post
 from partners.endpoints import resolve_and_check
 
 NAME = "partner.test"
@@ -143,6 +144,33 @@ def test_the_post_goes_to_the_pinned_address_with_the_name_as_host(
     assert result.status == 202, result.error
     assert server.seen.hosts == [f"{NAME}:{port}"]
     assert server.seen.bodies == [b"payload"]
+
+
+class ReadSizes(io.BytesIO):
+    """A body that notes the size of each read the transport asks for."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.asked: list[int] = []
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        self.asked.append(-1 if size is None else size)
+        return super().read(size)
+
+
+def test_a_streamed_body_goes_out_in_large_blocks() -> None:
+    data = bytes(range(256)) * (SEND_BLOCK_BYTES // 256) * 2 + b"tail"
+    body = ReadSizes(data)
+    with serving(GOOD) as server:
+        port = server.server_address[1]
+        result = post(
+            url=f"http://{GOOD}:{port}/in", body=body, headers={}, timeout=5, pinned_address=GOOD
+        )
+
+    assert result.status == 202, result.error
+    assert server.seen.bodies == [data]
+    assert set(body.asked) == {SEND_BLOCK_BYTES}
+    assert len(body.asked) == 4  # two full blocks, the tail, and the empty read at the end
 
 
 def test_a_rebinding_answer_after_the_check_is_never_used(
