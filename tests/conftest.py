@@ -13,12 +13,18 @@ def clean_shared_store() -> Iterator[None]:
 
     Circuit breakers, concurrency slots, slow-downs and flush requests live
     there and outlast a test's database transaction: no test may see another's.
+    Nor may it see what this process remembers of the store's answers (the
+    feeds refused a send permit lately).
     """
     from django.core.cache import cache
 
+    from gateway.delivery import health
+
     cache.clear()
+    health.refusals_forget()
     yield
     cache.clear()
+    health.refusals_forget()
 
 
 @pytest.fixture

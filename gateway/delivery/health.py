@@ -4,10 +4,11 @@ Before an attempt, ``send_permit`` asks, in order: is the feed paused (the
 partner asked us to slow down), is its endpoint's circuit open, is one of the
 feed's concurrency slots free, are there request and event tokens left. The
 first three answers come from one round trip to the shared store, which also
-takes the slot. Any
-"no" is a ``Deferral``: the send goes back to the queue for a while, which is
-not an attempt and costs no retry budget. A "yes" is a ``Permit`` the send
-holds until it is done.
+takes the slot; a send asks on a send thread while PostgreSQL claims the
+batch (``send_permit_ask``), unless its feed was refused lately. Any "no" is
+a ``Deferral``: the send goes back to the queue for a while, which is not an
+attempt and costs no retry budget. A "yes" is a ``Permit`` the send holds
+until it is done.
 
 After an attempt, ``outcome_note`` tells the breaker, slows the feed down
 after a 429/502/503/504 and gives the permit back (all in the shared store,
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -123,8 +126,69 @@ def send_permit(
         raise
     if deferral is not None:
         permit.release()
+        _refusal_note(feed.pk)
         return deferral
     return permit
+
+
+def send_permit_ask(*, batch: Batch, now: float) -> Future[Permit | Deferral]:
+    """Ask for ``batch``'s permit: on a send thread, so its round trip overlaps the claim's.
+
+    A send claims its batch while the answer is on its way, and undoes the
+    claim when the answer is "not now". For a feed refused a permit in this
+    process lately (at its limits, its circuit open) "not now" is likely
+    again: the permit is asked for here and now, and the future comes back
+    done, so that a refusal costs no claim to undo.
+    """
+    if _refused_lately(batch.feed.pk):
+        answered: Future[Permit | Deferral] = Future()
+        try:
+            answered.set_result(send_permit(batch=batch, now=now))
+        except Exception as exc:
+            answered.set_exception(exc)
+        return answered
+    return send_executor().submit(send_permit, batch=batch, now=now)
+
+
+# Feeds refused a permit by this process lately, and until when that counts
+# (time.monotonic()): a send of theirs asks before it claims.
+_refusals: dict[int, float] = {}
+_refusals_lock = threading.Lock()
+_REFUSAL_MEMORY_SECONDS = 60.0
+
+
+def _refusal_note(feed_id: int) -> None:
+    now = time.monotonic()
+    with _refusals_lock:
+        for stale in [feed for feed, until in _refusals.items() if until <= now]:
+            del _refusals[stale]
+        _refusals[feed_id] = now + _REFUSAL_MEMORY_SECONDS
+
+
+def _refused_lately(feed_id: int) -> bool:
+    with _refusals_lock:
+        return _refusals.get(feed_id, 0.0) > time.monotonic()
+
+
+def refusals_forget() -> None:
+    """Forget the refusals noted: every feed's next send asks beside its claim again."""
+    with _refusals_lock:
+        _refusals.clear()
+
+
+def send_permit_drop(asking: Future[Permit | Deferral]) -> None:
+    """Give back the permit ``send_permit_ask`` took, if it took one; the send will not go.
+
+    Never raises: the send is abandoned for another reason already, and a
+    shared store that failed to grant the permit has nothing to give back.
+    """
+    try:
+        permit = asking.result()
+    except Exception:
+        logger.warning("asking for the send's permit failed", exc_info=True)
+        return
+    if isinstance(permit, Permit):
+        permit.release()
 
 
 def _permit_check(

@@ -1,13 +1,15 @@
 """The threads a push send works on beside its own: one small pool per process.
 
-A send overlaps two pieces of its work with round trips it waits on anyway:
-- preparing the request's body and signatures (``preparation``) while the
-  attempt is claimed and recorded in PostgreSQL;
+A send overlaps three pieces of its work with round trips it waits on anyway:
+- asking the shared store for its permit (``health.send_permit``: the feed's
+  slow-down, the endpoint's breaker, a concurrency slot, the rates) and
+- preparing the request's body and signatures (``preparation``), both while
+  the attempt is claimed and recorded in PostgreSQL;
 - noting the outcome in the shared store (``health.outcome_note``: the
   breaker's count, a slow-down, the slot given back) while PostgreSQL
   records the outcome.
 
-Neither touches the database from these threads: Django's connections are
+None touches the database from these threads: Django's connections are
 per thread, and these threads must not open their own.
 """
 
@@ -17,8 +19,8 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-# A worker process sends one batch at a time, and each send has at most these
-# two pieces of work in flight.
+# A worker process sends one batch at a time, and each send has at most two
+# of these pieces of work in flight at once.
 SEND_THREADS = 2
 
 _pool: tuple[int, ThreadPoolExecutor] | None = None

@@ -1,9 +1,10 @@
 """Sending a push batch: one attempt, from its claim to its outcome.
 
 ``batch_send`` claims a ready or due batch with a conditional update (the
-attempt row is written in the same transaction, before any traffic), asks
-the feed's limits and its endpoint's circuit breaker for a permit
-(``gateway.delivery.health``), POSTs the body prepared and signed on a thread
+attempt row is written in the same transaction, before any traffic) while it
+asks the feed's limits and its endpoint's circuit breaker for a permit
+(``gateway.delivery.health``) on a send thread; a permit refused undoes the
+claim. It then POSTs the body prepared and signed on a thread
 (``gateway.delivery.preparation``) to the address the SSRF guard checked, and
 writes the outcome: delivered, failed, or a retry on the feed's schedule.
 Duplicate task messages and racing workers lose the claim and do nothing.
@@ -17,6 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -108,27 +110,11 @@ def batch_send(*, batch_id: BatchId, task_id: str = "") -> DeliveryAttempt | Non
         return None
     if not _is_due(batch, now=now):
         return None
-    permit = health.send_permit(batch=batch, now=now.timestamp())
-    if isinstance(permit, health.Deferral):
-        _send_defer(batch=batch, deferral=permit, now=now)
+    started = _send_start(batch=batch, now=now, task_id=task_id)
+    if started is None:
         return None
+    attempt, prepared, permit = started
     try:
-        # Body and signatures get ready while the attempt is claimed and recorded.
-        prepared = (
-            None
-            if batch.feed.mode == Feed.Mode.FILE
-            else request_prepare(batch=batch, timestamp=_webhook_timestamp(now))
-        )
-        attempt = _attempt_start(
-            batch=batch,
-            now=now,
-            task_id=task_id,
-            webhook_timestamp=_webhook_timestamp(now) if prepared is None else prepared.timestamp,
-        )
-        if attempt is None:  # another worker claimed it meanwhile
-            if prepared is not None:
-                prepared.close()
-            return None
         result = _attempt_run(batch=batch, attempt=attempt, prepared=prepared)
         finished_at = timezone.now()
         # The shared store learns the outcome (and gets the permit back) on a
@@ -146,19 +132,136 @@ def batch_send(*, batch_id: BatchId, task_id: str = "") -> DeliveryAttempt | Non
         permit.release()  # given back already, unless the send stopped before its outcome
 
 
+@dataclass(frozen=True)
+class _Claimed:
+    """What the claim changes in a batch, as it was before: what undoing the claim restores."""
+
+    status: str
+    next_attempt_at: datetime | None
+    attempt_count: int
+
+    @classmethod
+    def of(cls, batch: Batch) -> _Claimed:
+        return cls(
+            status=batch.status,
+            next_attempt_at=batch.next_attempt_at,
+            attempt_count=batch.attempt_count,
+        )
+
+
+def _send_start(
+    *, batch: Batch, now: datetime, task_id: str
+) -> tuple[DeliveryAttempt, PreparedRequest | None, health.Permit] | None:
+    """Claim the batch, record the attempt and take its permit; None if it is not sent now.
+
+    The permit's round trip to the shared store runs on a send thread while
+    PostgreSQL claims the batch and writes the attempt row, and the body and
+    its signatures get ready on another: a send waits for one round trip
+    before its POST instead of two. When the answer is "not now" (a feed at
+    its limits, an open circuit), the claim is undone in one transaction:
+    the attempt row is deleted (nothing was sent) and the send queued for
+    later, as if never claimed. A feed refused lately is asked first instead
+    (``health.send_permit_ask``), and its refusals need no claim undone. A
+    claim lost to another worker gives the permit straight back.
+    """
+    asking = health.send_permit_ask(batch=batch, now=now.timestamp())
+    if asking.done():
+        answer = asking.result()  # raises as it would have before any claim
+        if isinstance(answer, health.Deferral):
+            _send_defer(batch=batch, deferral=answer, now=now)
+            return None
+    before = _Claimed.of(batch)
+    prepared: PreparedRequest | None = None
+    attempt: DeliveryAttempt | None = None
+    try:
+        prepared = (
+            None
+            if batch.feed.mode == Feed.Mode.FILE
+            else request_prepare(batch=batch, timestamp=_webhook_timestamp(now))
+        )
+        attempt = _attempt_start(
+            batch=batch,
+            now=now,
+            task_id=task_id,
+            webhook_timestamp=_webhook_timestamp(now) if prepared is None else prepared.timestamp,
+        )
+        permit = asking.result()
+    except BaseException:
+        # Nothing was sent: the permit, the claim and the body are all given back.
+        health.send_permit_drop(asking)
+        if attempt is not None:
+            _claim_undo(batch=batch, attempt=attempt, before=before, now=now)
+        if prepared is not None:
+            prepared.close()
+        raise
+    if attempt is not None and isinstance(permit, health.Permit):
+        return attempt, prepared, permit
+    if prepared is not None:
+        prepared.close()
+    if isinstance(permit, health.Permit):
+        permit.release()  # another worker claimed the batch meanwhile: its send, not ours
+    elif attempt is not None:
+        _claim_undo(batch=batch, attempt=attempt, before=before, now=now, deferral=permit)
+    return None
+
+
 def _send_defer(*, batch: Batch, deferral: health.Deferral, now: datetime) -> None:
     """Queue the send again after the deferral's wait: not an attempt, no retry budget spent."""
-    later = now + timedelta(seconds=deferral.wait_seconds)
     with transaction.atomic():
         # Conditional on queued_at as we read it: of duplicate messages for the
         # batch, only one queues the next, so duplicates do not live on.
         moved = Batch.objects.filter(_due_q(now), pk=batch.pk, queued_at=batch.queued_at).update(
-            next_attempt_at=later,
-            queued_at=now,
-            last_error=f"waiting until {later:%H:%M:%S} UTC, not attempted: {deferral.reason}",
+            **_deferred(deferral, now=now)
         )
         if moved:
             on_commit_send(batch.pk, deferral.wait_seconds)
+
+
+def _deferred(deferral: health.Deferral, *, now: datetime) -> dict[str, Any]:
+    """What a batch whose send waits for ``deferral`` holds: when it is due, and why it waits."""
+    later = now + timedelta(seconds=deferral.wait_seconds)
+    return {
+        "next_attempt_at": later,
+        "queued_at": now,
+        "last_error": f"waiting until {later:%H:%M:%S} UTC, not attempted: {deferral.reason}",
+    }
+
+
+def _claim_undo(
+    *,
+    batch: Batch,
+    attempt: DeliveryAttempt,
+    before: _Claimed,
+    now: datetime,
+    deferral: health.Deferral | None = None,
+) -> None:
+    """Put a batch claimed at ``now`` back as it was, without the attempt row: nothing was sent.
+
+    With a deferral, the send is queued again after its wait: not an attempt,
+    no retry budget spent. Without one (the permit could not be asked for),
+    the batch is simply due again, for the sweeper or a redelivered message.
+    """
+    values: dict[str, Any] = {
+        "status": before.status,
+        "claimed_at": None,
+        "next_attempt_at": before.next_attempt_at,
+        "attempt_count": before.attempt_count,
+    }
+    if deferral is not None:
+        values |= _deferred(deferral, now=now)
+    with transaction.atomic():
+        # Conditional on the claim being ours still (it is, but for a sweeper
+        # that took it for a dead worker's, which it then closes itself).
+        undone = Batch.objects.filter(
+            pk=batch.pk,
+            status=Batch.Status.SENDING,
+            claimed_at=now,
+            attempt_count=before.attempt_count + 1,
+        ).update(**values)
+        if undone:
+            DeliveryAttempt.objects.filter(pk=attempt.pk).delete()
+            if deferral is not None:
+                on_commit_send(batch.pk, deferral.wait_seconds)
 
 
 def _attempt_start(

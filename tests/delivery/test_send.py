@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import time
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -19,7 +17,7 @@ from gateway.delivery.services import batch_send
 from partners.models import Feed, Partner
 from partners.services import signing_secret_current, signing_secret_rotate
 from tests.delivery.builders import make_batch
-from tests.delivery.conftest import QueuedTasks
+from tests.delivery.conftest import QueuedTasks, wait_until
 from tests.factories import make_feed
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_shared_store")]
@@ -359,16 +357,6 @@ def test_the_prepared_body_is_closed_however_the_attempt_ends(
     assert len(opened_bodies) == 1
     assert wait_until(lambda: all(file.closed for file in opened_bodies))
     assert len(responses.calls) == (1 if ending == "sent" else 0)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Whether ``condition`` holds within ``timeout`` s (a send thread may still be at it)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_a_partner_without_an_active_secret_is_a_permanent_failure(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from datetime import timedelta
@@ -19,7 +20,7 @@ from gateway.delivery.models import Batch, DeliveryAttempt, FeedNotice
 from gateway.delivery.services import batch_send, batches_sweep
 from partners.models import Feed, Partner
 from tests.delivery.builders import make_batch
-from tests.delivery.conftest import QueuedTasks
+from tests.delivery.conftest import QueuedTasks, wait_until
 from tests.delivery.loopback import LoopbackServer
 from tests.factories import make_feed
 
@@ -315,6 +316,190 @@ def test_the_shared_store_learns_the_outcome_while_postgresql_records_it(
     assert slowdown_get(feed_id=push_feed.pk).level == 1
     assert circuit.circuit_snapshot(endpoint_url=URL).requests == 1
     assert slots_in_use(feed_id=push_feed.pk, limit=push_feed.max_concurrency) == 0
+
+
+# --- The permit beside the claim ----------------------------------------------------------
+
+
+@responses.activate
+def test_the_permit_is_asked_for_while_postgresql_claims_the_batch(
+    push_feed: Feed, queued: QueuedTasks, monkeypatch: pytest.MonkeyPatch
+):
+    """Two round trips at once: each side waits to see the other under way."""
+    asking, claiming = threading.Event(), threading.Event()
+    permit = health.send_permit
+    claim = sending._attempt_start
+
+    def asking_permit(**kwargs: Any) -> Any:
+        assert threading.current_thread() is not threading.main_thread()
+        asking.set()
+        assert claiming.wait(timeout=10), "the permit was asked for only after the claim"
+        return permit(**kwargs)
+
+    def claiming_batch(**kwargs: Any) -> Any:
+        claiming.set()
+        assert asking.wait(timeout=10), "the claim waited for the permit"
+        return claim(**kwargs)
+
+    monkeypatch.setattr(health, "send_permit", asking_permit)
+    monkeypatch.setattr(sending, "_attempt_start", claiming_batch)
+    responses.add(responses.POST, URL, status=200)
+    batch = ready_batch(push_feed)
+
+    attempt = batch_send(batch_id=batch.pk)
+
+    assert attempt is not None and attempt.number == 1
+    assert fresh(batch).status == Batch.Status.DELIVERED
+    assert slots_in_use(feed_id=push_feed.pk, limit=push_feed.max_concurrency) == 0
+
+
+@responses.activate
+def test_a_feed_refused_lately_asks_before_it_claims(
+    partner: Partner,
+    queued: QueuedTasks,
+    django_capture_on_commit_callbacks,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """A refusal undone after the claim costs two writes; where refusals are likely, none."""
+    feed = make_feed(partner=partner, max_concurrency=1)
+    held = slot_acquire(feed_id=feed.pk, limit=1, lease_seconds=60)
+    batch = ready_batch(feed)
+    send(batch, django_capture_on_commit_callbacks)  # refused after its claim: undone
+    asked_on: list[threading.Thread] = []
+    claims: list[int] = []
+    permit = health.send_permit
+    claim = sending._attempt_start
+
+    def asking_permit(**kwargs: Any) -> Any:
+        asked_on.append(threading.current_thread())
+        return permit(**kwargs)
+
+    def claiming(**kwargs: Any) -> Any:
+        claims.append(len(asked_on))
+        return claim(**kwargs)
+
+    monkeypatch.setattr(health, "send_permit", asking_permit)
+    monkeypatch.setattr(sending, "_attempt_start", claiming)
+    Batch.objects.filter(pk=batch.pk).update(next_attempt_at=timezone.now())
+
+    assert send(batch, django_capture_on_commit_callbacks) is None
+
+    assert claims == []  # refused again, with no claim to undo
+    assert_not_attempted(batch, reason="concurrency limit")
+
+    slot_release(held)
+    Batch.objects.filter(pk=batch.pk).update(next_attempt_at=timezone.now())
+    responses.add(responses.POST, URL, status=200)
+    attempt = send(batch, django_capture_on_commit_callbacks)
+
+    assert attempt is not None and attempt.number == 1
+    assert claims == [2]  # claimed once the permit was in hand
+    assert asked_on == [threading.main_thread()] * 2
+    assert fresh(batch).status == Batch.Status.DELIVERED
+
+
+@responses.activate
+def test_a_refusal_is_remembered_for_a_while_only(
+    partner: Partner,
+    queued: QueuedTasks,
+    django_capture_on_commit_callbacks,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setattr(health, "_REFUSAL_MEMORY_SECONDS", 0.05)
+    feed = make_feed(partner=partner, max_concurrency=1)
+    held = slot_acquire(feed_id=feed.pk, limit=1, lease_seconds=60)
+    batch = ready_batch(feed)
+    send(batch, django_capture_on_commit_callbacks)
+    slot_release(held)
+    time.sleep(0.1)
+    asked_on: list[threading.Thread] = []
+    permit = health.send_permit
+
+    def asking_permit(**kwargs: Any) -> Any:
+        asked_on.append(threading.current_thread())
+        return permit(**kwargs)
+
+    monkeypatch.setattr(health, "send_permit", asking_permit)
+    Batch.objects.filter(pk=batch.pk).update(next_attempt_at=timezone.now())
+    responses.add(responses.POST, URL, status=200)
+
+    assert send(batch, django_capture_on_commit_callbacks) is not None
+
+    assert len(asked_on) == 1 and asked_on[0] is not threading.main_thread()
+
+
+@responses.activate
+def test_a_retry_that_must_wait_keeps_its_status_and_its_attempts(
+    partner: Partner, queued: QueuedTasks, django_capture_on_commit_callbacks
+):
+    feed = make_feed(partner=partner, max_concurrency=1)
+    responses.add(responses.POST, URL, status=500)
+    batch = ready_batch(feed)
+    send(batch, django_capture_on_commit_callbacks)
+    slot_acquire(feed_id=feed.pk, limit=1, lease_seconds=60)
+    Batch.objects.filter(pk=batch.pk).update(next_attempt_at=timezone.now())
+
+    assert send(batch, django_capture_on_commit_callbacks) is None
+
+    batch = fresh(batch)
+    assert batch.status == Batch.Status.RETRY_SCHEDULED
+    assert batch.attempt_count == 1
+    assert list(batch.attempts.values_list("number", flat=True)) == [1]
+    assert batch.claimed_at is None
+    assert batch.next_attempt_at is not None and batch.next_attempt_at > timezone.now()
+    assert "concurrency limit" in batch.last_error
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_a_permit_the_shared_store_fails_to_give_leaves_the_batch_unclaimed(
+    push_feed: Feed,
+    queued: QueuedTasks,
+    opened_bodies: list[io.BufferedReader],
+    monkeypatch: pytest.MonkeyPatch,
+):
+    def broken(**kwargs: Any) -> None:
+        raise ConnectionError("the shared store went away")
+
+    monkeypatch.setattr(health, "send_permit", broken)
+    batch = ready_batch(push_feed)
+
+    with pytest.raises(ConnectionError):
+        batch_send(batch_id=batch.pk)
+
+    batch = fresh(batch)
+    assert batch.status == Batch.Status.READY
+    assert (batch.attempt_count, batch.claimed_at, batch.next_attempt_at) == (0, None, None)
+    assert not batch.attempts.exists()
+    assert len(responses.calls) == 0
+    assert wait_until(lambda: all(file.closed for file in opened_bodies))
+
+
+@responses.activate
+def test_a_claim_lost_to_another_worker_gives_the_permit_back(
+    push_feed: Feed,
+    queued: QueuedTasks,
+    opened_bodies: list[io.BufferedReader],
+    monkeypatch: pytest.MonkeyPatch,
+):
+    claim = sending._attempt_start
+
+    def claimed_by_another_first(**kwargs: Any) -> Any:
+        Batch.objects.filter(pk=kwargs["batch"].pk).update(
+            status=Batch.Status.SENDING, attempt_count=1, claimed_at=timezone.now()
+        )
+        return claim(**kwargs)
+
+    monkeypatch.setattr(sending, "_attempt_start", claimed_by_another_first)
+    batch = ready_batch(push_feed)
+
+    assert batch_send(batch_id=batch.pk) is None
+
+    assert not batch.attempts.exists()
+    assert fresh(batch).status == Batch.Status.SENDING  # the other worker's to finish
+    assert slots_in_use(feed_id=push_feed.pk, limit=push_feed.max_concurrency) == 0
+    assert len(responses.calls) == 0
+    assert wait_until(lambda: all(file.closed for file in opened_bodies))
 
 
 @responses.activate
