@@ -76,7 +76,10 @@ def main() -> None:
     parser.add_argument(
         "--build-runs", type=int, default=3, help="(a) builds (and baselines) whose median counts"
     )
-    parser.add_argument("--push-batches", type=int, default=40)
+    # Enough pairs that the median's own sampling noise (its 95 % interval is
+    # printed) is small beside the target's margin: with 40, runs of the same
+    # code differed by up to 0.06.
+    parser.add_argument("--push-batches", type=int, default=120)
     parser.add_argument(
         "--push-events",
         type=lambda value: [int(n) for n in value.split(",")],
@@ -440,6 +443,7 @@ def bench_push(*, feed: Any, batches: int, events: int) -> None:
     pair_ratios = sorted(g / r for g, r in zip(gateway_times, raw_times, strict=True))
     ratio = statistics.median(pair_ratios)
     quartiles = statistics.quantiles(pair_ratios, n=4)
+    interval = median_interval(pair_ratios)
     total_ratio = sum(gateway_times) / sum(raw_times)
     size = sum(len(body) for body in bodies) / len(bodies)
     print(f"(b) push {batches} batches of {events:,} events ({size / 1e6:.2f} MB gzip each)")
@@ -451,7 +455,8 @@ def bench_push(*, feed: Any, batches: int, events: int) -> None:
     print(f"    raw requests.post        {raw_ms:>10.1f} ms/batch median")
     print(
         f"    ratio send / raw         {ratio:>10.2f}  median of the {batches} pairs "
-        f"(quartiles {quartiles[0]:.2f}-{quartiles[2]:.2f}; of the medians: "
+        f"(95 % interval {interval[0]:.3f}-{interval[1]:.3f}; "
+        f"quartiles {quartiles[0]:.2f}-{quartiles[2]:.2f}; of the medians: "
         f"{gateway_ms / raw_ms:.2f}; of the totals: {total_ratio:.2f}; "
         f"receiver verified {verified})"
     )
@@ -464,6 +469,17 @@ def bench_push(*, feed: Any, batches: int, events: int) -> None:
         f"send / that {gateway_ms / signing_ms:.2f}",
         flush=True,
     )
+
+
+def median_interval(values: list[float], *, resamples: int = 2_000) -> tuple[float, float]:
+    """A 95 % bootstrap interval of the median of ``values``: how far chance alone moves it."""
+    import random
+
+    rng = random.Random(0)
+    medians = sorted(
+        statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples)
+    )
+    return medians[int(resamples * 0.025)], medians[int(resamples * 0.975) - 1]
 
 
 def push_batch(feed: Any, *, events: int, n: int) -> Any:
