@@ -138,16 +138,25 @@ def send_permit_ask(*, batch: Batch, now: float) -> Future[Permit | Deferral]:
     claim when the answer is "not now". For a feed refused a permit in this
     process lately (at its limits, its circuit open) "not now" is likely
     again: the permit is asked for here and now, and the future comes back
-    done, so that a refusal costs no claim to undo.
+    done, so that a refusal costs no claim to undo. A shared store that fails
+    to answer counts as a refusal: it is likely to fail the next send too.
     """
     if _refused_lately(batch.feed.pk):
         answered: Future[Permit | Deferral] = Future()
         try:
-            answered.set_result(send_permit(batch=batch, now=now))
+            answered.set_result(_permit_asked(batch=batch, now=now))
         except Exception as exc:
             answered.set_exception(exc)
         return answered
-    return send_executor().submit(send_permit, batch=batch, now=now)
+    return send_executor().submit(_permit_asked, batch=batch, now=now)
+
+
+def _permit_asked(*, batch: Batch, now: float) -> Permit | Deferral:
+    try:
+        return send_permit(batch=batch, now=now)
+    except Exception:
+        _refusal_note(batch.feed.pk)
+        raise
 
 
 # Feeds refused a permit by this process lately, and until when that counts

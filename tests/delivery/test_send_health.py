@@ -476,6 +476,36 @@ def test_a_permit_the_shared_store_fails_to_give_leaves_the_batch_unclaimed(
 
 
 @responses.activate
+def test_a_shared_store_that_failed_is_asked_before_the_next_claim(
+    push_feed: Feed, queued: QueuedTasks, monkeypatch: pytest.MonkeyPatch
+):
+    asked_on: list[threading.Thread] = []
+    claims: list[int] = []
+    claim = sending._attempt_start
+
+    def broken(**kwargs: Any) -> None:
+        asked_on.append(threading.current_thread())
+        raise ConnectionError("the shared store went away")
+
+    def claiming(**kwargs: Any) -> Any:
+        claims.append(len(asked_on))
+        return claim(**kwargs)
+
+    monkeypatch.setattr(health, "send_permit", broken)
+    monkeypatch.setattr(sending, "_attempt_start", claiming)
+    batch = ready_batch(push_feed)
+    with pytest.raises(ConnectionError):
+        batch_send(batch_id=batch.pk)  # claimed while asking, then undone
+
+    with pytest.raises(ConnectionError):
+        batch_send(batch_id=batch.pk)
+
+    assert len(claims) == 1  # the second send asked first, and claimed nothing
+    assert asked_on[1] is threading.main_thread()
+    assert not fresh(batch).attempts.exists()
+
+
+@responses.activate
 def test_a_claim_lost_to_another_worker_gives_the_permit_back(
     push_feed: Feed,
     queued: QueuedTasks,
