@@ -11,6 +11,7 @@
  * - KeyedHash: the HMAC-SHA256 of gateway.privacy.pseudonyms._Keyed, with the
  *   SHA-256 of _sha256.h (the CPU's SHA extensions where it has them).
  * - IpTruncator: network.truncate_ip for dotted quads and IPv6 text.
+ * - CoordinateRounder: geo.round_coordinate with its settings bound.
  * - RowFilter: gateway.privacy.rows.RowFilter, a batch build's loop over stored rows,
  *   with its byte path: rows filtered from their JSON text (_json_scan.h) without
  *   Python objects per field; pseudonyms and IPv4 prefixes computed from the text,
@@ -26,6 +27,7 @@
 #include <stddef.h>
 
 #include <arpa/inet.h>
+#include <math.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -1336,6 +1338,125 @@ static PyTypeObject IpTruncatorType = {
     .tp_call = PyVectorcall_Call,
 };
 
+/* --- CoordinateRounder ------------------------------------------------------------ */
+
+/* geo.round_coordinate with its decimals and limit bound: an exact float or int (not a
+ * bool) within [-limit, limit] rounded to ``decimals`` places as Python's round() does it,
+ * a negative zero made positive; None for anything else (NaN and infinities included).
+ *
+ * round(x, d) is the double nearest to the exact binary value of x rounded to d decimals,
+ * ties to even. Here, on |x|: the product p = |x| * 10**d and its rounding error e (an
+ * fma gives it exactly, so p + e is the exact product); p's fraction decides, and only
+ * when it is exactly one half does e (above, below, or none: a true tie, to even). The
+ * rounded integer r and 10**d are exact doubles, so the division r / 10**d is the double
+ * nearest to the decimal r * 10**-d: what round() reads back from its decimal digits.
+ * The extension is compiled without floating-point contraction, so each step rounds
+ * once. */
+#define MAX_COORDINATE_DECIMALS 6
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    double scale; /* 10 ** decimals, exact */
+    double limit;
+} CoordinateRounder;
+
+static double
+coordinate_rounded(double value, double scale)
+{
+    /* On the magnitude (ties to even are symmetric): then whole <= product < 2 * whole
+     * or whole == 0, and the fraction is computed exactly. */
+    double magnitude = fabs(value);
+    double product = magnitude * scale;
+    double error = fma(magnitude, scale, -product);
+    double whole = floor(product);
+    double fraction = product - whole;
+    double rounded;
+    if (fraction > 0.5 || (fraction == 0.5 && error > 0.0)) {
+        rounded = whole + 1.0;
+    }
+    else if (fraction < 0.5 || error < 0.0) {
+        rounded = whole;
+    }
+    else { /* exactly half way: to the even neighbour */
+        rounded = fmod(whole, 2.0) == 0.0 ? whole : whole + 1.0;
+    }
+    return copysign(rounded / scale, value) + 0.0; /* + 0.0: -0.0 becomes 0.0 */
+}
+
+static PyObject *
+coordinate_rounder_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                              PyObject *kwnames)
+{
+    CoordinateRounder *self = (CoordinateRounder *)callable;
+    if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "a coordinate rounder takes (value)");
+        return NULL;
+    }
+    PyObject *value = args[0];
+    double number;
+    if (PyFloat_CheckExact(value)) {
+        number = PyFloat_AS_DOUBLE(value);
+    }
+    else if (PyLong_CheckExact(value)) {
+        int overflow = 0;
+        long long whole = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (whole == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (overflow != 0 || whole < -(long long)self->limit || whole > (long long)self->limit) {
+            Py_RETURN_NONE;
+        }
+        number = (double)whole; /* exact: within the limit */
+    }
+    else {
+        Py_RETURN_NONE;
+    }
+    if (!(number >= -self->limit && number <= self->limit)) { /* NaN fails both */
+        Py_RETURN_NONE;
+    }
+    return PyFloat_FromDouble(coordinate_rounded(number, self->scale));
+}
+
+/* CoordinateRounder(decimals, limit): decimals 0 to 6, limit a whole number of degrees. */
+static PyObject *
+coordinate_rounder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    int decimals, limit;
+    static char *names[] = {"decimals", "limit", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "ii:CoordinateRounder", names, &decimals,
+                                     &limit)) {
+        return NULL;
+    }
+    if (decimals < 0 || decimals > MAX_COORDINATE_DECIMALS || limit < 0 || limit > 360) {
+        PyErr_SetString(PyExc_ValueError, "decimals must be 0 to 6, and limit 0 to 360");
+        return NULL;
+    }
+    CoordinateRounder *self = (CoordinateRounder *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->vectorcall = coordinate_rounder_vectorcall;
+    double scale = 1.0;
+    for (int i = 0; i < decimals; i++) {
+        scale *= 10.0;
+    }
+    self->scale = scale;
+    self->limit = (double)limit;
+    return (PyObject *)self;
+}
+
+static PyTypeObject CoordinateRounderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "gateway.privacy._speedups.CoordinateRounder",
+    .tp_doc = "geo.round_coordinate with its decimals and limit bound, in C (see above).",
+    .tp_basicsize = sizeof(CoordinateRounder),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = coordinate_rounder_new,
+    .tp_vectorcall_offset = offsetof(CoordinateRounder, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
+
 /* --- Byte path: selectors ------------------------------------------------------------ */
 
 /* What the row filter's byte path writes a partner's record into: JSON text that is
@@ -2417,7 +2538,8 @@ PyInit__speedups(void)
     sha256_select(1);
     if (PyType_Ready(&SelectorType) < 0 || PyType_Ready(&MinimiserType) < 0 ||
         PyType_Ready(&KeyedHashType) < 0 || PyType_Ready(&IpTruncatorType) < 0 ||
-        PyType_Ready(&RowFilterType) < 0 || PyType_Ready(&TextCacheType) < 0) {
+        PyType_Ready(&RowFilterType) < 0 || PyType_Ready(&TextCacheType) < 0 ||
+        PyType_Ready(&CoordinateRounderType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&speedups_module);
@@ -2457,6 +2579,12 @@ PyInit__speedups(void)
     Py_INCREF(&TextCacheType);
     if (PyModule_AddObject(module, "TextCache", (PyObject *)&TextCacheType) < 0) {
         Py_DECREF(&TextCacheType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    Py_INCREF(&CoordinateRounderType);
+    if (PyModule_AddObject(module, "CoordinateRounder", (PyObject *)&CoordinateRounderType) < 0) {
+        Py_DECREF(&CoordinateRounderType);
         Py_DECREF(module);
         return NULL;
     }

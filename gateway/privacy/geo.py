@@ -8,6 +8,13 @@ lat/lon (see ``gateway.privacy.transform``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from gateway.privacy.speedups import speedups_load
+
+# The compiled rounder (see speedups.py), or None.
+_speedups = speedups_load()
+
 DEFAULT_DECIMALS = 2
 # Six decimals are about 11 cm; anything finer is not a coarsening at all.
 MAX_DECIMALS = 6
@@ -43,3 +50,19 @@ def round_latitude(value: object, *, decimals: int = DEFAULT_DECIMALS) -> float 
 def round_longitude(value: object, *, decimals: int = DEFAULT_DECIMALS) -> float | None:
     """A longitude rounded to ``decimals``; None when it is not a valid longitude."""
     return round_coordinate(value, decimals=decimals, limit=LONGITUDE_LIMIT)
+
+
+def coordinate_rounder(*, decimals: int, limit: int) -> Callable[[object], float | None]:
+    """``round_coordinate`` with its settings bound: for the filter, once per policy.
+
+    In C where the speedups are built (the same answers, without a Python call
+    per coordinate: a build rounds two per event).
+    """
+    if _speedups is not None and type(decimals) is int and 0 <= decimals <= MAX_DECIMALS:
+        compiled: Callable[[object], float | None] = _speedups.CoordinateRounder(decimals, limit)
+        return compiled
+
+    def rounded(value: object) -> float | None:
+        return round_coordinate(value, decimals=decimals, limit=limit)
+
+    return rounded

@@ -29,7 +29,7 @@ from gateway.privacy.allowlist import (
     compile_plan,
     remove_field,
 )
-from gateway.privacy.geo import LATITUDE_LIMIT, LONGITUDE_LIMIT, round_coordinate
+from gateway.privacy.geo import LATITUDE_LIMIT, LONGITUDE_LIMIT, coordinate_rounder
 from gateway.privacy.network import uncached_truncator
 from gateway.privacy.policy import PartnerPolicy
 from gateway.privacy.pseudonyms import uncached_pseudonymiser
@@ -252,13 +252,8 @@ def _transforms(policy: PartnerPolicy) -> _PolicyTransforms:
     """
     decimals = policy.geo_decimals
     honour_lmt = policy.honour_lmt
-
-    def latitude(value: Any) -> float | None:
-        return round_coordinate(value, decimals=decimals, limit=LATITUDE_LIMIT)
-
-    def longitude(value: Any) -> float | None:
-        return round_coordinate(value, decimals=decimals, limit=LONGITUDE_LIMIT)
-
+    latitude = coordinate_rounder(decimals=decimals, limit=LATITUDE_LIMIT)
+    longitude = coordinate_rounder(decimals=decimals, limit=LONGITUDE_LIMIT)
     pseudonym = uncached_pseudonymiser(policy.pseudonym_key)
     identifier = CachedTransform(pseudonym, key_type=str, size=PSEUDONYM_CACHE_SIZE)
     # The same pseudonyms as the other identifiers (one cache), unless limit ad tracking.
