@@ -133,15 +133,15 @@ def batch_send(*, batch_id: BatchId, task_id: str = "") -> DeliveryAttempt | Non
 
 
 @dataclass(frozen=True)
-class _Claimed:
-    """What the claim changes in a batch, as it was before: what undoing the claim restores."""
+class _BeforeClaim:
+    """What the claim changes in a batch, as it was before the claim: what undoing it restores."""
 
     status: str
     next_attempt_at: datetime | None
     attempt_count: int
 
     @classmethod
-    def of(cls, batch: Batch) -> _Claimed:
+    def of(cls, batch: Batch) -> _BeforeClaim:
         return cls(
             status=batch.status,
             next_attempt_at=batch.next_attempt_at,
@@ -170,7 +170,7 @@ def _send_start(
         if isinstance(answer, health.Deferral):
             _send_defer(batch=batch, deferral=answer, now=now)
             return None
-    before = _Claimed.of(batch)
+    before = _BeforeClaim.of(batch)
     prepared: PreparedRequest | None = None
     attempt: DeliveryAttempt | None = None
     try:
@@ -231,7 +231,7 @@ def _claim_undo(
     *,
     batch: Batch,
     attempt: DeliveryAttempt,
-    before: _Claimed,
+    before: _BeforeClaim,
     now: datetime,
     deferral: health.Deferral | None = None,
 ) -> None:
