@@ -12,6 +12,7 @@ Duplicate task messages and racing workers lose the claim and do nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from concurrent.futures import Future
@@ -132,23 +133,6 @@ def batch_send(*, batch_id: BatchId, task_id: str = "") -> DeliveryAttempt | Non
         permit.release()  # given back already, unless the send stopped before its outcome
 
 
-@dataclass(frozen=True)
-class _BeforeClaim:
-    """What the claim changes in a batch, as it was before the claim: what undoing it restores."""
-
-    status: str
-    next_attempt_at: datetime | None
-    attempt_count: int
-
-    @classmethod
-    def of(cls, batch: Batch) -> _BeforeClaim:
-        return cls(
-            status=batch.status,
-            next_attempt_at=batch.next_attempt_at,
-            attempt_count=batch.attempt_count,
-        )
-
-
 def _send_start(
     *, batch: Batch, now: datetime, task_id: str
 ) -> tuple[DeliveryAttempt, PreparedRequest | None, health.Permit] | None:
@@ -170,7 +154,7 @@ def _send_start(
         if isinstance(answer, health.Deferral):
             _send_defer(batch=batch, deferral=answer, now=now)
             return None
-    before = _BeforeClaim.of(batch)
+    claim = _claim(batch, now=now)
     prepared: PreparedRequest | None = None
     attempt: DeliveryAttempt | None = None
     try:
@@ -181,6 +165,7 @@ def _send_start(
         )
         attempt = _attempt_start(
             batch=batch,
+            claim=claim,
             now=now,
             task_id=task_id,
             webhook_timestamp=_webhook_timestamp(now) if prepared is None else prepared.timestamp,
@@ -190,7 +175,7 @@ def _send_start(
         # Nothing was sent: the permit, the claim and the body are all given back.
         health.send_permit_drop(asking)
         if attempt is not None:
-            _claim_undo(batch=batch, attempt=attempt, before=before, now=now)
+            _claim_undo(claim=claim, attempt=attempt, now=now)
         if prepared is not None:
             prepared.close()
         raise
@@ -201,7 +186,7 @@ def _send_start(
     if isinstance(permit, health.Permit):
         permit.release()  # another worker claimed the batch meanwhile: its send, not ours
     elif attempt is not None:
-        _claim_undo(batch=batch, attempt=attempt, before=before, now=now, deferral=permit)
+        _claim_undo(claim=claim, attempt=attempt, now=now, deferral=permit)
     return None
 
 
@@ -229,53 +214,34 @@ def _deferred(deferral: health.Deferral, *, now: datetime) -> dict[str, Any]:
 
 def _claim_undo(
     *,
-    batch: Batch,
+    claim: statements.RowUpdate,
     attempt: DeliveryAttempt,
-    before: _BeforeClaim,
     now: datetime,
     deferral: health.Deferral | None = None,
 ) -> None:
-    """Put a batch claimed at ``now`` back as it was, without the attempt row: nothing was sent.
+    """Put a batch back as it was before ``claim``, without the attempt row: nothing was sent.
 
     With a deferral, the send is queued again after its wait: not an attempt,
     no retry budget spent. Without one (the permit could not be asked for),
     the batch is simply due again, for the sweeper or a redelivered message.
     """
-    values: dict[str, Any] = {
-        "status": before.status,
-        "claimed_at": None,
-        "next_attempt_at": before.next_attempt_at,
-        "attempt_count": before.attempt_count,
-    }
+    undo = _claim_reversed(claim)
     if deferral is not None:
-        values |= _deferred(deferral, now=now)
+        undo = dataclasses.replace(undo, values={**undo.values, **_deferred(deferral, now=now)})
     with transaction.atomic():
-        # Conditional on the claim being ours still (it is, but for a sweeper
-        # that took it for a dead worker's, which it then closes itself).
-        undone = Batch.objects.filter(
-            pk=batch.pk,
-            status=Batch.Status.SENDING,
-            claimed_at=now,
-            attempt_count=before.attempt_count + 1,
-        ).update(**values)
-        if undone:
+        if statements.row_update(undo):
             DeliveryAttempt.objects.filter(pk=attempt.pk).delete()
             if deferral is not None:
-                on_commit_send(batch.pk, deferral.wait_seconds)
+                on_commit_send(claim.pk, deferral.wait_seconds)
 
 
-def _attempt_start(
-    *, batch: Batch, now: datetime, task_id: str, webhook_timestamp: int
-) -> DeliveryAttempt | None:
-    """Claim a due batch for one attempt and write the attempt row; None if another got it.
+def _claim(batch: Batch, *, now: datetime) -> statements.RowUpdate:
+    """The claim of ``batch`` (found due at ``now``) for one attempt, if the row is as read.
 
-    Both at once (one statement on PostgreSQL), so one commit: a send's
-    bookkeeping is two commits in all (this and the outcome).
+    Then its counts are known after the claim without reading the row again.
+    Had another worker attempted or deferred it meanwhile, that worker has it.
     """
-    # Conditional on the batch being as read (and found due at ``now``): then
-    # its counts are known after the claim without reading the row again. Had
-    # another worker attempted or deferred it meanwhile, that worker has it.
-    claim = statements.RowUpdate(
+    return statements.RowUpdate(
         Batch,
         batch.pk,
         values={
@@ -291,6 +257,34 @@ def _attempt_start(
             "attempt_round_start": batch.attempt_round_start,
         },
     )
+
+
+def _claim_reversed(claim: statements.RowUpdate) -> statements.RowUpdate:
+    """``claim`` undone: what it wrote put back as it was read, while the row holds what it wrote.
+
+    Conditional on the claim being ours still (it is, but for a sweeper that
+    took it for a dead worker's, which then closes it itself). ``claimed_at``,
+    which a claim does not read, goes back to None: a due batch is not claimed.
+    """
+    restored = {name: claim.where[name] for name in claim.values if name in claim.where}
+    return statements.RowUpdate(
+        Batch, claim.pk, values={**restored, "claimed_at": None}, where=claim.values
+    )
+
+
+def _attempt_start(
+    *,
+    batch: Batch,
+    claim: statements.RowUpdate,
+    now: datetime,
+    task_id: str,
+    webhook_timestamp: int,
+) -> DeliveryAttempt | None:
+    """Make ``claim`` of ``batch`` and write the attempt row; None if another worker got it.
+
+    Both at once (one statement on PostgreSQL), so one commit: a send's
+    bookkeeping is two commits in all (this and the outcome).
+    """
     # The attempt row exists before any traffic, so even a worker killed
     # mid-request leaves a trace (the sweeper closes it).
     attempt = statements.row_insert_if_updated(
@@ -305,10 +299,8 @@ def _attempt_start(
     )
     if attempt is None:
         return None
-    batch.status = Batch.Status.SENDING
-    batch.claimed_at = now
-    batch.next_attempt_at = None
-    batch.attempt_count += 1
+    for name, value in claim.values.items():
+        setattr(batch, name, value)
     return attempt
 
 

@@ -412,7 +412,7 @@ def test_the_request_uses_the_configured_timeout(
 def test_a_batch_attempted_by_another_worker_since_it_was_read_is_not_claimed_again(
     batch: Batch, queued: QueuedTasks
 ):
-    from gateway.delivery.sending import _attempt_start
+    from gateway.delivery.sending import _attempt_start, _claim
 
     responses.add(responses.POST, URL, status=200)
     stale = Batch.objects.select_related("feed__partner").get(pk=batch.pk)
@@ -421,10 +421,11 @@ def test_a_batch_attempted_by_another_worker_since_it_was_read_is_not_claimed_ag
 
     now = timezone.now()
     start = {"now": now, "webhook_timestamp": int(now.timestamp())}
-    assert _attempt_start(batch=stale, task_id="late", **start) is None
+    late = _attempt_start(batch=stale, claim=_claim(stale, now=now), task_id="late", **start)
+    assert late is None
     assert not DeliveryAttempt.objects.filter(batch=batch).exists()
 
     fresh = Batch.objects.select_related("feed__partner").get(pk=batch.pk)
-    attempt = _attempt_start(batch=fresh, task_id="current", **start)
+    attempt = _attempt_start(batch=fresh, claim=_claim(fresh, now=now), task_id="current", **start)
     assert attempt is not None and attempt.number == fresh.attempt_count == 2
     assert Batch.objects.get(pk=batch.pk).attempt_count == 2
