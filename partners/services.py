@@ -243,7 +243,7 @@ def signer_from_database(*, partner: Partner, at: datetime) -> LocalSigner:
     if unrevoked is None:
         unrevoked = statements.rows_read(
             SigningSecret,
-            ["key_id", "secret_encrypted", "activates_at", "retires_at", "revoked_at"],
+            statements.SIGNING_KEY_FIELDS,
             where={"partner_id": partner.pk, "revoked_at": None},
             order_by=["-created_at", "-pk"],
         )

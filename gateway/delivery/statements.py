@@ -193,8 +193,9 @@ class _BatchLoad:
     keys: _ModelColumns
 
 
-# What the default signer reads of a key (partners.services.signer_from_database).
-_SIGNING_KEY_FIELDS = ("key_id", "secret_encrypted", "activates_at", "retires_at", "revoked_at")
+# What the default signer reads of a key (partners.services.signer_from_database),
+# which reads them here when they did not come with the batch.
+SIGNING_KEY_FIELDS = ("key_id", "secret_encrypted", "activates_at", "retires_at", "revoked_at")
 
 
 def _batch_load_make(conn: BaseDatabaseWrapper) -> _BatchLoad:
@@ -207,7 +208,7 @@ def _batch_load_make(conn: BaseDatabaseWrapper) -> _BatchLoad:
         alias="k",
         start=partner.end + 1,
         conn=conn,
-        fields=[_field(SigningSecret, name) for name in ("pk", *_SIGNING_KEY_FIELDS)],
+        fields=[_field(SigningSecret, name) for name in ("pk", *SIGNING_KEY_FIELDS)],
     )
 
     def column(model: type[Model], name: str) -> str:
