@@ -1404,10 +1404,10 @@ coordinate_rounder_vectorcall(PyObject *callable, PyObject *const *args, size_t 
         if (whole == -1 && PyErr_Occurred()) {
             return NULL;
         }
-        if (overflow != 0 || whole < -(long long)self->limit || whole > (long long)self->limit) {
+        if (overflow != 0) {
             Py_RETURN_NONE;
         }
-        number = (double)whole; /* exact: within the limit */
+        number = (double)whole; /* exact within the limit, which the check below applies */
     }
     else {
         Py_RETURN_NONE;
