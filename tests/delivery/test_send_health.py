@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -87,6 +89,36 @@ def assert_not_attempted(batch: Batch, *, reason: str) -> Batch:
     assert batch.next_attempt_at is not None and batch.next_attempt_at > timezone.now()
     assert reason in batch.last_error
     return batch
+
+
+@dataclass
+class SendSteps:
+    """What sends did, in order: the thread each permit was asked on, and claims."""
+
+    asked_on: list[threading.Thread] = field(default_factory=list)
+    # At each claim, how many permits had been asked for.
+    claims: list[int] = field(default_factory=list)
+
+
+def send_steps_noted(
+    monkeypatch: pytest.MonkeyPatch, *, permit: Callable[..., Any] | None = None
+) -> SendSteps:
+    """Note each permit asked for (``permit`` answers, else the real one) and each claim."""
+    steps = SendSteps()
+    ask = permit or health.send_permit
+    claim = sending._attempt_start
+
+    def asking(**kwargs: Any) -> Any:
+        steps.asked_on.append(threading.current_thread())
+        return ask(**kwargs)
+
+    def claiming(**kwargs: Any) -> Any:
+        steps.claims.append(len(steps.asked_on))
+        return claim(**kwargs)
+
+    monkeypatch.setattr(health, "send_permit", asking)
+    monkeypatch.setattr(sending, "_attempt_start", claiming)
+    return steps
 
 
 # --- 410 Gone --------------------------------------------------------------------------
@@ -365,26 +397,12 @@ def test_a_feed_refused_lately_asks_before_it_claims(
     held = slot_acquire(feed_id=feed.pk, limit=1, lease_seconds=60)
     batch = ready_batch(feed)
     send(batch, django_capture_on_commit_callbacks)  # refused after its claim: undone
-    asked_on: list[threading.Thread] = []
-    claims: list[int] = []
-    permit = health.send_permit
-    claim = sending._attempt_start
-
-    def asking_permit(**kwargs: Any) -> Any:
-        asked_on.append(threading.current_thread())
-        return permit(**kwargs)
-
-    def claiming(**kwargs: Any) -> Any:
-        claims.append(len(asked_on))
-        return claim(**kwargs)
-
-    monkeypatch.setattr(health, "send_permit", asking_permit)
-    monkeypatch.setattr(sending, "_attempt_start", claiming)
+    steps = send_steps_noted(monkeypatch)
     Batch.objects.filter(pk=batch.pk).update(next_attempt_at=timezone.now())
 
     assert send(batch, django_capture_on_commit_callbacks) is None
 
-    assert claims == []  # refused again, with no claim to undo
+    assert steps.claims == []  # refused again, with no claim to undo
     assert_not_attempted(batch, reason="concurrency limit")
 
     slot_release(held)
@@ -393,8 +411,8 @@ def test_a_feed_refused_lately_asks_before_it_claims(
     attempt = send(batch, django_capture_on_commit_callbacks)
 
     assert attempt is not None and attempt.number == 1
-    assert claims == [2]  # claimed once the permit was in hand
-    assert asked_on == [threading.main_thread()] * 2
+    assert steps.claims == [2]  # claimed once the permit was in hand
+    assert steps.asked_on == [threading.main_thread()] * 2
     assert fresh(batch).status == Batch.Status.DELIVERED
 
 
@@ -412,20 +430,13 @@ def test_a_refusal_is_remembered_for_a_while_only(
     send(batch, django_capture_on_commit_callbacks)
     slot_release(held)
     time.sleep(0.1)
-    asked_on: list[threading.Thread] = []
-    permit = health.send_permit
-
-    def asking_permit(**kwargs: Any) -> Any:
-        asked_on.append(threading.current_thread())
-        return permit(**kwargs)
-
-    monkeypatch.setattr(health, "send_permit", asking_permit)
+    steps = send_steps_noted(monkeypatch)
     Batch.objects.filter(pk=batch.pk).update(next_attempt_at=timezone.now())
     responses.add(responses.POST, URL, status=200)
 
     assert send(batch, django_capture_on_commit_callbacks) is not None
 
-    assert len(asked_on) == 1 and asked_on[0] is not threading.main_thread()
+    assert len(steps.asked_on) == 1 and steps.asked_on[0] is not threading.main_thread()
 
 
 @responses.activate
@@ -479,20 +490,10 @@ def test_a_permit_the_shared_store_fails_to_give_leaves_the_batch_unclaimed(
 def test_a_shared_store_that_failed_is_asked_before_the_next_claim(
     push_feed: Feed, queued: QueuedTasks, monkeypatch: pytest.MonkeyPatch
 ):
-    asked_on: list[threading.Thread] = []
-    claims: list[int] = []
-    claim = sending._attempt_start
-
     def broken(**kwargs: Any) -> None:
-        asked_on.append(threading.current_thread())
         raise ConnectionError("the shared store went away")
 
-    def claiming(**kwargs: Any) -> Any:
-        claims.append(len(asked_on))
-        return claim(**kwargs)
-
-    monkeypatch.setattr(health, "send_permit", broken)
-    monkeypatch.setattr(sending, "_attempt_start", claiming)
+    steps = send_steps_noted(monkeypatch, permit=broken)
     batch = ready_batch(push_feed)
     with pytest.raises(ConnectionError):
         batch_send(batch_id=batch.pk)  # claimed while asking, then undone
@@ -500,8 +501,8 @@ def test_a_shared_store_that_failed_is_asked_before_the_next_claim(
     with pytest.raises(ConnectionError):
         batch_send(batch_id=batch.pk)
 
-    assert len(claims) == 1  # the second send asked first, and claimed nothing
-    assert asked_on[1] is threading.main_thread()
+    assert len(steps.claims) == 1  # the second send asked first, and claimed nothing
+    assert steps.asked_on[1] is threading.main_thread()
     assert not fresh(batch).attempts.exists()
 
 

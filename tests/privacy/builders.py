@@ -17,6 +17,16 @@ RAW_IFA = "6D92078A-8246-4BA4-AE5B-76104861E7DC"
 RAW_HOUSEHOLD_ID = "hh-9"
 RAW_IP = "203.0.113.77"
 CREATED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+# What the ad server says of every exposure, as the ingest schema requires it.
+AD_SERVER_FIELDS: dict[str, str] = {
+    "event_type": "impression",
+    "media_type": "audio",
+    "content_type": "podcast",
+    "advertiser_id": "adv-1",
+    "campaign_id": "cmp-1",
+    "line_item_id": "li-1",
+    "creative_id": "cr-1",
+}
 
 
 def exposure(*, consent: dict[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
@@ -24,13 +34,7 @@ def exposure(*, consent: dict[str, Any] | None = None, **overrides: Any) -> dict
     record: dict[str, Any] = {
         "event_id": "evt-00000001",
         "occurred_at": "2026-11-24T10:15:00+01:00",
-        "event_type": "impression",
-        "media_type": "audio",
-        "content_type": "podcast",
-        "advertiser_id": "adv-1",
-        "campaign_id": "cmp-1",
-        "line_item_id": "li-1",
-        "creative_id": "cr-1",
+        **AD_SERVER_FIELDS,
         "placement_id": "pl-1",
         "content_id": "ep-42",
         "device": {"type": "mobile", "os": "ios", "ifa": RAW_IFA, "lmt": False},
