@@ -194,6 +194,12 @@ DELIVERY_CIRCUIT_FAILURE_PERCENT = env_int("DELIVERY_CIRCUIT_FAILURE_PERCENT", 5
 DELIVERY_CIRCUIT_WINDOW_SECONDS = env_int("DELIVERY_CIRCUIT_WINDOW_SECONDS", 60, minimum=1)
 DELIVERY_CIRCUIT_MIN_REQUESTS = env_int("DELIVERY_CIRCUIT_MIN_REQUESTS", 10, minimum=1)
 DELIVERY_CIRCUIT_OPEN_SECONDS = env_int("DELIVERY_CIRCUIT_OPEN_SECONDS", 60, minimum=1)
+# A worker process keeps the privacy policies (and all their filter has learnt)
+# of its last DELIVERY_KEPT_POLICIES builds for its next builds of the same
+# configuration, each at most DELIVERY_KEPT_POLICY_IDLE_SECONDS after its last
+# use (gateway.delivery.kept_policies); 0 keeps none.
+DELIVERY_KEPT_POLICIES = env_int("DELIVERY_KEPT_POLICIES", 2, minimum=0)
+DELIVERY_KEPT_POLICY_IDLE_SECONDS = env_int("DELIVERY_KEPT_POLICY_IDLE_SECONDS", 7200, minimum=1)
 DISPATCH_INTERVAL_SECONDS = env_int("DISPATCH_INTERVAL_SECONDS", 10, minimum=1)
 # Alert when exposures have waited this long for the commit horizon, which an
 # open write transaction anywhere on the database server holds back

@@ -7,6 +7,16 @@ from typing import Any
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def forget_kept_policies() -> Iterator[None]:
+    """No test finds a policy, with all it learnt, that another test's build kept."""
+    from gateway.delivery.kept_policies import kept_policies_forget
+
+    kept_policies_forget()
+    yield
+    kept_policies_forget()
+
+
 @pytest.fixture
 def clean_shared_store() -> Iterator[None]:
     """The shared cache (Redis in CI) empty before and after the test.

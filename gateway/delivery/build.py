@@ -31,9 +31,9 @@ from django.utils import timezone
 
 from gateway.delivery.body import CHUNK_BYTES, NDJSON_OPTIONS, NO_LIMIT, Body, BodyWriter
 from gateway.delivery.claims import claimed_exposures
+from gateway.delivery.kept_policies import kept_policy
 from gateway.delivery.models import Batch
 from gateway.delivery.parts import BuildParts, BuiltPart
-from gateway.delivery.policies import policy_for
 from gateway.delivery.prefetch import prefetched_chunks
 from gateway.delivery.queueing import on_commit_send
 from gateway.delivery.sequences import batches_create_numbered, feed_cursor_locked
@@ -113,10 +113,14 @@ def batch_build(*, batch_id: BatchId) -> Batch | None:
 def _window_build(*, batch: Batch) -> list[BuiltPart]:
     """Stream the window's in-scope exposures through the filter into stored bodies."""
     feed = batch.feed
-    policy = policy_for(partner=feed.partner, feed=feed)
     parts = BuildParts(batch)
     try:
-        with _window_chunks(batch=batch) as chunks:
+        # What the filter learns (decisions per signal key, pseudonyms, ...) is
+        # kept for this process's next build of an unchanged configuration.
+        with (
+            kept_policy(partner=feed.partner, feed=feed) as policy,
+            _window_chunks(batch=batch) as chunks,
+        ):
             if feed.shape == FeedShape.AGGREGATE:
                 tally = BuildTally(gvl_version=policy.gvl_version)
                 body = _aggregate_body(

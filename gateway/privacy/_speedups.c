@@ -1978,6 +1978,9 @@ typedef struct {
     ByteBuffer fingerprint;
     ByteBuffer out;
     Py_ssize_t bytes_rows; /* rows the byte path took, for tests and benchmarks */
+    /* In a call: the byte path's buffers and learn state are the call's, and a
+     * call can give the interpreter to another thread (loads, the object path). */
+    int busy;
 } RowFilter;
 
 static PyObject *s_decision, *s_eligible, *s_reason, *s_audit, *one;
@@ -2235,11 +2238,29 @@ row_bytes(RowFilter *self, PyObject *payload, PyObject **view, PyObject **line)
     return kept >= 0 ? 1 : (kept == BYTES_BAIL ? 0 : -1);
 }
 
+static PyObject *row_filter_run(RowFilter *self, PyObject *const *args, size_t nargsf,
+                                 PyObject *kwnames);
+
+/* One call at a time: a second thread (or a call from within the object path) is
+ * refused, never given the first one's half-written line. */
 static PyObject *
 row_filter_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
                       PyObject *kwnames)
 {
     RowFilter *self = (RowFilter *)callable;
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "this row filter is in use by another call");
+        return NULL;
+    }
+    self->busy = 1;
+    PyObject *result = row_filter_run(self, args, nargsf, kwnames);
+    self->busy = 0;
+    return result;
+}
+
+static PyObject *
+row_filter_run(RowFilter *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
     if (PyVectorcall_NARGS(nargsf) != 8 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
         PyErr_SetString(PyExc_TypeError,
                         "a row filter takes (rows, start, lines, dropped, audits, tags, "

@@ -116,7 +116,8 @@ def uncached_truncator(
     """``truncate_ip`` with its settings bound that remembers nothing (no address is kept).
 
     For callers that keep their own, shorter-lived cache (the privacy filter keeps
-    one per policy, i.e. per batch build).
+    one per policy, which lives as long as a worker keeps it:
+    gateway.delivery.kept_policies).
     """
     valid = _valid_bits(ipv4_bits, ipv6_bits)
 

@@ -106,7 +106,8 @@ def uncached_pseudonymiser(key: bytes) -> Callable[[object], str | None]:
     """``pseudonymise`` with ``key`` bound that remembers nothing: no raw value is kept.
 
     For callers that keep their own, shorter-lived cache (the privacy filter keeps
-    one per policy, i.e. per batch build). Only the key schedule is shared.
+    one per policy, which lives as long as a worker keeps it:
+    gateway.delivery.kept_policies). Only the key schedule is shared.
     """
     if not key or not isinstance(key, bytes):
         return _no_pseudonym

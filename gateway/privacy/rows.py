@@ -56,6 +56,8 @@ _speedups = speedups_load()
 UNSPECIFIED_REASON = "unspecified"
 
 Row = tuple[Any, Any]
+# Where a policy keeps its compiled row filters, by what each was made with.
+ROW_FILTERS_ATTRIBUTE = "_row_filters"
 
 
 class FilterRows(Protocol):
@@ -80,21 +82,40 @@ def row_filter(
     dumps: Callable[..., bytes],
     option: int,
 ) -> FilterRows:
-    """The row filter for ``policy`` (compiled when built), serialising with ``dumps``."""
-    if _speedups is None or getattr(policy, "__dict__", None) is None:
+    """The row filter for ``policy`` (compiled when built), serialising with ``dumps``.
+
+    The compiled one is made once per policy and serialiser and kept on the
+    policy, as the filter's other caches are: it learns the fingerprints of the
+    signal keys it meets, and a policy kept for a worker's next build
+    (``gateway.delivery.kept_policies``) brings them along. It is not for two
+    threads at once: one build uses a policy at a time.
+    """
+    attributes = getattr(policy, "__dict__", None)
+    if _speedups is None or attributes is None:
         return RowFilter(policy, loads=loads, dumps=dumps, option=option)
-    compiled: FilterRows = _speedups.RowFilter(
-        policy=policy,
-        routes_name=privacy_filter.ROUTES_ATTRIBUTE,
-        # Looked up now, not imported: tests swap the filter's signal_key for the Python one.
-        signal_key=privacy_filter.signal_key,
-        slow=privacy_filter.filter_with_result,
-        loads=loads,
-        dumps=dumps,
-        option=option,
-        unspecified=UNSPECIFIED_REASON,
-        bytes_path=_bytes_path_fits(loads, dumps, option),
-    )
+    # Looked up now, not imported: tests swap the filter's signal_key for the
+    # Python one, or filter_with_result for one that fails; each gets its own.
+    signal_key, slow = privacy_filter.signal_key, privacy_filter.filter_with_result
+    key = (loads, dumps, option, signal_key, slow)
+    filters = attributes.get(ROW_FILTERS_ATTRIBUTE)
+    if filters is None:
+        filters = {}
+        # The policy is frozen; its __dict__ still takes caches (as consent._compiled's).
+        object.__setattr__(policy, ROW_FILTERS_ATTRIBUTE, filters)
+    compiled: FilterRows | None = filters.get(key)
+    if compiled is None:
+        compiled = _speedups.RowFilter(
+            policy=policy,
+            routes_name=privacy_filter.ROUTES_ATTRIBUTE,
+            signal_key=signal_key,
+            slow=slow,
+            loads=loads,
+            dumps=dumps,
+            option=option,
+            unspecified=UNSPECIFIED_REASON,
+            bytes_path=_bytes_path_fits(loads, dumps, option),
+        )
+        filters[key] = compiled
     return compiled
 
 

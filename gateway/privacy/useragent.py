@@ -242,7 +242,8 @@ def uncached_reducer(*, level: str) -> Callable[[object], str | None]:
     """``reduce_user_agent`` with ``level`` bound that remembers nothing.
 
     For callers that keep their own, shorter-lived cache (the privacy filter keeps
-    one per policy, i.e. per batch build). An unknown level raises ValueError on
+    one per policy, which lives as long as a worker keeps it:
+    gateway.delivery.kept_policies). An unknown level raises ValueError on
     each call, as ``reduce_user_agent`` does.
     """
     if level not in _caches:  # remove, full, or unknown: nothing to parse or remember

@@ -175,7 +175,9 @@ def test_a_minimiser_that_fails_drops_the_event_as_the_filter_does(
         if minimise is not None:
             routes[key] = (exploding, result)
 
-    # A new filter: one remembers the routes it has met (a policy never changes a route).
+    # A new filter: one remembers the routes it has met (a policy never changes a
+    # route), and the policy keeps the one it made.
+    partner.__dict__.pop(privacy_rows.ROW_FILTERS_ATTRIBUTE, None)
     filter_rows = filter_for(kind, partner)
     (_, candidates, added), lines, dropped, _, _ = actual_run(filter_rows, rows, 0, NO_LIMIT, 0)
     assert (candidates, added, lines) == (50, 0, [])
@@ -199,3 +201,31 @@ def test_the_compiled_filter_checks_what_it_is_given() -> None:
         filter_rows([("{}",)], 0, [], {}, {}, {}, 1, 1)  # a row is (payload, tag)
     with pytest.raises(TypeError):
         filter_rows([], 0, [], {}, {}, {})  # eight arguments
+
+
+@pytest.mark.skipif(not COMPILED, reason="gateway.privacy._speedups is not built")
+def test_the_compiled_filter_refuses_a_second_call_while_one_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A call gives the interpreter away (to the object path, to loads): another
+    # thread calling the same filter then must not write into the first's line.
+    real_slow = privacy_filter.filter_with_result
+    rows = stored(list(realistic_events(3)))
+    made: list[privacy_rows.FilterRows] = []
+
+    def reentering(event: Any, partner: PartnerPolicy) -> Any:
+        if len(made) == 1:
+            made.append(made[0])  # once
+            made[0](rows, 0, [], {}, {}, {}, NO_LIMIT, NO_LIMIT)
+        return real_slow(event, partner)
+
+    monkeypatch.setattr(privacy_filter, "filter_with_result", reentering)
+    partner = policy(**POLICIES["measurement feed"])
+    made.append(filter_for("compiled", partner))
+
+    with pytest.raises(RuntimeError, match="in use"):
+        made[0](rows, 0, [], {}, {}, {}, NO_LIMIT, NO_LIMIT)
+    # Free again once that call has ended.
+    assert actual_run(made[0], rows, 0, NO_LIMIT, NO_LIMIT) == expected_run(
+        partner, rows, 0, NO_LIMIT, NO_LIMIT
+    )
