@@ -14,7 +14,9 @@ never writes to the database named in DATABASE_URL. Everything stays on loopback
 fresh child process (read from PostgreSQL, privacy filter, NDJSON, gzip into
 the body storage, the body signed for its first attempt as it is written:
 Standard Webhooks v1 over the uncompressed bytes). Printed: events/s and the child's peak
-RSS. Baseline, same run, same child set-up: reading the same claimed rows and
+RSS, and the CPU seconds the child and its PostgreSQL backend spent (read from
+/proc: the server is on this machine), which bound events/s by the cores there
+are. Baseline, same run, same child set-up: reading the same claimed rows and
 writing them as gzip NDJSON with no privacy work. Builds and baselines
 alternate ``--build-runs`` times; the medians are compared. For reference
 only, a third child builds the window twice and times the second build: a
@@ -274,6 +276,8 @@ def bench_build(*, feed: Any, events: int, runs: int, database: str) -> None:
         f"({base_rates[0]:,.0f} to {base_rates[-1]:,.0f})  peak RSS {base_rss} MB"
     )
     print(f"    ratio build / baseline   {build_rate / base_rate:>10.2f}")
+    print(f"    CPU per build            {cpu_summary(builds)}")
+    print(f"    CPU per baseline         {cpu_summary(baselines)}")
     warm_rates = sorted(run["candidates"] / run["seconds"] for run in warm_builds)
     print(
         f"    for reference, built again in the same process (policy kept, same events): "
@@ -286,6 +290,19 @@ def bench_build(*, feed: Any, events: int, runs: int, database: str) -> None:
         f"{'met' if build_rate >= BUILD_TARGET else 'MISSED'}, "
         f"RSS < {RSS_TARGET_MB} MB {'met' if rss < RSS_TARGET_MB else 'MISSED'}",
         flush=True,
+    )
+
+
+def cpu_summary(runs: list[dict[str, Any]]) -> str:
+    """The median CPU seconds of the build processes and of their database backends."""
+    own = statistics.median(run["cpu_s"] for run in runs)
+    backend = [run["db_cpu_s"] for run in runs if run["db_cpu_s"] is not None]
+    if not backend:
+        return f"{own:.1f} s in the worker process (the database's not readable here)"
+    db = statistics.median(backend)
+    return (
+        f"{own:.1f} s in the worker process + {db:.1f} s in its PostgreSQL backend "
+        f"= {own + db:.1f} core-seconds ({os.cpu_count()} cores here)"
     )
 
 
@@ -307,6 +324,8 @@ def child_run(mode: str, batch_id: str) -> None:
         assert batch_build(batch_id=batch_id) is not None
         Batch.objects.filter(pk=batch_id).delete()
         batch_id, mode = str(batch_create(first.feed).pk), "build"
+    backend_cpu = BackendCpu()
+    own_cpu = process_cpu_seconds()
     started = time.perf_counter()
     if mode == "build":
         batch = batch_build(batch_id=batch_id)
@@ -317,10 +336,17 @@ def child_run(mode: str, batch_id: str) -> None:
         batch = Batch.objects.select_related("feed__partner").get(pk=batch_id)
         candidates = delivered = baseline_write(batch)
     seconds = time.perf_counter() - started
+    cpu = {"cpu_s": process_cpu_seconds() - own_cpu, "db_cpu_s": backend_cpu.spent()}
     rss_mb = peak_rss_mb()
     print(
         json.dumps(
-            {"seconds": seconds, "candidates": candidates, "delivered": delivered, "rss_mb": rss_mb}
+            {
+                "seconds": seconds,
+                "candidates": candidates,
+                "delivered": delivered,
+                "rss_mb": rss_mb,
+                **cpu,
+            }
         )
     )
 
@@ -350,6 +376,41 @@ def baseline_write(batch: Any) -> int:
     body = writer.finish()
     body.close()
     return body.records
+
+
+def process_cpu_seconds() -> float:
+    """CPU time of this process so far, all its threads, user and system."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class BackendCpu:
+    """CPU time of this process's PostgreSQL backend, read from /proc (loopback server only).
+
+    Together with the process's own, what a build costs the machine: with two
+    cores, events/s can be no more than the events over half of the sum.
+    """
+
+    def __init__(self) -> None:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            (self._pid,) = cursor.fetchone()
+        self._start = self._seconds()
+
+    def spent(self) -> float | None:
+        end = self._seconds()
+        return None if end is None or self._start is None else end - self._start
+
+    def _seconds(self) -> float | None:
+        try:
+            with open(f"/proc/{self._pid}/stat") as stat:
+                # After the command in parentheses: utime and stime are fields 14 and 15.
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:  # a server on another machine, or another user's process
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb() -> int:
