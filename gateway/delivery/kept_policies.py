@@ -60,6 +60,7 @@ def kept_policies_forget() -> None:
 
 
 def kept_policy_count() -> int:
+    """How many policies this process keeps now."""
     with _lock:
         return len(_kept)
 
