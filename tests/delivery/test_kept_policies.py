@@ -9,6 +9,7 @@ and that a policy is never lent to two builds at once.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -142,8 +143,6 @@ def test_another_gvl_object_is_a_new_policy_even_for_equal_values(
 
 
 def _with_gvl(policy: Any, gvl: object) -> Any:
-    from dataclasses import replace
-
     return replace(policy, gvl=gvl)
 
 
