@@ -53,7 +53,7 @@ from gateway.privacy.activities import (
 from gateway.privacy.errors import MalformedConsent
 from gateway.privacy.gpp import reasons as gpp_reasons
 from gateway.privacy.gvl import GvlVendor
-from gateway.privacy.policy import Decision, PartnerPolicy
+from gateway.privacy.policy import Decision, PartnerPolicy, policy_cache
 from gateway.privacy.reasons import Reason
 from gateway.privacy.regime import (
     DEFAULT_REGIME_DENY,
@@ -87,7 +87,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 # Decisions remembered per policy before the cache starts over (a policy lives
-# for one batch build; this bounds memory on pathological input).
+# for a build, or as long as a worker keeps it; this bounds memory on
+# pathological input).
 RESULT_CACHE_SIZE = 100_000
 # The most of an IP a child-directed event may carry (COPPA: truncated).
 DEFAULT_IPV4_BITS = 24
@@ -332,14 +333,7 @@ _COMPILED_ATTRIBUTE = "_consent_engine"
 
 
 def _compiled(policy: PartnerPolicy) -> _Compiled:
-    # Stored on the policy object itself: it is frozen, but its __dict__ can
-    # hold a cache that is not a field (not compared, not hashed). A policy
-    # lives as long as a batch build, and so does its cache.
-    compiled = policy.__dict__.get(_COMPILED_ATTRIBUTE)
-    if compiled is None:
-        compiled = _compile(policy)
-        object.__setattr__(policy, _COMPILED_ATTRIBUTE, compiled)
-    return compiled
+    return policy_cache(policy, _COMPILED_ATTRIBUTE, lambda: _compile(policy))
 
 
 def _compile(policy: PartnerPolicy) -> _Compiled:

@@ -6,10 +6,13 @@ module has no Django import so the filter stays a set of pure functions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.privacy.activities import ActivityRuleSpec, PurposeRequirement
+
+T = TypeVar("T")
 
 # US states whose law requires honouring Global Privacy Control; the admin's
 # PrivacySettings.gpc_states replaces it (see partners migration 0003).
@@ -83,3 +86,22 @@ class Decision:
     @classmethod
     def drop(cls, reason: str) -> Decision:
         return cls(eligible=False, reason=reason)
+
+
+def policy_cache(policy: PartnerPolicy, name: str, make: Callable[[], T]) -> T:
+    """What ``make()`` gives, made once and kept on ``policy`` under ``name``.
+
+    The policy is frozen for its fields, but its ``__dict__`` can hold a cache
+    that is not a field (not compared, not hashed), which changes no answer. It
+    lives as long as the policy: one build's, or a worker's next builds' too
+    (``gateway.delivery.kept_policies``). A policy without a ``__dict__`` gets
+    ``make()`` at every call: slower, the same.
+    """
+    attributes = getattr(policy, "__dict__", None)
+    if attributes is None:
+        return make()
+    found = attributes.get(name)
+    if found is None:
+        found = make()
+        object.__setattr__(policy, name, found)
+    return found

@@ -46,7 +46,7 @@ from typing import Any, Protocol
 import orjson
 
 from gateway.privacy import filter as privacy_filter
-from gateway.privacy.policy import PartnerPolicy
+from gateway.privacy.policy import PartnerPolicy, policy_cache
 from gateway.privacy.speedups import speedups_load
 
 # The compiled row filter (see speedups.py), or None.
@@ -90,18 +90,13 @@ def row_filter(
     (``gateway.delivery.kept_policies``) brings them along. It is not for two
     threads at once: one build uses a policy at a time.
     """
-    attributes = getattr(policy, "__dict__", None)
-    if _speedups is None or attributes is None:
+    if _speedups is None or getattr(policy, "__dict__", None) is None:
         return RowFilter(policy, loads=loads, dumps=dumps, option=option)
     # Looked up now, not imported: tests swap the filter's signal_key for the
     # Python one, or filter_with_result for one that fails; each gets its own.
     signal_key, slow = privacy_filter.signal_key, privacy_filter.filter_with_result
     key = (loads, dumps, option, signal_key, slow)
-    filters = attributes.get(ROW_FILTERS_ATTRIBUTE)
-    if filters is None:
-        filters = {}
-        # The policy is frozen; its __dict__ still takes caches (as consent._compiled's).
-        object.__setattr__(policy, ROW_FILTERS_ATTRIBUTE, filters)
+    filters: dict[tuple[Any, ...], FilterRows] = policy_cache(policy, ROW_FILTERS_ATTRIBUTE, dict)
     compiled: FilterRows | None = filters.get(key)
     if compiled is None:
         compiled = _speedups.RowFilter(

@@ -31,7 +31,7 @@ from gateway.privacy.allowlist import (
 )
 from gateway.privacy.geo import LATITUDE_LIMIT, LONGITUDE_LIMIT, coordinate_rounder
 from gateway.privacy.network import uncached_truncator
-from gateway.privacy.policy import PartnerPolicy
+from gateway.privacy.policy import PartnerPolicy, policy_cache
 from gateway.privacy.pseudonyms import uncached_pseudonymiser
 from gateway.privacy.speedups import speedups_load
 from gateway.privacy.useragent import uncached_reducer
@@ -68,7 +68,8 @@ PREVIOUS_SUFFIX = "_previous"
 PREVIOUS_PATHS = tuple(path + PREVIOUS_SUFFIX for path in IDENTIFIER_PATHS)
 
 _NOTHING_DENIED: frozenset[str] = frozenset()
-# Results remembered per policy (a policy lives for one batch build), per kind:
+# Results remembered per policy (a policy lives for a build, or as long as a
+# worker keeps it: gateway.delivery.kept_policies), per kind:
 # pseudonyms, truncated IPs, reduced user agents, rounded coordinates. Each cache
 # starts over when full.
 PSEUDONYM_CACHE_SIZE = 65_536
@@ -230,14 +231,7 @@ class _PolicyTransforms:
 
 
 def _policy_transforms(policy: PartnerPolicy) -> _PolicyTransforms:
-    attributes = getattr(policy, "__dict__", None)
-    if attributes is None:
-        return _transforms(policy)  # nowhere to keep them: made for every plan
-    found = attributes.get(_TRANSFORMS_ATTRIBUTE)
-    if found is None:
-        found = _transforms(policy)
-        object.__setattr__(policy, _TRANSFORMS_ATTRIBUTE, found)
-    return found
+    return policy_cache(policy, _TRANSFORMS_ATTRIBUTE, lambda: _transforms(policy))
 
 
 def _transforms(policy: PartnerPolicy) -> _PolicyTransforms:
