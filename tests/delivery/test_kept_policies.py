@@ -28,6 +28,7 @@ from partners.services import pseudonym_key_rotate
 from tests.delivery.builders import WINDOW_START, batch_body, make_batch, make_exposure
 from tests.delivery.conftest import QueuedTasks
 from tests.factories import make_feed
+from tests.privacy.test_fast_paths import COMPILED
 
 pytestmark = pytest.mark.django_db
 
@@ -63,6 +64,7 @@ def test_the_next_build_uses_the_policy_the_last_one_kept(feed: Feed, queued: Qu
     assert kept_policy_count() == 1
 
 
+@pytest.mark.skipif(not COMPILED, reason="gateway.privacy._speedups is not built")
 def test_a_kept_policy_keeps_its_compiled_row_filter(feed: Feed):
     policy = borrowed(feed)
     made = row_filter(policy, loads=orjson.loads, dumps=orjson.dumps, option=NDJSON_OPTIONS)
