@@ -1358,11 +1358,14 @@ typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
     double scale; /* 10 ** decimals, exact */
+    uint64_t whole_scale; /* the same, for the byte path's digits */
+    int decimals;
     double limit;
 } CoordinateRounder;
 
+/* |value| * 10**decimals rounded to a whole number as round() rounds it: exact. */
 static double
-coordinate_rounded(double value, double scale)
+coordinate_rounded_whole(double value, double scale)
 {
     /* On the magnitude (ties to even are symmetric): then whole <= product < 2 * whole
      * or whole == 0, and the fraction is computed exactly. */
@@ -1381,7 +1384,14 @@ coordinate_rounded(double value, double scale)
     else { /* exactly half way: to the even neighbour */
         rounded = fmod(whole, 2.0) == 0.0 ? whole : whole + 1.0;
     }
-    return copysign(rounded / scale, value) + 0.0; /* + 0.0: -0.0 becomes 0.0 */
+    return rounded;
+}
+
+static double
+coordinate_rounded(double value, double scale)
+{
+    /* + 0.0: -0.0 becomes 0.0 */
+    return copysign(coordinate_rounded_whole(value, scale) / scale, value) + 0.0;
 }
 
 static PyObject *
@@ -1442,6 +1452,8 @@ coordinate_rounder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         scale *= 10.0;
     }
     self->scale = scale;
+    self->whole_scale = (uint64_t)scale;
+    self->decimals = decimals;
     self->limit = (double)limit;
     return (PyObject *)self;
 }
@@ -1620,16 +1632,110 @@ bytes_limits_ad_tracking(BytesRun *run)
 
 /* What a STEP_CACHED step sends, found without Python or the cache where the compute is
  * C already and the value is plain: the lenient KeyedHash (any value: a pseudonym of a
- * string, None for anything else) and the IpTruncator (a dotted quad). A string written
- * without escapes is its str's UTF-8 between the quotes, the payload's text having come
- * from a str. The JSON text to send goes into ``sent`` (*sent_size bytes): 1; 0 when
- * the compute gives None (the field is left out); -1 when the cache and the Python
- * call must answer. */
+ * string, None for anything else), the IpTruncator (a dotted quad) and the
+ * CoordinateRounder (a short number). A string written without escapes is its str's
+ * UTF-8 between the quotes, the payload's text having come from a str. The JSON text to
+ * send goes into ``sent`` (*sent_size bytes): 1; 0 when the compute gives None (the
+ * field is left out); -1 when the cache and the Python call must answer. */
 #define NATIVE_SENT_MAX (2 * SHA256_DIGEST + 2)
+
+/* The number a JSON number's text reads as, where reading it is exact and quick: at most
+ * 15 digits and no exponent. Its digits and its power of ten are then exact doubles, so
+ * one division rounds their quotient as a correct parser (orjson's) rounds the text.
+ * 1 read, 0 for any other text (the cache's). */
+#define SHORT_NUMBER_DIGITS 15
+
+static int
+json_short_number(Span value, double *number)
+{
+    static const double powers[SHORT_NUMBER_DIGITS + 1] = {
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    const char *c = value.start, *end = value.start + value.size;
+    int negative = c < end && *c == '-';
+    uint64_t digits_value = 0;
+    int digits = 0, decimals = 0, point = 0;
+    for (c += negative; c < end; c++) {
+        if (*c >= '0' && *c <= '9') {
+            if (++digits > SHORT_NUMBER_DIGITS) {
+                return 0;
+            }
+            digits_value = digits_value * 10 + (uint64_t)(*c - '0');
+            decimals += point;
+        }
+        else if (*c == '.' && !point) {
+            point = 1;
+        }
+        else {
+            return 0; /* an exponent; a string or a literal at the first character */
+        }
+    }
+    if (digits == 0) {
+        return 0;
+    }
+    double magnitude = (double)digits_value / powers[decimals];
+    *number = negative ? -magnitude : magnitude;
+    return 1;
+}
+
+/* A CoordinateRounder's result for a coordinate's text, written as orjson writes that
+ * float. The result is R / 10**d for a whole R below 10**9; the shortest digits that
+ * read back as it (what orjson writes) are R's own, since a double tells apart any two
+ * decimals of 15 significant digits or fewer. orjson writes them without an exponent
+ * from 1e-5 to 1e16; below 1e-4 the cache answers, to be sure. */
+static int
+bytes_coordinate(const CoordinateRounder *self, Span value, char sent[NATIVE_SENT_MAX],
+                 size_t *sent_size)
+{
+    double number;
+    if (!json_short_number(value, &number)) {
+        return -1;
+    }
+    if (!(number >= -self->limit && number <= self->limit)) {
+        return 0; /* None: the field is left out */
+    }
+    double whole = coordinate_rounded_whole(number, self->scale);
+    if (whole != 0.0 && whole / self->scale < 1e-4) {
+        return -1;
+    }
+    uint64_t rounded = (uint64_t)whole;
+    uint64_t integer = rounded / self->whole_scale, fraction = rounded % self->whole_scale;
+    char integer_digits[24];
+    int integer_size = 0;
+    do {
+        integer_digits[integer_size++] = (char)('0' + integer % 10);
+        integer /= 10;
+    } while (integer != 0);
+    size_t size = 0;
+    if (number < 0.0 && rounded != 0) {
+        sent[size++] = '-'; /* a coordinate rounded to zero loses its sign */
+    }
+    while (integer_size > 0) {
+        sent[size++] = integer_digits[--integer_size];
+    }
+    sent[size++] = '.';
+    char fraction_digits[MAX_COORDINATE_DECIMALS];
+    int used = self->decimals;
+    for (int i = self->decimals - 1; i >= 0; i--) {
+        fraction_digits[i] = (char)('0' + fraction % 10);
+        fraction /= 10;
+    }
+    while (used > 0 && fraction_digits[used - 1] == '0') {
+        used--;
+    }
+    if (used == 0) {
+        sent[size++] = '0'; /* a whole number: 65.0 */
+    }
+    memcpy(sent + size, fraction_digits, (size_t)used);
+    *sent_size = size + (size_t)used;
+    return 1;
+}
 
 static int
 bytes_native_compute(PyObject *compute, Span value, char sent[NATIVE_SENT_MAX], size_t *sent_size)
 {
+    if (Py_IS_TYPE(compute, &CoordinateRounderType)) {
+        return bytes_coordinate((const CoordinateRounder *)compute, value, sent, sent_size);
+    }
     int is_string = value.start[0] == '"';
     int plain = json_plain_string(value);
     const char *text = value.start + 1;

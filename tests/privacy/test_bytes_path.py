@@ -306,6 +306,62 @@ def test_identifiers_and_addresses_computed_in_c_are_the_python_computes(
         speedups.sha256_accelerate(True)  # as at import
 
 
+# Coordinates the byte path rounds in C: at most 15 digits, no exponent, and (rounded)
+# zero or at least 1e-4. Ties at every number of decimals, the limits, signed zeros.
+SHORT_COORDINATES = [
+    "37.77493", "-122.41942", "0", "-0", "0.0", "-0.0", "-0.001", "0.004", "90", "-90",
+    "90.0", "90.000001", "-90.0000001", "180", "-180.0", "180.0000000001", "0.5", "1.5",
+    "2.5", "-2.5", "0.125", "0.135", "2.675", "-2.675", "1.005", "4.35", "89.995",
+    "-89.995", "179.9999995", "0.0005", "0.00015", "123.456789012345", "-0.4999999",
+    "45.0000005", "7", "-7", "179",
+]  # fmt: skip
+# Coordinates the text cache and the Python rounder answer for.
+OTHER_COORDINATES = [
+    "1e1", "1.5E-3", "12.5e0", "-0e0", "123.4567890123456", "0.00005", "0.00004",
+    "-0.0000999", "0.0000001", "1e300", '"37.7"', '""', "true", "null", "[1.5]",
+    '{"deg": 1}', "4.350000000000000000001",
+]  # fmt: skip
+
+
+def coordinate_texts(values: list[str]) -> list[str]:
+    """Events whose latitude and longitude have the text of ``values`` (lon reversed)."""
+    compact = orjson.dumps(with_path(base_event(), "geo.lat", 0)).decode()
+    compact = compact.replace('"lon":-122.41942', '"lon":1')
+    assert '"lat":0' in compact and '"lon":1' in compact
+    return [
+        compact.replace('"lat":0', f'"lat":{lat}').replace('"lon":1', f'"lon":{lon}')
+        for lat, lon in zip(values, reversed(values), strict=True)
+    ]
+
+
+def random_coordinates(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(count):
+        value = rng.uniform(-181.0, 181.0)
+        written = f"{value:.{rng.randrange(0, 12)}f}"
+        texts.append(written if written.lstrip("-") != "0" or rng.random() < 0.5 else "0.25")
+    return texts
+
+
+@pytest.mark.parametrize("decimals", range(7))
+def test_coordinates_rounded_in_c_are_the_python_rounding(decimals: int) -> None:
+    """Short coordinates are rounded from their text without the cache; the rest through it.
+
+    Either way, the lines are the object path's: round() with ties to even on the
+    binary value, written as orjson writes the float, a rounded zero unsigned.
+    """
+    partner = policy(**{**POLICIES["measurement feed"], "geo_decimals": decimals})
+    short = SHORT_COORDINATES + random_coordinates(400, seed=decimals)
+    texts = coordinate_texts(short)
+    assert assert_same_as_object_path(partner, rows_twice(texts)) >= len(texts)
+    fields = dict(transform._policy_transforms(partner).fields)
+    for path in (transform.LATITUDE_PATH, transform.LONGITUDE_PATH):
+        assert len(fields[path].text_cache) == 0  # type: ignore[attr-defined]
+    others = coordinate_texts(OTHER_COORDINATES)
+    assert assert_same_as_object_path(partner, rows_twice(others + texts)) >= len(others)
+
+
 @pytest.mark.parametrize(
     "inserted",
     ['\\"', "\\\\", "\\u00e9", "\\n", "\u00e9", "\x7f", "\x1f", "\x00", "\t", '"'],
