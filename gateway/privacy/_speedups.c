@@ -1170,34 +1170,38 @@ ipv4_text(uint32_t number, int bits)
     return PyUnicode_FromStringAndSize(out, size);
 }
 
-/* network._truncate after its dotted-quad case, for ``text`` with a ':'; NULL with no error
- * when the Python function must answer. */
-static PyObject *
-ipv6_truncated(IpTruncator *self, const char *text)
+/* network._truncate after its dotted-quad case, for ``text`` (NUL-terminated) with a ':',
+ * written into ``out``: its length; IPV6_NONE when the address is not kept (None), or
+ * IPV6_PYTHON when the Python function must answer. */
+#define IPV6_TEXT_MAX (INET6_ADDRSTRLEN + 8) /* room for "::ffff:" and a dotted quad */
+enum { IPV6_NONE = 0, IPV6_PYTHON = -1 };
+
+static int
+ipv6_truncated_write(const IpTruncator *self, const char *text, char out[IPV6_TEXT_MAX])
 {
     unsigned char bytes[16];
     if (inet_pton(AF_INET6, text, bytes) != 1) {
-        Py_RETURN_NONE;
+        return IPV6_NONE;
     }
     uint128 number = 0;
     for (int i = 0; i < 16; i++) {
         number = (number << 8) | bytes[i];
     }
     if ((number >> 32) == 0xFFFF) { /* ::ffff:0:0/96, IPv4-mapped */
-        PyObject *truncated = ipv4_text((uint32_t)number, self->ipv4_bits);
-        if (truncated == NULL || truncated == Py_None) {
-            return truncated;
+        static const char mapped[] = "::ffff:";
+        int size = ipv4_write((uint32_t)number, self->ipv4_bits, out + sizeof mapped - 1);
+        if (size == 0) {
+            return IPV6_NONE;
         }
-        PyObject *mapped = PyUnicode_FromFormat("::ffff:%U", truncated);
-        Py_DECREF(truncated);
-        return mapped;
+        memcpy(out, mapped, sizeof mapped - 1);
+        return size + (int)sizeof mapped - 1;
     }
     if (self->ipv6_bits == 0) {
-        Py_RETURN_NONE;
+        return IPV6_NONE;
     }
     int prefix = self->ipv6_bits;
     for (Py_ssize_t i = 0; i < self->embeddings; i++) {
-        Embedding *embedding = &self->embedding[i];
+        const Embedding *embedding = &self->embedding[i];
         int shift = 128 - embedding->length;
         if ((number >> shift) == (embedding->network >> shift)) {
             int limit = embedding->offset + self->ipv4_bits;
@@ -1207,17 +1211,29 @@ ipv6_truncated(IpTruncator *self, const char *text)
     }
     uint128 masked = number & prefix_mask(prefix, 128);
     if ((masked >> 32) == 0 && masked > 1) {
-        return NULL; /* inet_ntop writes a dotted quad here: _ipv6_text does not */
+        return IPV6_PYTHON; /* inet_ntop writes a dotted quad here: _ipv6_text does not */
     }
     for (int i = 15; i >= 0; i--) {
         bytes[i] = (unsigned char)(masked & 0xFF);
         masked >>= 8;
     }
-    char out[INET6_ADDRSTRLEN];
-    if (inet_ntop(AF_INET6, bytes, out, sizeof out) == NULL) {
-        return NULL;
+    if (inet_ntop(AF_INET6, bytes, out, IPV6_TEXT_MAX) == NULL) {
+        return IPV6_PYTHON;
     }
-    return PyUnicode_FromString(out);
+    return (int)strlen(out);
+}
+
+/* ipv6_truncated_write as a str (or None); NULL with no error when the Python function
+ * must answer. */
+static PyObject *
+ipv6_truncated(IpTruncator *self, const char *text)
+{
+    char out[IPV6_TEXT_MAX];
+    int size = ipv6_truncated_write(self, text, out);
+    if (size == IPV6_NONE) {
+        Py_RETURN_NONE;
+    }
+    return size == IPV6_PYTHON ? NULL : PyUnicode_FromStringAndSize(out, size);
 }
 
 static PyObject *
@@ -1730,6 +1746,20 @@ bytes_coordinate(const CoordinateRounder *self, Span value, char sent[NATIVE_SEN
     return 1;
 }
 
+_Static_assert(IPV6_TEXT_MAX + 2 <= NATIVE_SENT_MAX, "an address and its quotes fit");
+
+/* Only printable ASCII: the truncator's C call reads an ASCII str without a NUL. */
+static int
+ascii_printable(const char *text, size_t size)
+{
+    for (size_t i = 0; i < size; i++) {
+        if ((unsigned char)text[i] < 0x20 || (unsigned char)text[i] >= 0x7f) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int
 bytes_native_compute(PyObject *compute, Span value, char sent[NATIVE_SENT_MAX], size_t *sent_size)
 {
@@ -1753,18 +1783,26 @@ bytes_native_compute(PyObject *compute, Span value, char sent[NATIVE_SENT_MAX], 
         *sent_size = NATIVE_SENT_MAX;
         return 1;
     }
-    if (Py_IS_TYPE(compute, &IpTruncatorType) && plain && size <= MAX_IP_TEXT) {
+    if (Py_IS_TYPE(compute, &IpTruncatorType) && is_string && plain && size <= MAX_IP_TEXT) {
+        const IpTruncator *truncator = (const IpTruncator *)compute;
         int64_t number = dotted_quad(text, (Py_ssize_t)size);
-        if (number < 0) {
-            return -1; /* IPv6, or not an address: the truncator's call answers */
+        int written;
+        if (number >= 0) {
+            written = ipv4_write((uint32_t)number, truncator->ipv4_bits, sent + 1);
         }
-        char address[IPV4_TEXT_MAX];
-        int written = ipv4_write((uint32_t)number, ((IpTruncator *)compute)->ipv4_bits, address);
-        if (written == 0) {
-            return 0;
+        else if (memchr(text, ':', size) != NULL && ascii_printable(text, size)) {
+            char address[MAX_IP_TEXT + 1]; /* inet_pton reads a C string */
+            memcpy(address, text, size);
+            address[size] = '\0';
+            written = ipv6_truncated_write(truncator, address, sent + 1);
+        }
+        else {
+            return -1; /* not an address: the truncator's call answers (None) */
+        }
+        if (written <= 0) {
+            return written; /* IPV6_NONE is 0: left out; IPV6_PYTHON is -1 */
         }
         sent[0] = '"';
-        memcpy(sent + 1, address, (size_t)written);
         sent[written + 1] = '"';
         *sent_size = (size_t)written + 2;
         return 1;

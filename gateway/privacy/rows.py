@@ -13,8 +13,10 @@ functions and newline-ended lines). A row whose JSON text it reads exactly as
 orjson would, whose signal key it has met under the same text of the fields
 ``signal_key`` reads, and whose route's minimiser is a compiled selector, is
 written straight from its text: kept values copied as orjson writes them,
-transformed ones from a cache of JSON text per JSON text (each transform's
-``text_cache``), denied fields left out. No Python object is made per field.
+transformed ones computed in C from their text where the transform is C
+(pseudonyms, IPv4 and IPv6 prefixes, short coordinates) or else from a cache of
+JSON text per JSON text (each transform's ``text_cache``), denied fields left
+out. No Python object is made per field.
 Every other row, and every row the byte path is unsure of, goes the object
 path above; ``tests/privacy/test_bytes_path.py`` holds the two to the same
 lines. A filter remembers the routes it has met: a policy never changes a route

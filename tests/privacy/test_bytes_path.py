@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.privacy import geo, network, transform
 from gateway.privacy import rows as privacy_rows
-from gateway.privacy import transform
 from gateway.privacy.policy import PartnerPolicy
 
 from .engine_builders import policy
@@ -79,6 +79,27 @@ def assert_same_as_object_path(partner: PartnerPolicy, rows: list[tuple[str, str
     assert actual_run(compiled, rows, 0, NO_LIMIT, NO_LIMIT) == expected
     assert actual_run(filter_for("python", partner), rows, 0, NO_LIMIT, NO_LIMIT) == expected
     taken: int = compiled.bytes_rows  # type: ignore[attr-defined]
+    return taken
+
+
+def assert_same_as_python_computes(
+    policy_settings: dict[str, Any],
+    rows: list[tuple[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    partner: PartnerPolicy,
+) -> int:
+    """As assert_same_as_object_path, and the same as the object path without C computes.
+
+    The object path itself rounds coordinates and truncates addresses in C; the
+    reference here is the Python helpers' answer (a policy of its own, ``policy_settings``
+    again, whose transforms are made while the compiled ones are out of reach).
+    """
+    taken = assert_same_as_object_path(partner, rows)
+    with monkeypatch.context() as python_only:
+        python_only.setattr(geo, "_speedups", None)
+        python_only.setattr(network, "_speedups", None)
+        reference = expected_run(policy(**policy_settings), rows, 0, NO_LIMIT, NO_LIMIT)
+    assert actual_run(filter_for("compiled", partner), rows, 0, NO_LIMIT, NO_LIMIT) == reference
     return taken
 
 
@@ -306,6 +327,57 @@ def test_identifiers_and_addresses_computed_in_c_are_the_python_computes(
         speedups.sha256_accelerate(True)  # as at import
 
 
+# IPv6 addresses the byte path truncates in C: every embedding of an IPv4 address,
+# mapped ones, each way of writing the same address.
+SHORT_IPV6 = [
+    "2001:db8::8a2e:370:7334", "2001:DB8:0:0:0:0:0:1", "2001:0db8:0000:0000:0000:ff00:0042:8329",
+    "fe80::1", "::", "::1", "ff02::1:ff00:1", "::ffff:203.0.113.77", "::ffff:0.0.0.0",
+    "::FFFF:cb00:714d", "2002:cb00:714d::1", "64:ff9b::203.0.113.77", "64:ff9b:1:cb00:714d::",
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2", "::ffff:0:203.0.113.77", "1:2:3:4:5:6:7:8",
+    "1:2:3:4:5:6:1.2.3.4", "2400:cb00:2048:1::c629:d7a2",
+]  # fmt: skip
+# Texts the cache and the truncator's own call answer for.
+OTHER_IPV6 = [
+    "::203.0.113.77", "::5", "fe80::1%eth0", "1::2::3", "2001:db8::g", ":", "::ffff:1.2.3",
+    "caf\u00e9::1", r"caf\u00e9::1", r"\u0032001:db8::1", "2001:db8::1 ", "1:2:3:4:5:6:7:8:9",
+    5, None,
+]  # fmt: skip
+# (Texts with a backslash go into the JSON as written: escapes.)
+
+
+@pytest.mark.parametrize("ipv4_bits", [0, 24, 32])
+@pytest.mark.parametrize("ipv6_bits", [0, 32, 48, 64, 128])
+def test_ipv6_addresses_truncated_in_c_are_the_python_truncation(
+    ipv4_bits: int, ipv6_bits: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy_settings = {
+        **POLICIES["measurement feed"],
+        "ipv4_prefix_bits": ipv4_bits,
+        "ipv6_prefix_bits": ipv6_bits,
+    }
+    compact = orjson.dumps(base_event()).decode()
+    assert '"ip":"203.0.113.77"' in compact
+
+    def texts_of(addresses: list[Any]) -> list[str]:
+        return [
+            compact.replace('"ip":"203.0.113.77"', f'"ip":{orjson.dumps(address).decode()}')
+            if not isinstance(address, str) or "\\" not in address
+            else compact.replace('"ip":"203.0.113.77"', f'"ip":"{address}"')
+            for address in addresses
+        ]
+
+    partner = policy(**policy_settings)
+    texts = texts_of(SHORT_IPV6)
+    taken = assert_same_as_python_computes(policy_settings, rows_twice(texts), monkeypatch, partner)
+    assert taken >= len(texts)
+    assert cached_texts(partner, "ip") == 0
+    others = rows_twice(texts_of(OTHER_IPV6) + texts)
+    partner = policy(**policy_settings)
+    taken = assert_same_as_python_computes(policy_settings, others, monkeypatch, partner)
+    assert taken >= len(OTHER_IPV6)
+    assert cached_texts(partner, "ip") > 0
+
+
 # Coordinates the byte path rounds in C: at most 15 digits, no exponent, and (rounded)
 # zero or at least 1e-4. Ties at every number of decimals, the limits, signed zeros.
 SHORT_COORDINATES = [
@@ -345,21 +417,34 @@ def random_coordinates(count: int, seed: int) -> list[str]:
 
 
 @pytest.mark.parametrize("decimals", range(7))
-def test_coordinates_rounded_in_c_are_the_python_rounding(decimals: int) -> None:
+def test_coordinates_rounded_in_c_are_the_python_rounding(
+    decimals: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Short coordinates are rounded from their text without the cache; the rest through it.
 
-    Either way, the lines are the object path's: round() with ties to even on the
-    binary value, written as orjson writes the float, a rounded zero unsigned.
+    Either way, the lines are the object path's and round_coordinate's: round() with
+    ties to even on the binary value, written as orjson writes the float, a rounded
+    zero unsigned.
     """
-    partner = policy(**{**POLICIES["measurement feed"], "geo_decimals": decimals})
-    short = SHORT_COORDINATES + random_coordinates(400, seed=decimals)
-    texts = coordinate_texts(short)
-    assert assert_same_as_object_path(partner, rows_twice(texts)) >= len(texts)
+    policy_settings = {**POLICIES["measurement feed"], "geo_decimals": decimals}
+    partner = policy(**policy_settings)
+    texts = coordinate_texts(SHORT_COORDINATES + random_coordinates(400, seed=decimals))
+    taken = assert_same_as_python_computes(policy_settings, rows_twice(texts), monkeypatch, partner)
+    assert taken >= len(texts)
+    assert cached_texts(partner, transform.LATITUDE_PATH) == 0
+    assert cached_texts(partner, transform.LONGITUDE_PATH) == 0
+    others = rows_twice(coordinate_texts(OTHER_COORDINATES) + texts)
+    partner = policy(**policy_settings)
+    taken = assert_same_as_python_computes(policy_settings, others, monkeypatch, partner)
+    assert taken >= len(OTHER_COORDINATES)
+    assert cached_texts(partner, transform.LATITUDE_PATH) > 0
+
+
+def cached_texts(partner: PartnerPolicy, path: str) -> int:
+    """Entries in the text cache of ``path``'s transform (kept on the policy object)."""
     fields = dict(transform._policy_transforms(partner).fields)
-    for path in (transform.LATITUDE_PATH, transform.LONGITUDE_PATH):
-        assert len(fields[path].text_cache) == 0  # type: ignore[attr-defined]
-    others = coordinate_texts(OTHER_COORDINATES)
-    assert assert_same_as_object_path(partner, rows_twice(others + texts)) >= len(others)
+    size: int = len(fields[path].text_cache)  # type: ignore[attr-defined]
+    return size
 
 
 @pytest.mark.parametrize(
