@@ -1,0 +1,80 @@
+"""The embedded broker: kombu's filesystem transport, with messages that appear whole.
+
+Without ``REDIS_URL`` (a newcomer's first run) Celery passes messages through
+files in ``var/broker``. kombu's own transport creates a message's file under
+its final name and then writes it, and a worker polling the folder can move
+and read the file in between: it reads nothing, fails to decode it, and the
+worker dies with an unrecoverable error (``make run`` met that after a few
+minutes of demo traffic). Here a message is written under a name no reader
+takes (``.part`` after ``.msg``) and renamed once complete, which POSIX makes
+atomic within a folder, so a reader finds a whole message or none.
+
+An exchange's table of bound queues (``control/<exchange>.exchange``) had the
+same flaw when first made: created empty, then written, while another process
+(web, worker and beat start together) read it. It is now written in full
+under a name of its own and linked to its name, which fails if another
+process made it first; kombu's locked update then adds the binding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from pathlib import Path
+from time import monotonic
+from typing import Any
+
+from kombu.exceptions import ChannelError
+from kombu.transport import filesystem
+from kombu.utils.encoding import str_to_bytes
+from kombu.utils.json import dumps
+
+# Appended to a message's final name while it is written: kombu's reader takes
+# only names whose part after the first dot is exactly "<queue>.msg".
+PARTIAL_SUFFIX = ".part"
+
+
+class Channel(filesystem.Channel):
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+        """Put ``payload`` onto ``queue``: written in full, then given its name."""
+        # kombu's name: readers take messages in the order of their names.
+        name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        final = os.path.join(self.data_folder_out, name)
+        partial = final + PARTIAL_SUFFIX
+        try:
+            with open(partial, "wb") as file:
+                file.write(str_to_bytes(dumps(payload)))
+            os.replace(partial, final)
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # never made, or already renamed
+                os.remove(partial)
+            raise ChannelError(f"Cannot add file {final!r} to directory") from exc
+
+    def _queue_bind(self, exchange: str, routing_key: str, pattern: str, queue: str) -> None:
+        table = self._exchange_file(exchange)
+        self.control_folder.mkdir(exist_ok=True)
+        binding = filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or "")
+        if not table.exists() and _file_create(table, dumps([binding])):
+            return
+        # The table exists: kombu reads and rewrites it under an exclusive lock.
+        super()._queue_bind(exchange, routing_key, pattern, queue)
+
+
+def _file_create(path: Path, text: str) -> bool:
+    """Create ``path`` holding ``text``, whole from its first moment; False if it exists."""
+    partial = path.with_name(f"{path.name}.{uuid.uuid4()}{PARTIAL_SUFFIX}")
+    try:
+        partial.write_bytes(str_to_bytes(text))
+        os.link(partial, path)  # unlike a rename, never replaces a table made meanwhile
+        return True
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise ChannelError(f"Cannot create {path}") from exc
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+class Transport(filesystem.Transport):
+    Channel = Channel
