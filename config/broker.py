@@ -36,15 +36,16 @@ PARTIAL_SUFFIX = ".part"
 
 
 class Channel(filesystem.Channel):
-    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
-        """Put ``payload`` onto ``queue``: written in full, then given its name."""
+    # kombu's own two classes name the second parameter differently (message, payload).
+    def _put(self, queue: Any, message: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        """Put ``message`` onto ``queue``: written in full, then given its name."""
         # kombu's name: readers take messages in the order of their names.
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
         final = os.path.join(self.data_folder_out, name)
         partial = final + PARTIAL_SUFFIX
         try:
             with open(partial, "wb") as file:
-                file.write(str_to_bytes(dumps(payload)))
+                file.write(str_to_bytes(dumps(message)))
             os.replace(partial, final)
         except OSError as exc:
             with contextlib.suppress(OSError):  # never made, or already renamed
