@@ -14,8 +14,8 @@
  * - CoordinateRounder: geo.round_coordinate with its settings bound.
  * - RowFilter: gateway.privacy.rows.RowFilter, a batch build's loop over stored rows,
  *   with its byte path: rows filtered from their JSON text (_json_scan.h) without
- *   Python objects per field; pseudonyms and IPv4 prefixes computed from the text,
- *   the other transforms' results kept as text (TextCache).
+ *   Python objects per field; pseudonyms, address prefixes and short coordinates
+ *   computed from the text, the other transforms' results kept as text (TextCache).
  *
  * All compute exactly what the Python code computes (tests compare them on
  * generated events); they only skip the interpreter. Without a compiler the
@@ -1158,18 +1158,6 @@ ipv4_write(uint32_t number, int bits, char out[IPV4_TEXT_MAX])
     return size - 1;
 }
 
-/* network._ipv4_number_text */
-static PyObject *
-ipv4_text(uint32_t number, int bits)
-{
-    char out[IPV4_TEXT_MAX];
-    int size = ipv4_write(number, bits, out);
-    if (size == 0) {
-        Py_RETURN_NONE;
-    }
-    return PyUnicode_FromStringAndSize(out, size);
-}
-
 /* network._truncate after its dotted-quad case, for ``text`` (NUL-terminated) with a ':',
  * written into ``out``: its length; IPV6_NONE when the address is not kept (None), or
  * IPV6_PYTHON when the Python function must answer. */
@@ -1223,17 +1211,31 @@ ipv6_truncated_write(const IpTruncator *self, const char *text, char out[IPV6_TE
     return (int)strlen(out);
 }
 
-/* ipv6_truncated_write as a str (or None); NULL with no error when the Python function
- * must answer. */
-static PyObject *
-ipv6_truncated(IpTruncator *self, const char *text)
+/* network._truncate on ``size`` ASCII characters at ``text`` (not NUL-terminated),
+ * written into ``out``: its length; IPV6_NONE when nothing is kept (None), or
+ * IPV6_PYTHON when the Python function must answer. A dotted quad keeps its prefix; any
+ * other text with a ':' is read as IPv6; anything else is not an address. */
+static int
+ip_text_truncated_write(const IpTruncator *self, const char *text, size_t size,
+                        char out[IPV6_TEXT_MAX])
 {
-    char out[IPV6_TEXT_MAX];
-    int size = ipv6_truncated_write(self, text, out);
-    if (size == IPV6_NONE) {
-        Py_RETURN_NONE;
+    if (size > MAX_IP_TEXT) {
+        return IPV6_NONE;
     }
-    return size == IPV6_PYTHON ? NULL : PyUnicode_FromStringAndSize(out, size);
+    int64_t number = dotted_quad(text, (Py_ssize_t)size);
+    if (number >= 0) {
+        return ipv4_write((uint32_t)number, self->ipv4_bits, out);
+    }
+    if (memchr(text, ':', size) == NULL) {
+        return IPV6_NONE;
+    }
+    if (memchr(text, '\0', size) != NULL) {
+        return IPV6_PYTHON; /* an embedded NUL is the Python code's case */
+    }
+    char address[MAX_IP_TEXT + 1]; /* inet_pton reads a C string */
+    memcpy(address, text, size);
+    address[size] = '\0';
+    return ipv6_truncated_write(self, address, out);
 }
 
 static PyObject *
@@ -1247,23 +1249,14 @@ ip_truncator_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf
     }
     PyObject *value = args[0];
     if (PyUnicode_CheckExact(value) && PyUnicode_IS_ASCII(value)) {
-        const char *text = (const char *)PyUnicode_1BYTE_DATA(value);
-        Py_ssize_t size = PyUnicode_GET_LENGTH(value);
-        if (size > MAX_IP_TEXT) {
+        char out[IPV6_TEXT_MAX];
+        int size = ip_text_truncated_write(self, (const char *)PyUnicode_1BYTE_DATA(value),
+                                           (size_t)PyUnicode_GET_LENGTH(value), out);
+        if (size == IPV6_NONE) {
             Py_RETURN_NONE;
         }
-        int64_t number = dotted_quad(text, size);
-        if (number >= 0) {
-            return ipv4_text((uint32_t)number, self->ipv4_bits);
-        }
-        if (memchr(text, ':', (size_t)size) == NULL) {
-            Py_RETURN_NONE;
-        }
-        if (strlen(text) == (size_t)size) { /* an embedded NUL is the Python code's case */
-            PyObject *truncated = ipv6_truncated(self, text);
-            if (truncated != NULL || PyErr_Occurred()) {
-                return truncated;
-            }
+        if (size != IPV6_PYTHON) {
+            return PyUnicode_FromStringAndSize(out, size);
         }
     }
     return PyObject_CallOneArg(self->fallback, value);
@@ -1374,7 +1367,6 @@ typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
     double scale; /* 10 ** decimals, exact */
-    uint64_t whole_scale; /* the same, for the byte path's digits */
     int decimals;
     double limit;
 } CoordinateRounder;
@@ -1468,7 +1460,6 @@ coordinate_rounder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         scale *= 10.0;
     }
     self->scale = scale;
-    self->whole_scale = (uint64_t)scale;
     self->decimals = decimals;
     self->limit = (double)limit;
     return (PyObject *)self;
@@ -1648,7 +1639,7 @@ bytes_limits_ad_tracking(BytesRun *run)
 
 /* What a STEP_CACHED step sends, found without Python or the cache where the compute is
  * C already and the value is plain: the lenient KeyedHash (any value: a pseudonym of a
- * string, None for anything else), the IpTruncator (a dotted quad) and the
+ * string, None for anything else), the IpTruncator (ASCII text) and the
  * CoordinateRounder (a short number). A string written without escapes is its str's
  * UTF-8 between the quotes, the payload's text having come from a str. The JSON text to
  * send goes into ``sent`` (*sent_size bytes): 1; 0 when the compute gives None (the
@@ -1713,8 +1704,8 @@ bytes_coordinate(const CoordinateRounder *self, Span value, char sent[NATIVE_SEN
     if (whole != 0.0 && whole / self->scale < 1e-4) {
         return -1;
     }
-    uint64_t rounded = (uint64_t)whole;
-    uint64_t integer = rounded / self->whole_scale, fraction = rounded % self->whole_scale;
+    uint64_t rounded = (uint64_t)whole, scale = (uint64_t)self->scale;
+    uint64_t integer = rounded / scale, fraction = rounded % scale;
     char integer_digits[24];
     int integer_size = 0;
     do {
@@ -1748,12 +1739,12 @@ bytes_coordinate(const CoordinateRounder *self, Span value, char sent[NATIVE_SEN
 
 _Static_assert(IPV6_TEXT_MAX + 2 <= NATIVE_SENT_MAX, "an address and its quotes fit");
 
-/* Only printable ASCII: the truncator's C call reads an ASCII str without a NUL. */
+/* Only ASCII: the text of a str the truncator's C call reads (other text is UTF-8). */
 static int
-ascii_printable(const char *text, size_t size)
+ascii(const char *text, size_t size)
 {
     for (size_t i = 0; i < size; i++) {
-        if ((unsigned char)text[i] < 0x20 || (unsigned char)text[i] >= 0x7f) {
+        if ((unsigned char)text[i] >= 0x80) {
             return 0;
         }
     }
@@ -1783,22 +1774,10 @@ bytes_native_compute(PyObject *compute, Span value, char sent[NATIVE_SENT_MAX], 
         *sent_size = NATIVE_SENT_MAX;
         return 1;
     }
-    if (Py_IS_TYPE(compute, &IpTruncatorType) && is_string && plain && size <= MAX_IP_TEXT) {
-        const IpTruncator *truncator = (const IpTruncator *)compute;
-        int64_t number = dotted_quad(text, (Py_ssize_t)size);
-        int written;
-        if (number >= 0) {
-            written = ipv4_write((uint32_t)number, truncator->ipv4_bits, sent + 1);
-        }
-        else if (memchr(text, ':', size) != NULL && ascii_printable(text, size)) {
-            char address[MAX_IP_TEXT + 1]; /* inet_pton reads a C string */
-            memcpy(address, text, size);
-            address[size] = '\0';
-            written = ipv6_truncated_write(truncator, address, sent + 1);
-        }
-        else {
-            return -1; /* not an address: the truncator's call answers (None) */
-        }
+    if (Py_IS_TYPE(compute, &IpTruncatorType) && is_string && plain && ascii(text, size)) {
+        /* The truncator's C call on the same characters. */
+        int written = ip_text_truncated_write((const IpTruncator *)compute, text, size,
+                                              sent + 1);
         if (written <= 0) {
             return written; /* IPV6_NONE is 0: left out; IPV6_PYTHON is -1 */
         }
