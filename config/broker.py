@@ -6,8 +6,8 @@ its final name and then writes it, and a worker polling the folder can move
 and read the file in between: it reads nothing, fails to decode it, and the
 worker dies with an unrecoverable error (``make run`` met that after a few
 minutes of demo traffic). Here a message is written under a name no reader
-takes (``.part`` after ``.msg``) and renamed once complete, which POSIX makes
-atomic within a folder, so a reader finds a whole message or none.
+takes (``.part`` after ``.msg``) and linked to its name once complete, which
+POSIX makes atomic within a folder, so a reader finds a whole message or none.
 
 An exchange's table of bound queues (``control/<exchange>.exchange``) had the
 same flaw when first made: created empty, then written, while another process
@@ -18,7 +18,6 @@ process made it first; kombu's locked update then adds the binding.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import uuid
 from pathlib import Path
@@ -42,37 +41,45 @@ class Channel(filesystem.Channel):
         # kombu's name: readers take messages in the order of their names.
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
         final = os.path.join(self.data_folder_out, name)
-        partial = final + PARTIAL_SUFFIX
         try:
-            with open(partial, "wb") as file:
-                file.write(str_to_bytes(dumps(message)))
-            os.replace(partial, final)
+            created = _file_create(
+                Path(final),
+                str_to_bytes(dumps(message)),
+                partial=Path(final + PARTIAL_SUFFIX),  # the name is unique already
+            )
         except OSError as exc:
-            with contextlib.suppress(OSError):  # never made, or already renamed
-                os.remove(partial)
             raise ChannelError(f"Cannot add file {final!r} to directory") from exc
+        if not created:  # a unique name already taken: never expected
+            raise ChannelError(f"Cannot add file {final!r} to directory: it exists")
 
     def _queue_bind(self, exchange: str, routing_key: str, pattern: str, queue: str) -> None:
         table = self._exchange_file(exchange)
         self.control_folder.mkdir(exist_ok=True)
         binding = filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or "")
-        if not table.exists() and _file_create(table, dumps([binding])):
-            return
+        if not table.exists():
+            # Other processes may make the same table at once: a partial name each.
+            partial = table.with_name(f"{table.name}.{uuid.uuid4()}{PARTIAL_SUFFIX}")
+            try:
+                if _file_create(table, str_to_bytes(dumps([binding])), partial=partial):
+                    return
+            except OSError as exc:
+                raise ChannelError(f"Cannot create {table}") from exc
         # The table exists: kombu reads and rewrites it under an exclusive lock.
         super()._queue_bind(exchange, routing_key, pattern, queue)
 
 
-def _file_create(path: Path, text: str) -> bool:
-    """Create ``path`` holding ``text``, whole from its first moment; False if it exists."""
-    partial = path.with_name(f"{path.name}.{uuid.uuid4()}{PARTIAL_SUFFIX}")
+def _file_create(path: Path, data: bytes, *, partial: Path) -> bool:
+    """Create ``path`` holding ``data``, whole from its first moment; False if it exists.
+
+    Written as ``partial``, a name no reader takes, then linked to ``path``:
+    unlike a rename, a link never replaces a file another process made meanwhile.
+    """
     try:
-        partial.write_bytes(str_to_bytes(text))
-        os.link(partial, path)  # unlike a rename, never replaces a table made meanwhile
+        partial.write_bytes(data)
+        os.link(partial, path)
         return True
     except FileExistsError:
         return False
-    except OSError as exc:
-        raise ChannelError(f"Cannot create {path}") from exc
     finally:
         partial.unlink(missing_ok=True)
 

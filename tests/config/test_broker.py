@@ -29,17 +29,23 @@ def connection(folder: Path) -> Connection:
     )
 
 
+def names_while_writing(folder: Path, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The names in ``folder`` each time a file written whole is about to get its name."""
+    seen: list[list[str]] = []
+    link = os.link
+
+    def look_and_link(source: Any, destination: Any) -> None:
+        seen.append(sorted(os.listdir(folder)))
+        link(source, destination)
+
+    monkeypatch.setattr(broker.os, "link", look_and_link)
+    return seen
+
+
 def test_a_message_has_no_name_a_reader_takes_until_it_is_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen_while_writing: list[list[str]] = []
-    encode = broker.str_to_bytes
-
-    def encode_and_look(text: str) -> bytes:
-        seen_while_writing.append(sorted(os.listdir(tmp_path)))
-        return encode(text)
-
-    monkeypatch.setattr(broker, "str_to_bytes", encode_and_look)
+    seen_while_writing = names_while_writing(tmp_path, monkeypatch)
     with connection(tmp_path) as conn:
         conn.default_channel._put(QUEUE, {"task": "delivery.send_batch", "n": 1})
         names = os.listdir(tmp_path)
@@ -56,17 +62,14 @@ def test_an_exchange_table_has_no_name_a_reader_takes_until_it_is_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     control = tmp_path / "control"
-    seen_while_writing: list[list[str]] = []
-    encode = broker.str_to_bytes
-
-    def encode_and_look(text: str) -> bytes:
-        seen_while_writing.append(sorted(os.listdir(control)))
-        return encode(text)
-
-    monkeypatch.setattr(broker, "str_to_bytes", encode_and_look)
+    seen_while_writing = names_while_writing(control, monkeypatch)
     with connection(tmp_path) as conn:
         conn.SimpleQueue(QUEUE).consumer.declare()
-        assert seen_while_writing == [[]]  # the table is written before it has its name
+        # Written in full under a partial name before it has its own.
+        assert [len(names_then) for names_then in seen_while_writing] == [1]
+        (written_as,) = seen_while_writing[0]
+        assert written_as.startswith(f"{QUEUE}.exchange.")
+        assert written_as.endswith(broker.PARTIAL_SUFFIX)
         assert os.listdir(control) == [f"{QUEUE}.exchange"]
         # A second binding goes kombu's way: read and rewritten under an exclusive lock.
         channel = conn.default_channel
@@ -118,7 +121,7 @@ def test_a_message_that_cannot_be_written_raises_and_leaves_nothing(
 
     with connection(tmp_path) as conn:
         channel = conn.default_channel
-        monkeypatch.setattr(broker.os, "replace", full_disk)
+        monkeypatch.setattr(broker.os, "link", full_disk)
         with pytest.raises(ChannelError, match="Cannot add file"):
             channel._put(QUEUE, {"n": 1})
         monkeypatch.undo()
